@@ -1,0 +1,128 @@
+/**
+ * The one tfjs instance this project uses, and backend selection.
+ *
+ * The WebGPU backend is registered here rather than by the package's own side
+ * effect, so that the device is requested with every limit the adapter offers:
+ * tfjs's default keeps `maxStorageBuffersPerShaderStage` at 8, and a program
+ * with more bindings fails silently (../shared notes, "Custom WebGPU kernels").
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
+
+export { tf };
+
+/** Names of the backends this project runs on. */
+export type BackendName = "cpu" | "wasm" | "webgpu";
+
+/** Every backend name, in the order `"auto"` tries them (fastest first). */
+export const BACKENDS: readonly BackendName[] = ["webgpu", "wasm", "cpu"];
+
+const ADAPTER_LIMITS = [
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxStorageBuffersPerShaderStage",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeWorkgroupsPerDimension",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxComputeInvocationsPerWorkgroup",
+] as const;
+
+const OPTIONAL_FEATURES = ["timestamp-query", "shader-f16"] as const;
+
+let webgpuRegistered = false;
+
+function registerWebGPU(): void {
+  if (webgpuRegistered) return;
+  webgpuRegistered = true;
+  if (tf.findBackendFactory("webgpu")) tf.removeBackend("webgpu");
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) return;
+  tf.registerBackend("webgpu", async () => {
+    const adapter = await gpu.requestAdapter({
+      powerPreference: "high-performance",
+    });
+    if (!adapter) throw new Error("webgpu: no adapter found");
+    const requiredLimits: Record<string, number> = {};
+    for (const name of ADAPTER_LIMITS) {
+      const value = adapter.limits[name];
+      if (typeof value === "number") requiredLimits[name] = value;
+    }
+    const requiredFeatures = OPTIONAL_FEATURES.filter((f) =>
+      adapter.features.has(f)
+    );
+    const device = await adapter.requestDevice({
+      requiredLimits,
+      requiredFeatures,
+    });
+    return new WebGPUBackend(device, adapter.info);
+  }, 3);
+}
+registerWebGPU();
+
+/**
+ * Whether a WebGPU adapter exists here (a real GPU, or a software one such as
+ * llvmpipe).
+ *
+ * @returns true when `navigator.gpu.requestAdapter()` returns an adapter.
+ */
+export async function hasWebGPU(): Promise<boolean> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) return false;
+  try {
+    return (await gpu.requestAdapter()) !== null;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Selects the tfjs backend every later op runs on.
+ *
+ * @param name `"cpu"`, `"wasm"`, `"webgpu"`, or `"auto"` (webgpu → wasm → cpu:
+ *   the first that initialises).
+ * @returns the name of the backend now active.
+ * @throws Error naming the backend when it cannot be initialised.
+ * @example
+ * ```ts
+ * import { setBackend } from "./mod.ts";
+ * await setBackend("wasm");
+ * ```
+ */
+export async function setBackend(
+  name: BackendName | "auto",
+): Promise<BackendName> {
+  if (name === "auto") {
+    for (const candidate of BACKENDS) {
+      if (candidate === "webgpu" && !(await hasWebGPU())) continue;
+      try {
+        return await setBackend(candidate);
+      } catch {
+        // try the next one
+      }
+    }
+    throw new Error("setBackend: no backend could be initialised");
+  }
+  if (!BACKENDS.includes(name)) {
+    throw new Error(
+      `setBackend: expected one of ${BACKENDS.join(", ")} or "auto", received ${
+        JSON.stringify(name)
+      }`,
+    );
+  }
+  const ok = await tf.setBackend(name);
+  await tf.ready();
+  if (!ok || tf.getBackend() !== name) {
+    throw new Error(`setBackend: backend "${name}" failed to initialise`);
+  }
+  return name;
+}
+
+/** @returns the name of the active backend. */
+export function getBackend(): BackendName {
+  return tf.getBackend() as BackendName;
+}
