@@ -235,7 +235,7 @@ export function serializeSafetensors(
     ? [...tensors]
     : Object.entries(tensors);
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const header: Record<string, unknown> = {};
+  const header: Record<string, unknown> = Object.create(null); // "__proto__" is a name
   if (options.metadata !== undefined) {
     header.__metadata__ = checkMetadata(options.metadata, source);
   }

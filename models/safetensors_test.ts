@@ -279,6 +279,20 @@ Deno.test("read: the Hugging Face fixture, its header alone, and a byte-identica
   );
 });
 
+Deno.test("round-trip: odd names (__proto__, non-ASCII, empty) keep their bytes", () => {
+  const names = ["__proto__", "λ.weight", "", 'a"b'];
+  const input = new Map(
+    names.map((n, i) => [n, { data: new Int32Array([i]), shape: [1] }]),
+  );
+  const bytes = serializeSafetensors(input);
+  assert.equal(Number(new DataView(bytes.buffer).getBigUint64(0, true)) % 8, 0);
+  const { tensors } = parse(bytes);
+  assert.deepEqual([...tensors.keys()].sort(), [...names].sort());
+  for (const [i, n] of names.entries()) {
+    assert.deepEqual([...tensors.get(n)!.data], [i], n);
+  }
+});
+
 Deno.test("read: unaligned offsets and an unaligned input view are copied, not rejected", () => {
   const data = new Uint8Array(1 + 8 + 8);
   data[0] = 7;
