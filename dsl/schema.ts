@@ -1,0 +1,269 @@
+/**
+ * The architecture DSL: one zod schema per node kind, nodes as plain data in a
+ * discriminated union on `kind`. Static types come only from `z.infer` /
+ * `z.input`. Cross-node rules (embedding first, head last, dtRank ≤ dInner, …)
+ * live in `_rules.ts`; derived values (dInner, numeric dtRank, padded vocab)
+ * live in `resolve.ts`. Nothing here knows about tensors.
+ *
+ * Every leaf schema carries the phrase that completes "expected …" as its
+ * error, so a failed parse reads `nodes[3].mixer.dState: expected a positive
+ * integer, received -4`.
+ *
+ * Reference: Gu & Dao, "Mamba" (2023) §3.4 and Hugging Face `MambaConfig`
+ * (`transformers/models/mamba/configuration_mamba.py`) for the names and
+ * defaults of the mixer fields.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+// ---------------------------------------------------------------- leaves
+
+const POSITIVE_INTEGER = "a positive integer";
+const POSITIVE_NUMBER = "a positive number";
+const DT_RANK = `"auto" or ${POSITIVE_INTEGER}`;
+
+/** A positive integer, with the readable error phrase. */
+function posInt(phrase = POSITIVE_INTEGER) {
+  return z.int({ error: phrase }).min(1, { error: phrase });
+}
+
+/** A finite positive number, with the readable error phrase. */
+function posNumber() {
+  return z.number({ error: POSITIVE_NUMBER }).positive({
+    error: POSITIVE_NUMBER,
+  });
+}
+
+/** `true` or `false`, with the readable error phrase. */
+function bool() {
+  return z.boolean({ error: "true or false" });
+}
+
+/** `one of "a", "b"`: the phrase for an enum. */
+function oneOfPhrase(values: readonly string[]): string {
+  return `one of ${values.map((v) => JSON.stringify(v)).join(", ")}`;
+}
+
+/** A string enum, with the readable error phrase. */
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: oneOfPhrase(values) });
+}
+
+/** The `kind` tag of a node. */
+function kindTag<const K extends string>(kind: K) {
+  return z.literal(kind, { error: JSON.stringify(kind) });
+}
+
+// ---------------------------------------------------------------- nodes
+
+/**
+ * Token embedding, always the first node. `padVocabMultiple` rounds the
+ * embedding (and a tied LM head) up to a multiple, as HF `pad_vocab_size_multiple`.
+ */
+export const EmbeddingNodeSchema = z.strictObject({
+  kind: kindTag("embedding"),
+  vocab: posInt(),
+  dim: posInt(),
+  padVocabMultiple: posInt().default(1),
+});
+
+/** RMSNorm (Zhang & Sennrich 2019): x / sqrt(mean(x²) + eps) · w. */
+export const RmsNormNodeSchema = z.strictObject({
+  kind: kindTag("rms_norm"),
+  eps: posNumber().default(1e-5),
+});
+
+/** LayerNorm (Ba et al. 2016): (x − mean) / sqrt(var + eps) · w + b. */
+export const LayerNormNodeSchema = z.strictObject({
+  kind: kindTag("layer_norm"),
+  eps: posNumber().default(1e-5),
+});
+
+/** Either norm: used inside a residual block and as the final norm. */
+export const NormNodeSchema = z.discriminatedUnion("kind", [
+  RmsNormNodeSchema,
+  LayerNormNodeSchema,
+]);
+
+/** The scan implementations a mixer may ask for (see `kernels/scan_types.ts`). */
+export const SCAN_IMPLS = [
+  "auto",
+  "chunked",
+  "seed",
+  "reference",
+  "webgpu",
+] as const;
+
+/**
+ * The Mamba mixer (selective SSM block). Field names follow HF `MambaConfig`:
+ * dState = state_size, expand, dConv = conv_kernel, dtRank = time_step_rank,
+ * bias = use_bias (in_proj and out_proj), convBias = use_conv_bias,
+ * dtMin/dtMax/dtFloor/dtScale/dtInit = time_step_min/max/floor/scale/init_scheme.
+ */
+export const MambaNodeSchema = z.strictObject({
+  kind: kindTag("mamba"),
+  dState: posInt().default(16),
+  expand: posInt().default(2),
+  dConv: posInt().default(4),
+  dtRank: z.union([
+    z.literal("auto", { error: DT_RANK }),
+    posInt(DT_RANK),
+  ], { error: DT_RANK }).default("auto"),
+  bias: bool().default(false),
+  convBias: bool().default(true),
+  dtMin: posNumber().default(0.001),
+  dtMax: posNumber().default(0.1),
+  dtFloor: posNumber().default(1e-4),
+  dtScale: posNumber().default(1.0),
+  dtInit: oneOf(["random", "constant"]).default("random"),
+  scan: oneOf(SCAN_IMPLS).default("auto"),
+});
+
+/** Pre-norm residual block: x + mixer(norm(x)). */
+export const ResidualNodeSchema = z.strictObject({
+  kind: kindTag("residual"),
+  norm: NormNodeSchema,
+  mixer: MambaNodeSchema,
+});
+
+/** Dropout with rate in [0, 1); active only in training. */
+export const DropoutNodeSchema = z.strictObject({
+  kind: kindTag("dropout"),
+  rate: z.number({ error: "a number in [0, 1)" })
+    .min(0, { error: "a number in [0, 1)" })
+    .lt(1, { error: "a number in [0, 1)" }),
+});
+
+/** Language-model head; `tied` shares the embedding matrix (HF tie_word_embeddings). */
+export const LmHeadNodeSchema = z.strictObject({
+  kind: kindTag("lm_head"),
+  tied: bool().default(true),
+});
+
+/** The optional hidden dense layer of a classifier. */
+export const ClassifierHiddenSchema = z.strictObject({
+  units: posInt(),
+  activation: oneOf(["gelu", "relu", "silu", "tanh", "none"]).default("gelu"),
+}, { error: "an object {units, activation?}" });
+
+/**
+ * Sequence classifier head: pool over length ("last" token, "mean", or
+ * "flatten" to (b, l·d), which needs a fixed seqLen), optional hidden dense,
+ * then a dense to `classes` with the output activation.
+ */
+export const ClassifierNodeSchema = z.strictObject({
+  kind: kindTag("classifier"),
+  pooling: oneOf(["last", "mean", "flatten"]),
+  hidden: ClassifierHiddenSchema.optional(),
+  classes: posInt(),
+  activation: oneOf(["sigmoid", "softmax", "none"]),
+});
+
+/** `times` copies of `body` in a row; each copy has its own weights. */
+export const RepeatNodeSchema = z.strictObject({
+  kind: kindTag("repeat"),
+  times: posInt(),
+  get body(): z.ZodArray<typeof NodeSchema> {
+    return z.array(NodeSchema, { error: "a non-empty array of nodes" })
+      .min(1, { error: "a non-empty array of nodes" });
+  },
+});
+
+/** Any node, discriminated on `kind`. */
+export const NodeSchema: z.ZodDiscriminatedUnion<[
+  typeof EmbeddingNodeSchema,
+  typeof RmsNormNodeSchema,
+  typeof LayerNormNodeSchema,
+  typeof MambaNodeSchema,
+  typeof ResidualNodeSchema,
+  typeof DropoutNodeSchema,
+  typeof RepeatNodeSchema,
+  typeof LmHeadNodeSchema,
+  typeof ClassifierNodeSchema,
+]> = z.discriminatedUnion("kind", [
+  EmbeddingNodeSchema,
+  RmsNormNodeSchema,
+  LayerNormNodeSchema,
+  MambaNodeSchema,
+  ResidualNodeSchema,
+  DropoutNodeSchema,
+  RepeatNodeSchema,
+  LmHeadNodeSchema,
+  ClassifierNodeSchema,
+]);
+
+/** Every node kind, in the order the schema lists them. */
+export const NODE_KINDS = [
+  "embedding",
+  "rms_norm",
+  "layer_norm",
+  "mamba",
+  "residual",
+  "dropout",
+  "repeat",
+  "lm_head",
+  "classifier",
+] as const;
+
+/** The schema of each node kind, by kind. */
+export const NODE_SCHEMAS = {
+  embedding: EmbeddingNodeSchema,
+  rms_norm: RmsNormNodeSchema,
+  layer_norm: LayerNormNodeSchema,
+  mamba: MambaNodeSchema,
+  residual: ResidualNodeSchema,
+  dropout: DropoutNodeSchema,
+  repeat: RepeatNodeSchema,
+  lm_head: LmHeadNodeSchema,
+  classifier: ClassifierNodeSchema,
+} as const;
+
+/** A whole model: a name, an optional fixed sequence length, and its nodes. */
+export const ArchitectureSchema = z.strictObject({
+  name: z.string({ error: "a non-empty string" })
+    .min(1, { error: "a non-empty string" }),
+  seqLen: posInt().optional(),
+  nodes: z.array(NodeSchema, { error: "an array of nodes" }),
+});
+
+// ---------------------------------------------------------------- types
+
+/** A validated architecture, every default filled in. */
+export type Architecture = z.infer<typeof ArchitectureSchema>;
+/** What {@linkcode ArchitectureSchema} accepts: defaults may be left out. */
+export type ArchitectureInput = z.input<typeof ArchitectureSchema>;
+/** Any validated node. */
+export type Node = z.infer<typeof NodeSchema>;
+/** Any node as written, defaults left out. */
+export type NodeInput = z.input<typeof NodeSchema>;
+/** A node's kind tag. */
+export type NodeKind = Node["kind"];
+/** A validated embedding node. */
+export type EmbeddingNode = z.infer<typeof EmbeddingNodeSchema>;
+/** A validated RMSNorm node. */
+export type RmsNormNode = z.infer<typeof RmsNormNodeSchema>;
+/** A validated LayerNorm node. */
+export type LayerNormNode = z.infer<typeof LayerNormNodeSchema>;
+/** A validated norm node (RMSNorm or LayerNorm). */
+export type NormNode = z.infer<typeof NormNodeSchema>;
+/** A norm node as written. */
+export type NormNodeInput = z.input<typeof NormNodeSchema>;
+/** A validated Mamba mixer node. */
+export type MambaNode = z.infer<typeof MambaNodeSchema>;
+/** A Mamba mixer node as written. */
+export type MambaNodeInput = z.input<typeof MambaNodeSchema>;
+/** A validated residual block. */
+export type ResidualNode = z.infer<typeof ResidualNodeSchema>;
+/** A validated dropout node. */
+export type DropoutNode = z.infer<typeof DropoutNodeSchema>;
+/** A validated repeat node. */
+export type RepeatNode = z.infer<typeof RepeatNodeSchema>;
+/** A validated LM head. */
+export type LmHeadNode = z.infer<typeof LmHeadNodeSchema>;
+/** A validated classifier head. */
+export type ClassifierNode = z.infer<typeof ClassifierNodeSchema>;
+/** A classifier head as written. */
+export type ClassifierNodeInput = z.input<typeof ClassifierNodeSchema>;
+/** Any head node. */
+export type HeadNode = LmHeadNode | ClassifierNode;
