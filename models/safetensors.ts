@@ -127,21 +127,12 @@ export function parseSafetensors(
 ): Safetensors {
   const source = options.source ?? "<bytes>";
   const n = readHeaderLength(bytes.subarray(0, 8), bytes.length, source);
-  const header = parseHeader(
-    bytes.subarray(8, 8 + n),
-    bytes.length - 8 - n,
-    source,
-  );
-  const dataStart = 8 + n;
+  const data = bytes.subarray(8 + n);
+  const header = parseHeader(bytes.subarray(8, 8 + n), data.length, source);
   const tensors = new Map<string, SafeTensor>();
-  for (const [name, info] of header.tensors) {
-    const [begin, end] = info.dataOffsets;
-    const raw = bytes.slice(dataStart + begin, dataStart + end); // aligned copy
-    tensors.set(name, {
-      dtype: info.dtype,
-      shape: info.shape,
-      data: decodeElements(raw, info.dtype),
-    });
+  for (const [name, { dtype, shape, dataOffsets: [b, e] }] of header.tensors) {
+    const raw = data.slice(b, e); // a copy: own, aligned buffer
+    tensors.set(name, { dtype, shape, data: decodeElements(raw, dtype) });
   }
   return { tensors, metadata: header.metadata };
 }
@@ -301,10 +292,10 @@ export async function writeSafetensors(
   options: WriteOptions = {},
 ): Promise<void> {
   const bytes = serializeSafetensors(tensors, options);
-  const slash = path.lastIndexOf("/");
-  const tmp = `${path.slice(0, slash + 1)}.${
-    path.slice(slash + 1)
-  }.${crypto.randomUUID()}.tmp`;
+  const tmp = path.replace(
+    /[^/]*$/,
+    (base) => `.${base}.${crypto.randomUUID()}.tmp`,
+  );
   try {
     {
       using file = await Deno.open(tmp, { write: true, createNew: true });

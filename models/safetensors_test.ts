@@ -575,3 +575,31 @@ Deno.test("invalid writes: shape/data mismatch, wrong array type, BOOL values, r
     "reserved",
   );
 });
+
+Deno.test("invalid: random corruptions only ever throw SafetensorsError", () => {
+  const good = serializeSafetensors({
+    a: { data: new Float32Array([1, 2, 3]), shape: [3], dtype: "F16" },
+    b: { data: new BigInt64Array([5n]), shape: [1] },
+    c: { data: new Int32Array([1, 2]), shape: [2, 1] },
+  });
+  let seed = 7;
+  const rand = (k: number) =>
+    ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % k;
+  const digits = "0123456789-.e";
+  let parsed = 0;
+  for (let i = 0; i < 3000; i++) {
+    const bad = good.slice(0, good.length - (i % 5 === 0 ? rand(20) : 0));
+    for (let j = 0; j <= rand(3); j++) {
+      const at = rand(bad.length);
+      // Mostly digits inside the header (offsets, shapes), sometimes any byte.
+      bad[at] = i % 3 ? digits.charCodeAt(rand(digits.length)) : rand(256);
+    }
+    try {
+      parse(bad);
+      parsed++;
+    } catch (err) {
+      assert.ok(err instanceof SafetensorsError, `mutation ${i}: ${err}`);
+    }
+  }
+  assert.ok(parsed > 0 && parsed < 3000, `parsed ${parsed} of 3000`);
+});
