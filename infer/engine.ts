@@ -1,0 +1,307 @@
+/**
+ * The decode engine: continuous batching of independent sequences over the
+ * recurrent step.
+ *
+ * Each new sequence is prefilled alone (batch 1, parallel forward, no padding
+ * anywhere), and its state is then stacked onto the running batch; every
+ * iteration runs one batched `step` for all running sequences, reads the
+ * logits back once, and chooses each row's token on the CPU with the row's
+ * own seeded generator. Finished rows are dropped from the batch by a gather.
+ * Because no row is ever padded and each row's sampler is its own, a
+ * sequence's tokens do not depend on what else was running (up to the
+ * backend's batch-size-dependent float rounding, which the tests bound).
+ *
+ * Sequences are admitted first come, first served, at most `admitPerStep`
+ * per iteration so that running sequences keep moving while a queue drains.
+ *
+ * Reference: Mamba's recurrent `step` (state-spaces/mamba
+ * `utils/generation.py`, `decode`); continuous batching as in Orca (OSDI '22).
+ *
+ * @module
+ */
+import { tf } from "../kernels/backend.ts";
+import type { MambaModel, ModelState } from "../models/types.ts";
+import type { TextTokenizer } from "../train/tokenizers.ts";
+import type { ResolvedGenerateOptions } from "./options.ts";
+import { chooseToken, Rng } from "./sampling.ts";
+import { concatStates, disposeState, gatherState } from "./_state.ts";
+import { TextStream } from "./_text_stream.ts";
+
+/** Why a sequence ended. */
+export type FinishReason = "length" | "stop" | "aborted";
+
+/** One generated token, as streamed. */
+export interface TokenEvent {
+  /** The token id. */
+  token: number;
+  /** Its position among the generated tokens (0-based). */
+  index: number;
+  /** Text that became final with this token ("" while held back); tokenizer only. */
+  text?: string;
+}
+
+/** Result of one sequence. */
+export interface GenerationResult {
+  /** The prompt. */
+  promptIds: number[];
+  /** Generated tokens only (a stop token id, when hit, is included). */
+  outputIds: number[];
+  /** Decoded output, cut before a stop string; tokenizer only. */
+  text?: string;
+  /** Why generation ended. */
+  finishReason: FinishReason;
+  /** The sampler's seed (reuse it to reproduce a sampled run). */
+  seed: number;
+  /** Milliseconds: waiting in the queue, to the first token, in total. */
+  timings: { queuedMs: number; firstTokenMs: number; totalMs: number };
+}
+
+/** Callbacks of one submitted sequence. */
+export interface SubmitHooks {
+  /** Called for every generated token, in order. */
+  onToken?: (event: TokenEvent) => void;
+  /** Aborting ends the sequence with finishReason "aborted". */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode DecodeEngine}. */
+export interface DecodeEngineOptions {
+  /** Most sequences decoded together (default 16). */
+  maxBatch?: number;
+  /** Most sequences prefilled between two decode steps (default 4). */
+  admitPerStep?: number;
+  /** Decodes text and applies stop strings. */
+  tokenizer?: TextTokenizer;
+}
+
+interface Row {
+  prompt: number[];
+  options: ResolvedGenerateOptions;
+  hooks: SubmitHooks;
+  rng: Rng;
+  context: number[];
+  generated: number[];
+  text?: TextStream;
+  submitted: number;
+  admitted: number;
+  firstToken: number;
+  resolve: (result: GenerationResult) => void;
+  reject: (error: unknown) => void;
+}
+
+const now = () => performance.now();
+const yieldToEventLoop = () => new Promise((r) => setTimeout(r, 0));
+
+/**
+ * Decodes many sequences at once with the model's recurrent step.
+ *
+ * @example
+ * ```ts
+ * import { DecodeEngine } from "./engine.ts";
+ * import { resolveGenerateOptions } from "./options.ts";
+ * declare const model: import("../models/types.ts").MambaModel;
+ * const engine = new DecodeEngine(model, { maxBatch: 8 });
+ * const result = await engine.submit([1, 2, 3], resolveGenerateOptions({ maxNewTokens: 4 }));
+ * ```
+ */
+export class DecodeEngine {
+  readonly #model: MambaModel;
+  readonly #maxBatch: number;
+  readonly #admitPerStep: number;
+  readonly #tokenizer?: TextTokenizer;
+  #pending: Row[] = [];
+  #rows: Row[] = [];
+  #state: ModelState | null = null;
+  #loop: Promise<void> | null = null;
+
+  /**
+   * @param model an LM-head model.
+   * @param options batch limits and the tokenizer.
+   */
+  constructor(model: MambaModel, options: DecodeEngineOptions = {}) {
+    this.#model = model;
+    this.#maxBatch = options.maxBatch ?? 16;
+    this.#admitPerStep = options.admitPerStep ?? 4;
+    this.#tokenizer = options.tokenizer;
+  }
+
+  /** Sequences being decoded now. */
+  get running(): number {
+    return this.#rows.length;
+  }
+
+  /** Sequences waiting for a place in the batch. */
+  get queued(): number {
+    return this.#pending.length;
+  }
+
+  /**
+   * Queues one sequence.
+   *
+   * @param promptIds the prompt (≥ 1 id, each in the vocabulary: the caller checks).
+   * @param options resolved generation options (numBeams must be 1).
+   * @param hooks token callback and abort signal.
+   * @returns the result once the sequence ends.
+   */
+  submit(
+    promptIds: number[],
+    options: ResolvedGenerateOptions,
+    hooks: SubmitHooks = {},
+  ): Promise<GenerationResult> {
+    if (options.numBeams !== 1) {
+      throw new Error(
+        `DecodeEngine.submit: numBeams: expected 1 (use beamSearch), received ${options.numBeams}`,
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.#pending.push({
+        prompt: promptIds,
+        options,
+        hooks,
+        rng: new Rng(options.seed),
+        context: [...promptIds],
+        generated: [],
+        text: this.#tokenizer
+          ? new TextStream(this.#tokenizer, options.stop)
+          : undefined,
+        submitted: now(),
+        admitted: 0,
+        firstToken: 0,
+        resolve,
+        reject,
+      });
+      this.#loop ??= this.#run().finally(() => this.#loop = null);
+    });
+  }
+
+  /** @returns a promise that resolves when nothing is queued or running. */
+  async idle(): Promise<void> {
+    while (this.#loop) await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    while (this.#pending.length > 0 || this.#rows.length > 0) {
+      let admitted = 0;
+      while (
+        this.#pending.length > 0 && this.#rows.length < this.#maxBatch &&
+        admitted < this.#admitPerStep
+      ) {
+        const row = this.#pending.shift()!;
+        admitted++;
+        try {
+          await this.#admit(row);
+        } catch (error) {
+          row.reject(error);
+        }
+      }
+      if (this.#rows.length > 0) {
+        try {
+          await this.#step();
+        } catch (error) {
+          for (const row of this.#rows) row.reject(error);
+          this.#rows = [];
+          if (this.#state) disposeState(this.#state);
+          this.#state = null;
+        }
+      }
+      await yieldToEventLoop();
+    }
+  }
+
+  /** Prefills one sequence alone and joins it to the batch. */
+  async #admit(row: Row): Promise<void> {
+    row.admitted = now();
+    if (row.hooks.signal?.aborted) return this.#finish(row, "aborted");
+    const { logits, state } = this.#model.prefill([row.prompt]); // (1, l, v)
+    const [, l, v] = logits.shape;
+    const last = tf.tidy(() => logits.slice([0, l - 1, 0], [1, 1, v])); // (1, 1, v)
+    logits.dispose();
+    let data: Float32Array;
+    try {
+      data = await last.data() as Float32Array;
+    } finally {
+      last.dispose();
+    }
+    if (this.#accept(row, data)) return disposeState(state);
+    const joined = this.#state ? concatStates([this.#state, state]) : state;
+    if (this.#state) {
+      disposeState(this.#state);
+      disposeState(state);
+    }
+    this.#state = joined;
+    this.#rows.push(row);
+  }
+
+  /** One batched recurrent step for every running sequence. */
+  async #step(): Promise<void> {
+    const rows = this.#rows;
+    const ids = rows.map((r) => r.generated[r.generated.length - 1]);
+    const { logits, state } = this.#model.step(ids, this.#state!); // (b, v)
+    disposeState(this.#state!);
+    this.#state = state;
+    const v = logits.shape[1];
+    let data: Float32Array;
+    try {
+      data = await logits.data() as Float32Array;
+    } finally {
+      logits.dispose();
+    }
+    const keep: number[] = [];
+    rows.forEach((row, i) => {
+      const done = row.hooks.signal?.aborted
+        ? (this.#finish(row, "aborted"), true)
+        : this.#accept(row, data.subarray(i * v, (i + 1) * v));
+      if (!done) keep.push(i);
+    });
+    if (keep.length === rows.length) return;
+    this.#rows = keep.map((i) => rows[i]);
+    const old = this.#state;
+    this.#state = keep.length > 0 ? gatherState(old, keep) : null;
+    disposeState(old);
+  }
+
+  /** Chooses the row's next token; @returns whether the row has finished. */
+  #accept(row: Row, logits: Float32Array): boolean {
+    const vocab = this.#model.resolved?.vocab ?? logits.length;
+    const token = chooseToken(
+      logits.subarray(0, vocab),
+      row.options.sampling,
+      row.context,
+      row.rng,
+    );
+    if (row.generated.length === 0) row.firstToken = now();
+    row.generated.push(token);
+    row.context.push(token);
+    const delta = row.text?.push(token);
+    let reason: FinishReason | null = null;
+    if (row.options.stopTokenIds.includes(token)) reason = "stop";
+    else if (row.text?.stopped) reason = "stop";
+    else if (row.generated.length >= row.options.maxNewTokens) {
+      reason = "length";
+    }
+    const tail = reason && row.text ? row.text.flush() : "";
+    row.hooks.onToken?.({
+      token,
+      index: row.generated.length - 1,
+      ...(row.text ? { text: (delta ?? "") + tail } : {}),
+    });
+    if (reason) this.#finish(row, reason);
+    return reason !== null;
+  }
+
+  #finish(row: Row, finishReason: FinishReason): void {
+    const end = now();
+    row.resolve({
+      promptIds: row.prompt,
+      outputIds: row.generated,
+      ...(row.text ? { text: row.text.text } : {}),
+      finishReason,
+      seed: row.options.seed,
+      timings: {
+        queuedMs: row.admitted - row.submitted,
+        firstTokenMs: (row.firstToken || end) - row.submitted,
+        totalMs: end - row.submitted,
+      },
+    });
+  }
+}
