@@ -38,6 +38,7 @@ export class ArchitectureError extends Error {
   readonly issues: ArchitectureIssue[];
 
   /**
+   * Creates the error; its message is one line per issue.
    * @param issues at least one issue.
    */
   constructor(issues: ArchitectureIssue[]) {

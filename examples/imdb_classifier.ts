@@ -1,0 +1,46 @@
+/**
+ * The IMDB sentiment classifier of the article "Mamba from scratch in
+ * Keras/TensorFlow", reproduced exactly: bert-base-uncased vocabulary
+ * (30522), d_model 128, d_state 32, 12 blocks of LayerNorm → Mamba → Add
+ * each followed by Dropout(0.2), no final norm, then Flatten over the fixed
+ * 128-token sequence → Dense(1024, gelu) → Dense(1, sigmoid).
+ *
+ * Flatten ties the model to seqLen 128; see `imdb_better.ts` for a variant
+ * that works at any length.
+ *
+ * Reference: the article's `ModelArgs(model_input_dims=128, model_states=32,
+ * num_layers=12, dropout_rate=0.2, num_classes=1)` and `init_model`.
+ *
+ * @module
+ */
+import {
+  architecture,
+  classifier,
+  dropout,
+  embedding,
+  layerNorm,
+  mamba,
+  repeat,
+  residual,
+} from "../dsl/builder.ts";
+
+export default architecture({
+  name: "imdb_classifier",
+  seqLen: 128,
+  nodes: [
+    embedding({ vocab: 30522, dim: 128 }),
+    repeat(12, [
+      residual({
+        norm: layerNorm(1e-5),
+        mixer: mamba({ dState: 32, expand: 2, dConv: 4 }),
+      }),
+      dropout(0.2),
+    ]),
+    classifier({
+      pooling: "flatten",
+      hidden: { units: 1024, activation: "gelu" },
+      classes: 1,
+      activation: "sigmoid",
+    }),
+  ],
+});
