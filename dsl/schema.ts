@@ -61,7 +61,12 @@ function kindTag<const K extends string>(kind: K) {
  * Token embedding, always the first node. `padVocabMultiple` rounds the
  * embedding (and a tied LM head) up to a multiple, as HF `pad_vocab_size_multiple`.
  */
-export const EmbeddingNodeSchema = z.strictObject({
+export const EmbeddingNodeSchema: z.ZodObject<{
+  kind: z.ZodLiteral<"embedding">;
+  vocab: z.ZodInt;
+  dim: z.ZodInt;
+  padVocabMultiple: z.ZodDefault<z.ZodInt>;
+}, z.core.$strict> = z.strictObject({
   kind: kindTag("embedding"),
   vocab: posInt(),
   dim: posInt(),
@@ -69,25 +74,40 @@ export const EmbeddingNodeSchema = z.strictObject({
 });
 
 /** RMSNorm (Zhang & Sennrich 2019): x / sqrt(mean(x²) + eps) · w. */
-export const RmsNormNodeSchema = z.strictObject({
+export const RmsNormNodeSchema: z.ZodObject<{
+  kind: z.ZodLiteral<"rms_norm">;
+  eps: z.ZodDefault<z.ZodNumber>;
+}, z.core.$strict> = z.strictObject({
   kind: kindTag("rms_norm"),
   eps: posNumber().default(1e-5),
 });
 
 /** LayerNorm (Ba et al. 2016): (x − mean) / sqrt(var + eps) · w + b. */
-export const LayerNormNodeSchema = z.strictObject({
+export const LayerNormNodeSchema: z.ZodObject<{
+  kind: z.ZodLiteral<"layer_norm">;
+  eps: z.ZodDefault<z.ZodNumber>;
+}, z.core.$strict> = z.strictObject({
   kind: kindTag("layer_norm"),
   eps: posNumber().default(1e-5),
 });
 
 /** Either norm: used inside a residual block and as the final norm. */
-export const NormNodeSchema = z.discriminatedUnion("kind", [
+export const NormNodeSchema: z.ZodDiscriminatedUnion<[
+  typeof RmsNormNodeSchema,
+  typeof LayerNormNodeSchema,
+]> = z.discriminatedUnion("kind", [
   RmsNormNodeSchema,
   LayerNormNodeSchema,
 ]);
 
 /** The scan implementations a mixer may ask for (see `kernels/scan_types.ts`). */
-export const SCAN_IMPLS = [
+export const SCAN_IMPLS: readonly [
+  "auto",
+  "chunked",
+  "seed",
+  "reference",
+  "webgpu",
+] = [
   "auto",
   "chunked",
   "seed",
@@ -101,7 +121,23 @@ export const SCAN_IMPLS = [
  * bias = use_bias (in_proj and out_proj), convBias = use_conv_bias,
  * dtMin/dtMax/dtFloor/dtScale/dtInit = time_step_min/max/floor/scale/init_scheme.
  */
-export const MambaNodeSchema = z.strictObject({
+export const MambaNodeSchema: z.ZodObject<{
+  kind: z.ZodLiteral<"mamba">;
+  dState: z.ZodDefault<z.ZodInt>;
+  expand: z.ZodDefault<z.ZodInt>;
+  dConv: z.ZodDefault<z.ZodInt>;
+  dtRank: z.ZodDefault<z.ZodUnion<readonly [z.ZodLiteral<"auto">, z.ZodInt]>>;
+  bias: z.ZodDefault<z.ZodBoolean>;
+  convBias: z.ZodDefault<z.ZodBoolean>;
+  dtMin: z.ZodDefault<z.ZodNumber>;
+  dtMax: z.ZodDefault<z.ZodNumber>;
+  dtFloor: z.ZodDefault<z.ZodNumber>;
+  dtScale: z.ZodDefault<z.ZodNumber>;
+  dtInit: z.ZodDefault<z.ZodEnum<{ random: "random"; constant: "constant" }>>;
+  scan: z.ZodDefault<
+    z.ZodEnum<{ [K in (typeof SCAN_IMPLS)[number]]: K }>
+  >;
+}, z.core.$strict> = z.strictObject({
   kind: kindTag("mamba"),
   dState: posInt().default(16),
   expand: posInt().default(2),
@@ -121,14 +157,21 @@ export const MambaNodeSchema = z.strictObject({
 });
 
 /** Pre-norm residual block: x + mixer(norm(x)). */
-export const ResidualNodeSchema = z.strictObject({
+export const ResidualNodeSchema: z.ZodObject<{
+  kind: z.ZodLiteral<"residual">;
+  norm: typeof NormNodeSchema;
+  mixer: typeof MambaNodeSchema;
+}, z.core.$strict> = z.strictObject({
   kind: kindTag("residual"),
   norm: NormNodeSchema,
   mixer: MambaNodeSchema,
 });
 
 /** Dropout with rate in [0, 1); active only in training. */
-export const DropoutNodeSchema = z.strictObject({
+export const DropoutNodeSchema: z.ZodObject<{
+  kind: z.ZodLiteral<"dropout">;
+  rate: z.ZodNumber;
+}, z.core.$strict> = z.strictObject({
   kind: kindTag("dropout"),
   rate: z.number({ error: "a number in [0, 1)" })
     .min(0, { error: "a number in [0, 1)" })
@@ -136,13 +179,23 @@ export const DropoutNodeSchema = z.strictObject({
 });
 
 /** Language-model head; `tied` shares the embedding matrix (HF tie_word_embeddings). */
-export const LmHeadNodeSchema = z.strictObject({
+export const LmHeadNodeSchema: z.ZodObject<{
+  kind: z.ZodLiteral<"lm_head">;
+  tied: z.ZodDefault<z.ZodBoolean>;
+}, z.core.$strict> = z.strictObject({
   kind: kindTag("lm_head"),
   tied: bool().default(true),
 });
 
 /** The optional hidden dense layer of a classifier. */
-export const ClassifierHiddenSchema = z.strictObject({
+export const ClassifierHiddenSchema: z.ZodObject<{
+  units: z.ZodInt;
+  activation: z.ZodDefault<
+    z.ZodEnum<
+      { gelu: "gelu"; relu: "relu"; silu: "silu"; tanh: "tanh"; none: "none" }
+    >
+  >;
+}, z.core.$strict> = z.strictObject({
   units: posInt(),
   activation: oneOf(["gelu", "relu", "silu", "tanh", "none"]).default("gelu"),
 }, { error: "an object {units, activation?}" });
@@ -152,7 +205,15 @@ export const ClassifierHiddenSchema = z.strictObject({
  * "flatten" to (b, l·d), which needs a fixed seqLen), optional hidden dense,
  * then a dense to `classes` with the output activation.
  */
-export const ClassifierNodeSchema = z.strictObject({
+export const ClassifierNodeSchema: z.ZodObject<{
+  kind: z.ZodLiteral<"classifier">;
+  pooling: z.ZodEnum<{ last: "last"; mean: "mean"; flatten: "flatten" }>;
+  hidden: z.ZodOptional<typeof ClassifierHiddenSchema>;
+  classes: z.ZodInt;
+  activation: z.ZodEnum<
+    { sigmoid: "sigmoid"; softmax: "softmax"; none: "none" }
+  >;
+}, z.core.$strict> = z.strictObject({
   kind: kindTag("classifier"),
   pooling: oneOf(["last", "mean", "flatten"]),
   hidden: ClassifierHiddenSchema.optional(),
@@ -161,7 +222,11 @@ export const ClassifierNodeSchema = z.strictObject({
 });
 
 /** `times` copies of `body` in a row; each copy has its own weights. */
-export const RepeatNodeSchema = z.strictObject({
+export const RepeatNodeSchema: z.ZodObject<{
+  kind: z.ZodLiteral<"repeat">;
+  times: z.ZodInt;
+  readonly body: z.ZodArray<typeof NodeSchema>;
+}, z.core.$strict> = z.strictObject({
   kind: kindTag("repeat"),
   times: posInt(),
   get body(): z.ZodArray<typeof NodeSchema> {
@@ -194,7 +259,7 @@ export const NodeSchema: z.ZodDiscriminatedUnion<[
 ]);
 
 /** Every node kind, in the order the schema lists them. */
-export const NODE_KINDS = [
+export const NODE_KINDS: readonly NodeKind[] = [
   "embedding",
   "rms_norm",
   "layer_norm",
@@ -207,7 +272,17 @@ export const NODE_KINDS = [
 ] as const;
 
 /** The schema of each node kind, by kind. */
-export const NODE_SCHEMAS = {
+export const NODE_SCHEMAS: {
+  readonly embedding: typeof EmbeddingNodeSchema;
+  readonly rms_norm: typeof RmsNormNodeSchema;
+  readonly layer_norm: typeof LayerNormNodeSchema;
+  readonly mamba: typeof MambaNodeSchema;
+  readonly residual: typeof ResidualNodeSchema;
+  readonly dropout: typeof DropoutNodeSchema;
+  readonly repeat: typeof RepeatNodeSchema;
+  readonly lm_head: typeof LmHeadNodeSchema;
+  readonly classifier: typeof ClassifierNodeSchema;
+} = {
   embedding: EmbeddingNodeSchema,
   rms_norm: RmsNormNodeSchema,
   layer_norm: LayerNormNodeSchema,
@@ -220,7 +295,11 @@ export const NODE_SCHEMAS = {
 } as const;
 
 /** A whole model: a name, an optional fixed sequence length, and its nodes. */
-export const ArchitectureSchema = z.strictObject({
+export const ArchitectureSchema: z.ZodObject<{
+  name: z.ZodString;
+  seqLen: z.ZodOptional<z.ZodInt>;
+  nodes: z.ZodArray<typeof NodeSchema>;
+}, z.core.$strict> = z.strictObject({
   name: z.string({ error: "a non-empty string" })
     .min(1, { error: "a non-empty string" }),
   seqLen: posInt().optional(),
