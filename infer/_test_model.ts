@@ -81,8 +81,16 @@ export function fakeModel(vocab = 16, seed = 1, scale = 3): MambaModel {
   };
 
   return {
-    architecture: {} as MambaModel["architecture"],
-    resolved: { vocab, paddedVocab: vocab } as MambaModel["resolved"],
+    architecture: {
+      name: "fake",
+      nodes: [{ kind: "lm_head", tied: true }],
+    } as unknown as MambaModel["architecture"],
+    resolved: {
+      vocab,
+      paddedVocab: vocab,
+      dModel: 1,
+      layers: [],
+    } as unknown as MambaModel["resolved"],
     params: new Map(),
     forward: (ids) => {
       const { logits, state } = prefill(ids);
