@@ -1,0 +1,344 @@
+/**
+ * The training loop: AdamW over streamed batches with gradient accumulation,
+ * clipping, warmup + cosine, evaluation every N steps, best/last checkpoints,
+ * early stopping, a NaN/Inf guard, metrics appended as JSONL.
+ *
+ * Deterministic: dropout seeds and data order derive from the seed and the
+ * step, and a checkpoint stores the optimizer moments and the data position,
+ * so `--resume` reproduces an uninterrupted run's losses exactly.
+ *
+ * Reference: nanoGPT `train.py`.
+ *
+ * @module
+ */
+import { tf } from "../kernels/backend.ts";
+import type { MambaModel } from "../models/types.ts";
+import { mixSeed, type RngState } from "./_rng.ts";
+import {
+  type Checkpoint,
+  saveCheckpoint,
+  type TrainerState,
+} from "./checkpoint.ts";
+import type { TrainConfig } from "./config.ts";
+import {
+  type ClassBatch,
+  type ClassPosition,
+  ClassStream,
+  type LmBatch,
+  LmStream,
+} from "./data/batches.ts";
+import type { LabeledText } from "./data/files.ts";
+import {
+  type EvalMetrics,
+  evaluateClassifier,
+  evaluateLm,
+} from "./evaluate.ts";
+import { classificationLoss, lmLoss } from "./metrics.ts";
+import { accumulate, AdamW, clipGlobalNorm, lrAt } from "./optim.ts";
+import { Progress } from "./progress.ts";
+import type { TextTokenizer } from "./tokenizers.ts";
+
+/** Data for a classifier. */
+export interface ClassData {
+  kind: "classify";
+  train: LabeledText[];
+  validation: LabeledText[];
+  test: LabeledText[];
+  /** Number of classes (2 for a one-output sigmoid head). */
+  classes: number;
+}
+
+/** Token streams for a language model. */
+export interface LmData {
+  kind: "lm";
+  train: { ids: Int32Array; bytes: number };
+  validation: { ids: Int32Array; bytes: number };
+  test: { ids: Int32Array; bytes: number };
+}
+
+/** Everything the loop needs besides the model. */
+export interface LoopOptions {
+  config: TrainConfig;
+  tokenizer: TextTokenizer;
+  data: ClassData | LmData;
+  /** Sequence length in use. */
+  seqLen: number;
+  /** Output folder (checkpoints/, metrics.jsonl). */
+  outDir: string;
+  /** A checkpoint to continue from (its model is the `model` argument). */
+  resume?: Checkpoint;
+  /** The folder the checkpoint came from, for messages. */
+  resumeDir?: string;
+}
+
+/** How a run ended. */
+export interface LoopResult {
+  /** Optimizer steps done. */
+  step: number;
+  /** Why it stopped: "steps", "time", "early-stop" or "non-finite". */
+  reason: "steps" | "time" | "early-stop" | "non-finite";
+  /** Message for a non-finite stop. */
+  message?: string;
+  /** Training loss of each step (in this process). */
+  losses: number[];
+  /** Last validation metrics. */
+  validation?: EvalMetrics;
+  /** Best value of the early-stopping metric and its step. */
+  best: { value: number | null; step: number };
+  /** Seconds of training, resumed time included. */
+  elapsed: number;
+}
+
+/** Lower is better for these metrics. */
+const LOWER = new Set(["val_loss", "val_bpb"]);
+
+/**
+ * Runs the loop until `config.steps`, the time limit, early stopping or a
+ * non-finite loss.
+ * @param model the model (classifier or LM head, matching `options.data`).
+ * @param options config, tokenizer, data, output folder, resume state.
+ * @returns how it ended.
+ */
+export async function trainLoop(
+  model: MambaModel,
+  options: LoopOptions,
+): Promise<LoopResult> {
+  const { config: c, tokenizer, data, seqLen, outDir } = options;
+  const ckptDir = `${outDir}/checkpoints`;
+  await Deno.mkdir(ckptDir, { recursive: true });
+  const metricsPath = `${outDir}/metrics.jsonl`;
+  const optimizer = new AdamW(model.params, {
+    lr: c.lr,
+    beta1: c.beta1,
+    beta2: c.beta2,
+    eps: c.eps,
+    weightDecay: c.weightDecay,
+  });
+  const enc = { seqLen, padSide: c.padSide, truncateSide: c.truncateSide };
+  const stream = data.kind === "classify"
+    ? new ClassStream(data.train, tokenizer, {
+      ...enc,
+      batchSize: c.batchSize,
+      seed: c.seed,
+    })
+    : new LmStream(data.train.ids, {
+      batchSize: c.batchSize,
+      seqLen,
+      seed: c.seed,
+    });
+  let step = 0;
+  let best: { value: number | null; step: number } = { value: null, step: 0 };
+  let badEvals = 0;
+  let elapsedBefore = 0;
+  if (options.resume) {
+    const r = options.resume;
+    optimizer.load(
+      r.optimizer,
+      `${options.resumeDir ?? ckptDir + "/last"}/optimizer.safetensors`,
+    );
+    step = r.trainer.step;
+    if (stream instanceof ClassStream) {
+      stream.position = r.trainer.data as ClassPosition;
+    } else stream.position = r.trainer.data as RngState;
+    best = r.trainer.best;
+    badEvals = r.trainer.badEvals;
+    elapsedBefore = r.trainer.elapsed;
+    await truncateMetrics(metricsPath, step);
+  } else {
+    await Deno.writeTextFile(metricsPath, "");
+  }
+  const metricName = c.earlyStop === "none" ? "val_loss" : c.earlyStop;
+  const nameToVar = [...model.params].map(([name, v]) =>
+    [v.name, name] as const
+  );
+  const vars = [...model.params.values()];
+  const progress = new Progress(c.steps, {
+    mode: c.progress,
+    every: c.logEvery,
+  });
+  const start = performance.now();
+  let tokens = 0;
+  const losses: number[] = [];
+  let validation: EvalMetrics | undefined;
+  const elapsed = () => elapsedBefore + (performance.now() - start) / 1000;
+  const append = (row: Record<string, unknown>) =>
+    Deno.writeTextFile(metricsPath, JSON.stringify(row) + "\n", {
+      append: true,
+    });
+  const trainerState = (): TrainerState => ({
+    version: 1,
+    step,
+    data: stream.position,
+    best,
+    badEvals,
+    elapsed: elapsed(),
+  });
+  let reason: LoopResult["reason"] = "steps";
+  let message: string | undefined;
+
+  while (step < c.steps) {
+    let sum: Map<string, tf.Tensor> | undefined;
+    let lossSum = 0;
+    for (let k = 0; k < c.accumSteps; k++) {
+      const batch = stream.next();
+      const seed = mixSeed(c.seed, step * c.accumSteps + k + 1);
+      const { value, grads } = tf.variableGrads(() => {
+        const out = model.forward(batch.ids, {
+          training: true,
+          seed,
+          raw: true,
+        });
+        return data.kind === "classify"
+          ? classificationLoss(out, (batch as ClassBatch).labels)
+          : lmLoss(out, (batch as LmBatch).targets);
+      }, vars);
+      lossSum += (await value.data())[0];
+      value.dispose();
+      const named = new Map<string, tf.Tensor>();
+      for (const [varName, name] of nameToVar) named.set(name, grads[varName]);
+      sum = accumulate(sum, named);
+      tokens += batch.ids.length * seqLen;
+    }
+    const loss = lossSum / c.accumSteps;
+    if (c.accumSteps > 1) {
+      for (const [name, g] of sum!) {
+        sum!.set(name, tf.div(g, c.accumSteps));
+        g.dispose();
+      }
+    }
+    const norm = await clipGlobalNorm(sum!, c.clip);
+    if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+      tf.dispose([...sum!.values()]);
+      reason = "non-finite";
+      message = `step ${step + 1}: ${
+        Number.isFinite(loss) ? "gradient norm" : "loss"
+      } is ${
+        Number.isFinite(loss) ? norm : loss
+      }; stopped without applying the update; the last good checkpoint is ${ckptDir}/last`;
+      progress.log(message);
+      break;
+    }
+    const lr = lrAt(step, {
+      lr: c.lr,
+      warmupSteps: c.warmupSteps,
+      totalSteps: c.steps,
+      minLr: c.minLr,
+    });
+    optimizer.apply(sum!, lr);
+    tf.dispose([...sum!.values()]);
+    step++;
+    losses.push(loss);
+    const tps = tokens / ((performance.now() - start) / 1000);
+    progress.update({ step, loss, tokensPerSec: tps, elapsed: elapsed() });
+    await append({
+      type: "train",
+      step,
+      loss,
+      lr,
+      grad_norm: norm,
+      tokens_per_s: tps,
+      time_s: elapsed(),
+    });
+
+    const timeUp = c.maxMinutes > 0 && elapsed() >= c.maxMinutes * 60;
+    if (step % c.evalEvery === 0 || step === c.steps || timeUp) {
+      validation = await evaluate(model, data, "validation", {
+        c,
+        tokenizer,
+        seqLen,
+      });
+      const row: Record<string, number> = {};
+      for (const [k, v] of Object.entries(validation)) row[`val_${k}`] = v;
+      await append({ type: "eval", step, ...row, time_s: elapsed() });
+      progress.log(
+        `eval step ${step}: ${
+          Object.entries(row).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")
+        }`,
+      );
+      const value = row[metricName];
+      const improved = value !== undefined && (best.value === null ||
+        (LOWER.has(metricName) ? value < best.value : value > best.value));
+      if (improved) {
+        best = { value, step };
+        badEvals = 0;
+      } else badEvals++;
+      const parts = {
+        model,
+        tokenizer,
+        optimizer: await optimizer.state(),
+        trainer: trainerState(),
+      };
+      await saveCheckpoint(`${ckptDir}/last`, parts);
+      if (improved) await saveCheckpoint(`${ckptDir}/best`, parts);
+      if (c.earlyStop !== "none" && c.patience > 0 && badEvals >= c.patience) {
+        reason = "early-stop";
+        progress.log(
+          `early stop at step ${step}: ${metricName} did not improve for ${badEvals} evaluations (best ${best.value} at step ${best.step})`,
+        );
+        break;
+      }
+    }
+    if (timeUp) {
+      reason = "time";
+      break;
+    }
+  }
+  progress.done();
+  optimizer.dispose();
+  return {
+    step,
+    reason,
+    message,
+    losses,
+    validation,
+    best,
+    elapsed: elapsed(),
+  };
+}
+
+/**
+ * Evaluates on one split of the data.
+ * @returns metrics without prefix (loss, accuracy, f1 / ppl, bpb).
+ */
+export function evaluate(
+  model: MambaModel,
+  data: ClassData | LmData,
+  split: "validation" | "test",
+  o: { c: TrainConfig; tokenizer: TextTokenizer; seqLen: number },
+): Promise<EvalMetrics> {
+  const maxBatches = split === "validation" ? o.c.evalBatches : 0;
+  if (data.kind === "classify") {
+    return evaluateClassifier(model, data[split], {
+      tokenizer: o.tokenizer,
+      seqLen: o.seqLen,
+      padSide: o.c.padSide,
+      truncateSide: o.c.truncateSide,
+      batchSize: o.c.batchSize,
+      maxBatches,
+      classes: data.classes,
+    });
+  }
+  return evaluateLm(model, data[split], {
+    seqLen: o.seqLen,
+    batchSize: o.c.batchSize,
+    maxBatches,
+  });
+}
+
+async function truncateMetrics(path: string, step: number): Promise<void> {
+  let text = "";
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    return;
+  }
+  const keep = text.split("\n").filter((line) => {
+    if (line.trim() === "") return false;
+    try {
+      return JSON.parse(line).step <= step;
+    } catch {
+      return false;
+    }
+  });
+  await Deno.writeTextFile(path, keep.map((l) => l + "\n").join(""));
+}

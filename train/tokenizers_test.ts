@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { byteTokenizer, checkVocab, loadTokenizer } from "./tokenizers.ts";
+
+/** A minimal WordLevel tokenizer.json, written by the test. */
+const TOKENIZER_JSON = {
+  version: "1.0",
+  truncation: null,
+  padding: null,
+  added_tokens: [{
+    id: 0,
+    content: "[PAD]",
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }],
+  normalizer: { type: "Lowercase" },
+  pre_tokenizer: { type: "Whitespace" },
+  post_processor: null,
+  decoder: null,
+  model: {
+    type: "WordLevel",
+    vocab: { "[PAD]": 0, "[UNK]": 1, hello: 2, world: 3, good: 4 },
+    unk_token: "[UNK]",
+  },
+};
+
+Deno.test("byte tokenizer: UTF-8 bytes, vocab 256; saved folder loads back", async () => {
+  const t = byteTokenizer();
+  assert.deepEqual(t.encode("hé"), [104, 195, 169]);
+  assert.equal(t.decode([104, 195, 169]), "hé");
+  const dir = await Deno.makeTempDir();
+  await t.save(dir);
+  const back = await loadTokenizer(dir);
+  assert.equal(back.kind, "byte");
+  assert.equal(back.vocabSize, 256);
+});
+
+Deno.test("HF tokenizer.json folder: encode/decode, pad id, save and reload", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/tokenizer.json`,
+    JSON.stringify(TOKENIZER_JSON),
+  );
+  await Deno.writeTextFile(
+    `${dir}/tokenizer_config.json`,
+    JSON.stringify({ pad_token: "[PAD]" }),
+  );
+  const t = await loadTokenizer(dir);
+  assert.equal(t.kind, "hf");
+  assert.equal(t.vocabSize, 5);
+  assert.equal(t.padId, 0);
+  assert.deepEqual(t.encode("Hello world zebra"), [2, 3, 1]);
+  const to = await Deno.makeTempDir();
+  await t.save(to);
+  assert.deepEqual((await loadTokenizer(to)).encode("good"), [4]);
+});
+
+Deno.test("bad input: vocab smaller than the tokenizer's; missing folder; corrupt tokenizer.json", async () => {
+  assert.throws(
+    () => checkVocab(byteTokenizer(), 100, "examples/x.ts"),
+    /examples\/x\.ts: embedding\.vocab: expected at least 256 \(the byte tokenizer's vocabulary\), received 100/,
+  );
+  await assert.rejects(
+    loadTokenizer("/nonexistent/tok"),
+    /expected "byte" or a folder with tokenizer\.json/,
+  );
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/tokenizer.json`, "{oops");
+  await assert.rejects(
+    loadTokenizer(dir),
+    /tokenizer\.json: tokenizer is not valid JSON/,
+  );
+});
