@@ -61,7 +61,7 @@ export interface EmbeddingOptions {
 export function embedding(
   options: EmbeddingOptions,
 ): { kind: "embedding" } & EmbeddingOptions {
-  return { kind: "embedding", ...definedOnly(options) };
+  return { kind: "embedding", ...plainData(options) };
 }
 
 /**
@@ -111,7 +111,7 @@ export type MambaOptions = Omit<MambaNodeInput, "kind">;
  * Reference: Gu & Dao (2023) §3.4, Figure 3; HF `MambaMixer`.
  */
 export function mamba(options: MambaOptions = {}): MambaNodeInput {
-  return { kind: "mamba", ...definedOnly(options) };
+  return { kind: "mamba", ...plainData(options) };
 }
 
 /** Options of {@linkcode residual}. */
@@ -138,7 +138,7 @@ export function residual(
 ): { kind: "residual"; norm: NormNodeInput; mixer: MambaNodeInput } {
   return {
     kind: "residual",
-    ...definedOnly(options),
+    ...plainData(options),
     norm: options.norm ?? rmsNorm(),
     mixer: options.mixer ?? mamba(),
   };
@@ -198,7 +198,7 @@ export interface LmHeadOptions {
 export function lmHead(
   options: LmHeadOptions = {},
 ): { kind: "lm_head"; tied?: boolean } {
-  return { kind: "lm_head", ...definedOnly(options) };
+  return { kind: "lm_head", ...plainData(options) };
 }
 
 /** Options of {@linkcode classifier}: every classifier field but `kind`. */
@@ -216,7 +216,7 @@ export type ClassifierOptions = Omit<ClassifierNodeInput, "kind">;
  * Reference: Keras `Flatten`/`GlobalAveragePooling1D` + `Dense` heads.
  */
 export function classifier(options: ClassifierOptions): ClassifierNodeInput {
-  return { kind: "classifier", ...definedOnly(options) };
+  return { kind: "classifier", ...plainData(options) };
 }
 
 /**
@@ -333,11 +333,4 @@ function plainData<T>(value: T): T {
     return out as T;
   }
   return value;
-}
-
-/** The object without its `undefined`-valued keys (shallow). */
-function definedOnly<T extends object>(options: T): T {
-  return Object.fromEntries(
-    Object.entries(options).filter(([, v]) => v !== undefined),
-  ) as T;
 }

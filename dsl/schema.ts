@@ -258,19 +258,6 @@ export const NodeSchema: z.ZodDiscriminatedUnion<[
   ClassifierNodeSchema,
 ]);
 
-/** Every node kind, in the order the schema lists them. */
-export const NODE_KINDS: readonly NodeKind[] = [
-  "embedding",
-  "rms_norm",
-  "layer_norm",
-  "mamba",
-  "residual",
-  "dropout",
-  "repeat",
-  "lm_head",
-  "classifier",
-] as const;
-
 /** The schema of each node kind, by kind. */
 export const NODE_SCHEMAS: {
   readonly embedding: typeof EmbeddingNodeSchema;
@@ -293,6 +280,11 @@ export const NODE_SCHEMAS: {
   lm_head: LmHeadNodeSchema,
   classifier: ClassifierNodeSchema,
 } as const;
+
+/** Every node kind, in the order the schema lists them. */
+export const NODE_KINDS: readonly NodeKind[] = Object.keys(
+  NODE_SCHEMAS,
+) as NodeKind[];
 
 /** A whole model: a name, an optional fixed sequence length, and its nodes. */
 export const ArchitectureSchema: z.ZodObject<{

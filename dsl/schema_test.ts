@@ -14,6 +14,8 @@ import {
   rmsNorm,
 } from "./builder.ts";
 import { assertOnlyIssue, issuesOf } from "./_test_util.ts";
+import { type MambaNode, NODE_KINDS, NodeSchema } from "./schema.ts";
+import type { ScanImpl } from "../kernels/scan_types.ts";
 
 /** A valid architecture around `middle` (embedding first, LM head last). */
 function withNodes(middle: unknown[], extra: Record<string, unknown> = {}) {
@@ -384,4 +386,15 @@ Deno.test("schema: a schema failure stops before the semantic rules", () => {
     nodes: [residual({ mixer: mamba({ dState: -4 }) }), lmHead()],
   });
   assert.deepEqual(issues.map((i) => i.path), ["nodes[0].mixer.dState"]);
+});
+
+Deno.test("schema: scan names match the kernels' ScanImpl; kinds match the union", () => {
+  // Type-level: fails `deno check` if the two lists drift apart.
+  type Same<A, B> = [A] extends [B] ? [B] extends [A] ? true : false : false;
+  const scanMatches: Same<MambaNode["scan"], ScanImpl> = true;
+  assert.equal(scanMatches, true);
+  assert.deepEqual(
+    [...NODE_KINDS],
+    NodeSchema.options.map((o) => o.shape.kind.value),
+  );
 });
