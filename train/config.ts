@@ -132,7 +132,15 @@ export function resolveConfig(
   if (!file.success) fail(`${source}: training`, file.error);
   const cli = TrainConfigSchema.partial().safeParse(overrides);
   if (!cli.success) fail("command line", cli.error);
-  const merged = TrainConfigSchema.safeParse({ ...file.data, ...cli.data });
+  // partial() still fills defaults: keep only the keys each layer gave.
+  const given = (parsed: Record<string, unknown>, raw: unknown) =>
+    Object.fromEntries(
+      Object.entries(parsed).filter(([k]) => k in ((raw ?? {}) as object)),
+    );
+  const merged = TrainConfigSchema.safeParse({
+    ...given(file.data, fromFile),
+    ...given(cli.data, overrides),
+  });
   if (!merged.success) fail(source, merged.error);
   return merged.data;
 }
