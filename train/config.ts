@@ -54,6 +54,9 @@ export const TrainConfigSchema = z.strictObject({
     "micro-batches per optimizer step (gradient accumulation)",
   ),
   steps: pos().default(1000).describe("optimizer steps"),
+  stopAfter: z.number().int().nonnegative().default(0).describe(
+    "stop after this step, keeping the schedule of --steps (an interruption; 0: off)",
+  ),
   maxMinutes: z.number().nonnegative().default(0).describe(
     "stop after this many minutes of training (0: no limit)",
   ),

@@ -240,7 +240,8 @@ export async function trainLoop(
       time_s: elapsed(),
     });
 
-    const timeUp = c.maxMinutes > 0 && elapsed() >= c.maxMinutes * 60;
+    const timeUp = (c.maxMinutes > 0 && elapsed() >= c.maxMinutes * 60) ||
+      step === c.stopAfter;
     if (step % c.evalEvery === 0 || step === c.steps || timeUp) {
       validation = await evaluate(model, data, "validation", {
         c,

@@ -1,0 +1,212 @@
+/**
+ * End-to-end training on tiny models and files the tests write: a classifier
+ * on CSV, a byte LM on a text file, resume bit-for-bit, bad input.
+ */
+import assert from "node:assert/strict";
+import { tf } from "../kernels/backend.ts";
+import { loadModel } from "../models/io.ts";
+import { runTraining } from "../train/run.ts";
+
+const dir = await Deno.makeTempDir({ prefix: "train_e2e_" });
+
+const tinyClassifier = (vocab = 256) => ({
+  name: "tiny_cls",
+  seqLen: 16,
+  nodes: [
+    { kind: "embedding", vocab, dim: 8 },
+    {
+      kind: "repeat",
+      times: 1,
+      body: [{
+        kind: "residual",
+        norm: { kind: "rms_norm" },
+        mixer: { kind: "mamba", dState: 4 },
+      }],
+    },
+    { kind: "rms_norm" },
+    { kind: "classifier", pooling: "last", classes: 1, activation: "sigmoid" },
+  ],
+});
+const tinyLm = {
+  name: "tiny_lm",
+  nodes: [
+    { kind: "embedding", vocab: 256, dim: 8 },
+    {
+      kind: "repeat",
+      times: 1,
+      body: [{
+        kind: "residual",
+        norm: { kind: "rms_norm" },
+        mixer: { kind: "mamba", dState: 4 },
+      }],
+    },
+    { kind: "rms_norm" },
+    { kind: "lm_head", tied: true },
+  ],
+};
+
+const csv = `${dir}/data.csv`;
+await Deno.writeTextFile(
+  csv,
+  "text,label\n" +
+    Array.from(
+      { length: 40 },
+      (_, i) => i % 2 ? `win money now ${i}` : `meeting at ${i} pm`,
+    ).map((t, i) => `${t},${i % 2}`).join("\n"),
+);
+const text = `${dir}/corpus.txt`;
+await Deno.writeTextFile(
+  text,
+  Array.from({ length: 3000 }, (_, i) => `line ${i} of the tiny corpus`).join(
+    "\n",
+  ),
+);
+const clsFile = `${dir}/cls.json`;
+await Deno.writeTextFile(
+  clsFile,
+  JSON.stringify({ ...tinyClassifier(), training: { batchSize: 4 } }),
+);
+const lmFile = `${dir}/lm.json`;
+await Deno.writeTextFile(lmFile, JSON.stringify(tinyLm));
+const quiet = () => {};
+const common = { backend: "cpu", progress: "none", warmupSteps: 2, lr: 0.01 };
+
+Deno.test("classifier on CSV: metrics, curves, checkpoints, saved model reloads with identical outputs", async () => {
+  const out = `${dir}/cls-out`;
+  const r = await runTraining(clsFile, {
+    ...common,
+    data: csv,
+    steps: 4,
+    evalEvery: 2,
+    out,
+  }, quiet);
+  assert.equal(r.loop.step, 4);
+  assert.equal(r.config.batchSize, 4); // from the file's training options
+  for (const k of ["loss", "accuracy", "f1"]) {
+    assert.ok(Number.isFinite(r.test[k]), k);
+  }
+  for (
+    const f of [
+      "metrics.jsonl",
+      "loss.svg",
+      "loss.png",
+      "metric.svg",
+      "metric.png",
+      "model/architecture.json",
+      "model/model.safetensors",
+      "model/tokenizer_config.json",
+      "checkpoints/last/trainer.json",
+      "checkpoints/best/optimizer.safetensors",
+    ]
+  ) {
+    await Deno.stat(`${out}/${f}`);
+  }
+  const rows = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim().split(
+    "\n",
+  ).map((l) => JSON.parse(l));
+  assert.equal(rows.filter((x) => x.type === "train").length, 4);
+  assert.equal(rows.filter((x) => x.type === "eval").length, 2);
+  const a = await loadModel(`${out}/model`);
+  const b = await loadModel(`${out}/checkpoints/best`);
+  const ids = [[0, 0, 104, 105, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]];
+  assert.deepEqual([...await a.forward(ids).data()], [
+    ...await b.forward(ids).data(),
+  ]);
+  a.dispose();
+  b.dispose();
+});
+
+Deno.test("byte LM on a text file: bits per byte; native and HF folders load back with identical outputs", async () => {
+  const out = `${dir}/lm-out`;
+  const r = await runTraining(lmFile, {
+    ...common,
+    data: text,
+    steps: 3,
+    evalEvery: 3,
+    seqLen: 16,
+    batchSize: 4,
+    evalBatches: 2,
+    out,
+  }, quiet);
+  assert.ok(r.test.bpb > 0 && r.test.bpb < 9, `bpb ${r.test.bpb}`);
+  assert.ok(r.saved.hf, "hf export");
+  const a = await loadModel(r.saved.native);
+  const b = await loadModel(r.saved.hf!);
+  const ids = [[1, 2, 3, 4]];
+  assert.deepEqual([...await a.forward(ids).data()], [
+    ...await b.forward(ids).data(),
+  ]);
+  a.dispose();
+  b.dispose();
+});
+
+Deno.test("--resume continues bit-for-bit: same losses as an uninterrupted run", async () => {
+  const base = { ...common, data: csv, steps: 6, evalEvery: 3, seed: 5 };
+  const full = await runTraining(
+    clsFile,
+    { ...base, out: `${dir}/full` },
+    quiet,
+  );
+  const first = await runTraining(clsFile, {
+    ...base,
+    out: `${dir}/split`,
+    stopAfter: 3,
+  }, quiet);
+  assert.equal(first.loop.step, 3);
+  const rest = await runTraining(clsFile, {
+    ...base,
+    out: `${dir}/split`,
+    resume: true,
+  }, quiet);
+  assert.deepEqual(
+    [...first.loop.losses, ...rest.loop.losses],
+    full.loop.losses,
+  );
+  assert.deepEqual(rest.test, full.test);
+});
+
+Deno.test("bad input: vocab smaller than the tokenizer's; corrupt checkpoint; missing column", async () => {
+  const small = `${dir}/small.json`;
+  await Deno.writeTextFile(small, JSON.stringify(tinyClassifier(100)));
+  await assert.rejects(
+    runTraining(small, { ...common, data: csv }, quiet),
+    /small\.json: embedding\.vocab: expected at least 256/,
+  );
+  const out = `${dir}/corrupt`;
+  await runTraining(clsFile, {
+    ...common,
+    data: csv,
+    steps: 2,
+    evalEvery: 2,
+    out,
+  }, quiet);
+  const trainer = `${out}/checkpoints/last/trainer.json`;
+  const state = JSON.parse(await Deno.readTextFile(trainer));
+  await Deno.writeTextFile(trainer, JSON.stringify({ ...state, step: "two" }));
+  await assert.rejects(
+    runTraining(
+      clsFile,
+      { ...common, data: csv, steps: 4, out, resume: true },
+      quiet,
+    ),
+    /trainer\.json: field "step"/,
+  );
+  await Deno.writeTextFile(
+    `${out}/checkpoints/last/optimizer.safetensors`,
+    "garbage",
+  );
+  await Deno.writeTextFile(trainer, JSON.stringify(state));
+  await assert.rejects(
+    runTraining(
+      clsFile,
+      { ...common, data: csv, steps: 4, out, resume: true },
+      quiet,
+    ),
+    /optimizer\.safetensors/,
+  );
+  await assert.rejects(
+    runTraining(clsFile, { ...common, data: csv, textColumn: "body" }, quiet),
+    /data\.csv: column "body"/,
+  );
+  tf.disposeVariables();
+});
