@@ -17,18 +17,18 @@ const o = GenerateOptionsSchema.shape;
 
 /** The generation options, snake_case, all optional (defaults applied later). */
 const optionShapes = {
-  max_new_tokens: o.maxNewTokens.optional(),
+  max_new_tokens: o.maxNewTokens.unwrap().optional(),
   greedy: o.greedy,
   temperature: o.temperature,
   top_k: o.topK,
   top_p: o.topP,
   min_p: o.minP,
-  repetition_penalty: o.repetitionPenalty.optional(),
+  repetition_penalty: o.repetitionPenalty.unwrap().optional(),
   seed: o.seed,
-  stop_token_ids: o.stopTokenIds.optional(),
-  num_beams: o.numBeams.optional(),
-  length_penalty: o.lengthPenalty.optional(),
-  early_stopping: o.earlyStopping.optional(),
+  stop_token_ids: o.stopTokenIds.unwrap().optional(),
+  num_beams: o.numBeams.unwrap().optional(),
+  length_penalty: o.lengthPenalty.unwrap().optional(),
+  early_stopping: o.earlyStopping.unwrap().optional(),
 };
 
 const ids = z.array(z.number().int());

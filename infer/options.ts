@@ -90,7 +90,7 @@ export function describeZodError(
   const parts = error.issues.map((issue) => {
     const path = issue.path.map((p) => rename(String(p))).join(".") ||
       "(body)";
-    const received = issue.code === "invalid_type"
+    const received = "input" in issue && issue.code !== "unrecognized_keys"
       ? `, received ${describeReceived(issue.input)}`
       : "";
     return { path, text: `${path}: ${issue.message}${received}` };

@@ -78,6 +78,8 @@ export interface AppOptions {
   name?: string;
   /** Limits; missing entries take {@linkcode DEFAULT_LIMITS}. */
   limits?: Partial<ServerLimits>;
+  /** Stop ids used when a request gives no `stop_token_ids` (e.g. EOS). */
+  defaultStopTokenIds?: number[];
 }
 
 /** A server app: its fetch handler plus lifecycle. */
@@ -278,7 +280,10 @@ export function createApp(options: AppOptions): App {
         "stop: stop strings need a tokenizer; this model has none (use stop_token_ids)",
       );
     }
-    const resolved = resolveGenerateOptions(requestOptions(body));
+    const resolved = resolveGenerateOptions({
+      stopTokenIds: options.defaultStopTokenIds ?? [],
+      ...requestOptions(body),
+    });
     if (body.stream && resolved.numBeams > 1) {
       throw new HttpError(
         400,

@@ -1,0 +1,124 @@
+/**
+ * Loads what serving needs from a model folder or an `http(s)://` URL of one:
+ * the model, its tokenizer (when the folder has one) and the stop ids from
+ * `generation_config.json` (`eos_token_id`). A URL's files are downloaded
+ * into a temporary folder first, so the edge bundle needs nothing installed.
+ *
+ * Reference: Hugging Face model folder layout (`config.json`,
+ * `model.safetensors[.index.json]`, `tokenizer.json`, `generation_config.json`).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { loadModel, TOKENIZER_FILES } from "../models/io.ts";
+import type { MambaModel } from "../models/types.ts";
+import { loadTokenizer, type TextTokenizer } from "../train/tokenizers.ts";
+
+/** A model ready to serve. */
+export interface ServedModel {
+  /** The model, on the active backend. */
+  model: MambaModel;
+  /** Its tokenizer, when the folder has one. */
+  tokenizer?: TextTokenizer;
+  /** Default stop ids (`eos_token_id` of `generation_config.json`, else none). */
+  stopTokenIds: number[];
+  /** The local folder the model was read from. */
+  dir: string;
+}
+
+const OPTIONAL_FILES = [
+  "architecture.json",
+  "config.json",
+  "generation_config.json",
+  "model.safetensors",
+  "model.safetensors.index.json",
+  ...TOKENIZER_FILES,
+];
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function download(url: string, to: string): Promise<boolean> {
+  const res = await fetch(url);
+  if (res.status === 404) {
+    await res.body?.cancel();
+    return false;
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new Error(`${url}: expected HTTP 200, received ${res.status}`);
+  }
+  await Deno.writeFile(to, new Uint8Array(await res.arrayBuffer()));
+  return true;
+}
+
+/**
+ * Downloads a model folder served over HTTP into a temporary folder.
+ *
+ * @param base the folder's URL (`…/model/`; a trailing slash is added).
+ * @returns the local folder.
+ * @throws Error when neither architecture.json nor config.json is there.
+ */
+export async function downloadModelFolder(base: string): Promise<string> {
+  const root = base.endsWith("/") ? base : base + "/";
+  const dir = await Deno.makeTempDir({ prefix: "mamba-model-" });
+  const got = new Set<string>();
+  for (const name of OPTIONAL_FILES) {
+    if (await download(new URL(name, root).href, join(dir, name))) {
+      got.add(name);
+    }
+  }
+  if (!got.has("architecture.json") && !got.has("config.json")) {
+    throw new Error(
+      `${root}: expected architecture.json or config.json there, found neither`,
+    );
+  }
+  if (got.has("model.safetensors.index.json")) {
+    const index = JSON.parse(
+      await Deno.readTextFile(join(dir, "model.safetensors.index.json")),
+    ) as { weight_map?: Record<string, string> };
+    for (const shard of new Set(Object.values(index.weight_map ?? {}))) {
+      if (!await download(new URL(shard, root).href, join(dir, shard))) {
+        throw new Error(`${root}${shard}: listed in the index, not found`);
+      }
+    }
+  }
+  return dir;
+}
+
+/**
+ * Loads a model folder or URL for serving.
+ *
+ * @param source a folder path or an `http(s)://` URL of one.
+ * @returns the model, tokenizer and default stop ids.
+ * @example
+ * ```ts
+ * import { loadServedModel } from "./load.ts";
+ * const { model, tokenizer } = await loadServedModel("tests/fixtures/hf-mamba/tiny");
+ * ```
+ */
+export async function loadServedModel(source: string): Promise<ServedModel> {
+  const dir = /^https?:\/\//.test(source)
+    ? await downloadModelFolder(source)
+    : source;
+  const model = await loadModel(dir);
+  const hasTokenizer = await exists(join(dir, "tokenizer.json")) ||
+    await exists(join(dir, "tokenizer_config.json"));
+  const tokenizer = hasTokenizer ? await loadTokenizer(dir) : undefined;
+  let stopTokenIds: number[] = [];
+  const genPath = join(dir, "generation_config.json");
+  if (await exists(genPath)) {
+    const eos = JSON.parse(await Deno.readTextFile(genPath)).eos_token_id;
+    stopTokenIds = (Array.isArray(eos) ? eos : [eos])
+      .filter((x: unknown): x is number => Number.isInteger(x));
+  } else if (tokenizer?.eosId !== undefined) {
+    stopTokenIds = [tokenizer.eosId];
+  }
+  return { model, tokenizer, stopTokenIds, dir };
+}
