@@ -27,6 +27,10 @@ export async function runEdge(wasm: Record<string, Uint8Array>): Promise<void> {
       new Blob([bytes as BlobPart], { type: "application/wasm" }),
     );
   }
+  // No worker threads in the bundle: the threaded binary is never loaded.
+  tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
+  urls["tfjs-backend-wasm-threaded-simd.wasm"] =
+    urls["tfjs-backend-wasm-simd.wasm"];
   setWasmPaths(urls, true);
   let backend: "wasm" | "cpu" = "wasm";
   try {

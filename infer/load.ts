@@ -45,7 +45,12 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function download(url: string, to: string): Promise<boolean> {
-  const res = await fetch(url);
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (err) {
+    throw new Error(`${url}: cannot fetch (${(err as Error).message})`);
+  }
   if (res.status === 404) {
     await res.body?.cancel();
     return false;
