@@ -1,0 +1,220 @@
+/**
+ * Greedy decode throughput: the recurrent step (prefill once, then O(1) per
+ * token, through `generate`'s engine, one logits readback per token) against
+ * re-running the whole prefix with the parallel forward for every token; time
+ * to first token for a long prompt; on webgpu, the cost of one GPU→CPU
+ * readback. Prints a table and writes JSON.
+ *
+ *     deno run -A bench/decode.ts [--backend auto|webgpu|wasm|cpu]
+ *       [--models long,130m] [--tokens 1024] [--batch 1,8]
+ *       [--prefix-tokens 64] [--ttft-prompt 512] [--out decode.json]
+ *
+ * Models: `long` is the tests/fixtures/hf-mamba/long checkpoint (3 layers,
+ * d 64, vocab 512); `130m` is the Mamba-130m shape (24 layers, d 768,
+ * vocab 50280, d_state 16, float32) with random weights.
+ * On the GPU machine: `bash ../shared/gpu/prepare.sh bench/decode.ts`, then
+ * `source .gpu/env.sh && deno run -A .gpu/decode.js --backend webgpu`.
+ *
+ * Reference: state-spaces/mamba `benchmarks/benchmark_generation_mamba_simple.py`
+ * (greedy decode tokens/s at batch 1 and 8).
+ *
+ * @module
+ */
+import parser from "yargs-parser";
+import { type BackendName, setBackend, tf } from "../kernels/backend.ts";
+import { architectureFromHfConfig } from "../models/hf_config.ts";
+import { loadModel } from "../models/io.ts";
+import { buildModel } from "../models/model.ts";
+import type { MambaModel } from "../models/types.ts";
+import { generate } from "../infer/generate.ts";
+
+/** One measured row. */
+interface Row {
+  model: string;
+  mode: "recurrent step" | "re-run prefix" | "time to first token";
+  batch: number;
+  tokens: number;
+  ms: number;
+  tokensPerS: number;
+}
+
+const MAMBA_130M = {
+  hidden_size: 768,
+  num_hidden_layers: 24,
+  vocab_size: 50280,
+  state_size: 16,
+  expand: 2,
+  intermediate_size: 1536,
+  conv_kernel: 4,
+  time_step_rank: 48,
+  use_bias: false,
+  use_conv_bias: true,
+  tie_word_embeddings: true,
+  layer_norm_epsilon: 1e-5,
+  residual_in_fp32: true,
+};
+
+async function makeModel(name: string): Promise<MambaModel> {
+  if (name === "long") {
+    return await loadModel(
+      new URL("../tests/fixtures/hf-mamba/long", import.meta.url).pathname,
+    );
+  }
+  if (name === "130m") {
+    return buildModel(
+      architectureFromHfConfig(MAMBA_130M, "mamba-130m shape"),
+      {
+        seed: 0,
+      },
+    );
+  }
+  throw new Error(`--models: expected long or 130m, received ${name}`);
+}
+
+const prompts = (batch: number, length: number, vocab: number) =>
+  Array.from(
+    { length: batch },
+    (_, b) => Array.from({ length }, (_, t) => (b * 7919 + t * 104729) % vocab),
+  );
+
+/** Greedy decode with the recurrent step; tokens/s excludes the prefill. */
+async function recurrent(
+  model: MambaModel,
+  batch: number,
+  tokens: number,
+): Promise<{ ms: number; tokensPerS: number }> {
+  const results = await generate(
+    model,
+    prompts(batch, 8, model.resolved.vocab),
+    {
+      maxNewTokens: tokens,
+    },
+  );
+  const decodeMs = Math.max(
+    ...results.map((r) => r.timings.totalMs - r.timings.firstTokenMs),
+  );
+  return {
+    ms: decodeMs,
+    tokensPerS: (batch * (tokens - 1)) / (decodeMs / 1000),
+  };
+}
+
+/** Greedy decode re-running the parallel forward on the whole prefix. */
+async function rerunPrefix(
+  model: MambaModel,
+  tokens: number,
+): Promise<{ ms: number; tokensPerS: number }> {
+  const seq = prompts(1, 8, model.resolved.vocab)[0];
+  const start = performance.now();
+  for (let i = 0; i < tokens; i++) {
+    const logits = model.forward([seq]) as tf.Tensor3D; // (1, l, v)
+    const last = logits.slice([0, seq.length - 1, 0], [1, 1, -1]).argMax(-1);
+    seq.push((await last.data())[0]);
+    tf.dispose([logits, last]);
+  }
+  const ms = performance.now() - start;
+  return { ms, tokensPerS: tokens / (ms / 1000) };
+}
+
+/** Milliseconds of one small GPU→CPU readback (median of `n`). */
+async function readbackMs(n = 30): Promise<number> {
+  const times: number[] = [];
+  let x = tf.zeros([8]);
+  for (let i = 0; i < n; i++) {
+    const y = x.add(1);
+    x.dispose();
+    x = y;
+    const start = performance.now();
+    await x.data();
+    times.push(performance.now() - start);
+  }
+  x.dispose();
+  times.sort((a, b) => a - b);
+  return times[Math.floor(n / 2)];
+}
+
+if (import.meta.main) {
+  const a = parser(Deno.args, {
+    string: ["backend", "models", "batch", "out"],
+    configuration: { "camel-case-expansion": false },
+  });
+  const backend = await setBackend((a.backend ?? "auto") as BackendName);
+  const names = String(a.models ?? "long,130m").split(",");
+  const batches = String(a.batch ?? "1,8").split(",").map(Number);
+  const tokens = Number(a.tokens ?? 1024);
+  const prefixTokens = Number(a["prefix-tokens"] ?? 64);
+  const ttftPrompt = Number(a["ttft-prompt"] ?? 512);
+  const rows: Row[] = [];
+  const push = (r: Row) => {
+    rows.push(r);
+    console.log(
+      `${r.model.padEnd(6)} ${r.mode.padEnd(20)} b=${
+        String(r.batch).padEnd(3)
+      } ${String(r.tokens).padStart(5)} tok ${
+        r.ms.toFixed(1).padStart(10)
+      } ms ${r.tokensPerS.toFixed(1).padStart(9)} tok/s`,
+    );
+  };
+  console.log(`backend ${backend}, ${new Date().toISOString()}`);
+  const readback = backend === "webgpu" ? await readbackMs() : null;
+  if (readback !== null) {
+    console.log(`one GPU→CPU readback: ${readback.toFixed(2)} ms (median)`);
+  }
+  for (const name of names) {
+    const model = await makeModel(name);
+    await recurrent(model, 1, 4); // warm-up: pipelines, kernels
+    for (const batch of batches) {
+      push({
+        model: name,
+        mode: "recurrent step",
+        batch,
+        tokens,
+        ...await recurrent(model, batch, tokens),
+      });
+    }
+    if (prefixTokens > 0) {
+      push({
+        model: name,
+        mode: "re-run prefix",
+        batch: 1,
+        tokens: prefixTokens,
+        ...await rerunPrefix(model, prefixTokens),
+      });
+    }
+    if (ttftPrompt > 0) {
+      const [r] = await generate(
+        model,
+        prompts(1, ttftPrompt, model.resolved.vocab),
+        {
+          maxNewTokens: 1,
+        },
+      );
+      push({
+        model: name,
+        mode: "time to first token",
+        batch: 1,
+        tokens: ttftPrompt,
+        ms: r.timings.firstTokenMs,
+        tokensPerS: ttftPrompt / (r.timings.firstTokenMs / 1000),
+      });
+    }
+    model.dispose();
+  }
+  const out = a.out ?? `decode-${backend}.json`;
+  await Deno.writeTextFile(
+    out,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        backend,
+        deno: Deno.version.deno,
+        command: `deno run -A bench/decode.ts ${Deno.args.join(" ")}`,
+        readbackMs: readback,
+        rows,
+      },
+      null,
+      2,
+    ),
+  );
+  console.log(`wrote ${out}`);
+}
