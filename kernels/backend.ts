@@ -14,6 +14,10 @@ import { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 
 export { tf };
 
+// Production mode: no console warnings such as "looks like you are running
+// TensorFlow.js in Node.js" (Deno is not Node; tfjs-node does not apply).
+tf.env().set("PROD", true);
+
 /** Names of the backends this project runs on. */
 export type BackendName = "cpu" | "wasm" | "webgpu";
 

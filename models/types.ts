@@ -14,17 +14,17 @@ import type { ResolvedArchitecture } from "../dsl/resolve.ts";
 export type TokenIds = number[][] | tf.Tensor2D;
 
 /** Recurrent state of one Mamba layer. */
-export interface LayerState {
+export type LayerState = {
   /** (b, k-1, dIn) the last k-1 conv inputs (pre-conv x), oldest first. */
   conv: tf.Tensor3D;
   /** (b, dIn, n) SSM state. */
   ssm: tf.Tensor3D;
-}
+};
 
 /** Recurrent state of the whole model: one entry per residual layer. */
-export interface ModelState {
+export type ModelState = {
   layers: LayerState[];
-}
+};
 
 /** Options of {@linkcode MambaModel.forward}. */
 export interface ForwardOptions {

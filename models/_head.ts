@@ -1,0 +1,75 @@
+/**
+ * The classifier head: pooling over the sequence, an optional hidden dense
+ * layer, then class scores.
+ *
+ * Reference: the article's IMDB classifier (Flatten → Dense 1024 GELU →
+ * Dense 1 sigmoid), generalised to `last` and `mean` pooling.
+ *
+ * @module
+ */
+import { tf } from "../kernels/backend.ts";
+import type { PlanStep } from "../dsl/resolve.ts";
+import { gelu, linear } from "./_layers.ts";
+
+type ClassifierStep = Extract<PlanStep, { kind: "classifier" }>;
+
+function activate(name: string, x: tf.Tensor): tf.Tensor {
+  switch (name) {
+    case "gelu":
+      return gelu(x);
+    case "relu":
+      return tf.relu(x);
+    case "silu":
+      return tf.mul(x, tf.sigmoid(x));
+    case "tanh":
+      return tf.tanh(x);
+    case "sigmoid":
+      return tf.sigmoid(x);
+    case "softmax":
+      return tf.softmax(x);
+    default:
+      return x;
+  }
+}
+
+/**
+ * @param h (b, l, d) final hidden states.
+ * @returns (b, c) probabilities, or raw scores when `raw`.
+ */
+export function classify(
+  head: ClassifierStep,
+  h: tf.Tensor3D,
+  params: Map<string, tf.Tensor>,
+  options: { seqLen?: number; raw: boolean },
+): tf.Tensor2D {
+  const [b, l, d] = h.shape;
+  let x: tf.Tensor;
+  if (head.pooling === "last") {
+    x = h.slice([0, l - 1, 0], [b, 1, d]).reshape([b, d]); // (b, d)
+  } else if (head.pooling === "mean") {
+    x = tf.mean(h, 1); // (b, d)
+  } else {
+    if (l !== options.seqLen) {
+      throw new Error(
+        `forward: ids: expected length ${options.seqLen} (the architecture's seqLen, needed by flatten pooling), received ${l}`,
+      );
+    }
+    x = h.reshape([b, l * d]); // (b, l·d)
+  }
+  if (head.hidden) {
+    x = linear(
+      x,
+      params.get("classifier.hidden.weight")!,
+      params.get("classifier.hidden.bias"),
+    );
+    x = activate(head.hidden.activation, x); // (b, units)
+  }
+  const scores = linear(
+    x,
+    params.get("classifier.out.weight")!,
+    params.get("classifier.out.bias"),
+  ); // (b, c)
+  return (options.raw
+    ? scores
+    : activate(head.activation, scores)) as tf.Tensor2D;
+}

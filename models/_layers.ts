@@ -1,0 +1,68 @@
+/**
+ * Small stateless layers shared by the mixer, the backbone and the heads.
+ *
+ * @module
+ */
+import { tf } from "../kernels/backend.ts";
+import type { NormNode } from "../dsl/schema.ts";
+
+/**
+ * x · Wᵀ + bias for a torch-layout weight W (out, in).
+ *
+ * @param x (…, in)
+ * @returns (…, out)
+ */
+export function linear(
+  x: tf.Tensor,
+  weight: tf.Tensor,
+  bias?: tf.Tensor,
+): tf.Tensor {
+  const lead = x.shape.slice(0, -1);
+  const flat = x.reshape([-1, x.shape[x.shape.length - 1]]); // (·, in)
+  let y: tf.Tensor = tf.matMul(
+    flat as tf.Tensor2D,
+    weight as tf.Tensor2D,
+    false,
+    true,
+  ); // (·, out)
+  if (bias) y = tf.add(y, bias);
+  return y.reshape([...lead, weight.shape[0]]);
+}
+
+/** SiLU(x) = x · sigmoid(x). */
+export function silu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.sigmoid(x));
+}
+
+/** Exact GELU: x · Φ(x) = ½ x (1 + erf(x / √2)). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+}
+
+/**
+ * RMSNorm or LayerNorm over the last axis.
+ *
+ * Reference: Hugging Face `MambaRMSNorm` (x · rsqrt(mean(x²) + eps) · w);
+ * `torch.nn.LayerNorm`.
+ *
+ * @param x (…, d)
+ * @returns (…, d)
+ */
+export function applyNorm(
+  norm: NormNode,
+  x: tf.Tensor,
+  weight: tf.Tensor,
+  bias?: tf.Tensor,
+): tf.Tensor {
+  const axis = x.rank - 1;
+  if (norm.kind === "rms_norm") {
+    const meanSquare = tf.mean(tf.square(x), axis, true); // (…, 1)
+    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, norm.eps))), weight);
+  }
+  const { mean, variance } = tf.moments(x, axis, true); // (…, 1)
+  const y = tf.mul(
+    tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, norm.eps))),
+    weight,
+  );
+  return bias ? tf.add(y, bias) : y;
+}

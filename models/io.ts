@@ -1,0 +1,249 @@
+/**
+ * Loading and saving model folders.
+ *
+ * Two layouts:
+ * - native: `architecture.json` (the DSL data, any architecture) +
+ *   `model.safetensors`;
+ * - Hugging Face: `config.json` (`MambaConfig`) + `model.safetensors`, or
+ *   shards listed in `model.safetensors.index.json`. Loading also accepts the
+ *   original state-spaces `config.json` (`d_model`, `n_layer`, `ssm_cfg`).
+ *
+ * Weights keep their Hugging Face names in both, so loading is a walk over
+ * names. Tokenizer files found in a folder travel with it on save.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { fromJSON, toJSON } from "../dsl/builder.ts";
+import {
+  readSafetensors,
+  type SafeTensorInput,
+  writeSafetensors,
+} from "./safetensors.ts";
+import {
+  architectureFromHfConfig,
+  hfConfigFromArchitecture,
+} from "./hf_config.ts";
+import { buildModel, type WeightValues } from "./model.ts";
+import type { MambaModel } from "./types.ts";
+
+/** Files a tokenizer may consist of; copied along when a model is saved. */
+export const TOKENIZER_FILES = [
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "vocab.txt",
+  "vocab.json",
+  "merges.txt",
+];
+
+/** Where each loaded model came from: its folder and its HF config fields. */
+const origins = new WeakMap<
+  MambaModel,
+  { dir: string; hfConfig?: Record<string, unknown> }
+>();
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readJson(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new Error(`${path}: cannot read (${(e as Error).message})`);
+  }
+  try {
+    const value = JSON.parse(text);
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new Error("expected a JSON object");
+    }
+    return value;
+  } catch (e) {
+    throw new Error(`${path}: invalid JSON: ${(e as Error).message}`);
+  }
+}
+
+async function readWeights(dir: string): Promise<WeightValues> {
+  const single = join(dir, "model.safetensors");
+  const index = join(dir, "model.safetensors.index.json");
+  let files: string[];
+  if (await exists(single)) {
+    files = [single];
+  } else if (await exists(index)) {
+    const map = (await readJson(index)).weight_map;
+    if (typeof map !== "object" || map === null) {
+      throw new Error(
+        `${index}: weight_map: expected an object of name → file`,
+      );
+    }
+    files = [...new Set(Object.values(map as Record<string, string>))].map((
+      f,
+    ) => join(dir, f));
+  } else {
+    throw new Error(
+      `${dir}: expected model.safetensors or model.safetensors.index.json`,
+    );
+  }
+  const values: WeightValues = new Map();
+  for (const file of files) {
+    const { tensors } = await readSafetensors(file);
+    for (const [rawName, t] of tensors) {
+      const name = rawName === "backbone.embedding.weight"
+        ? "backbone.embeddings.weight"
+        : rawName;
+      if (!(t.data instanceof Float32Array)) {
+        throw new Error(
+          `${file}: tensor "${rawName}": expected a float tensor (F32, F16, BF16), received ${t.dtype}`,
+        );
+      }
+      values.set(name, { shape: t.shape, data: t.data });
+    }
+  }
+  return values;
+}
+
+/**
+ * Loads a model folder (native or Hugging Face), on the active backend.
+ *
+ * @param dir the folder.
+ * @returns the model with its weights.
+ * @throws Error naming the file and field or tensor at fault.
+ * @example
+ * ```ts
+ * import { loadModel } from "./io.ts";
+ * const model = await loadModel("tests/fixtures/hf-mamba/tiny");
+ * const logits = model.forward([[1, 2, 3]]);
+ * ```
+ */
+export async function loadModel(dir: string): Promise<MambaModel> {
+  let arch;
+  let hfConfig: Record<string, unknown> | undefined;
+  const native = join(dir, "architecture.json");
+  const hf = join(dir, "config.json");
+  if (await exists(native)) {
+    const text = await Deno.readTextFile(native);
+    try {
+      arch = fromJSON(text);
+    } catch (e) {
+      throw new Error(`${native}: ${(e as Error).message}`);
+    }
+  } else if (await exists(hf)) {
+    hfConfig = await readJson(hf);
+    arch = architectureFromHfConfig(hfConfig, hf);
+  } else {
+    throw new Error(
+      `${dir}: expected architecture.json (native) or config.json (Hugging Face)`,
+    );
+  }
+  const weights = await readWeights(dir);
+  const head = arch.nodes[arch.nodes.length - 1];
+  if (head.kind === "lm_head" && head.tied) weights.delete("lm_head.weight");
+  let model: MambaModel;
+  try {
+    model = buildModel(arch, { weights });
+  } catch (e) {
+    throw new Error(`${dir}: ${(e as Error).message}`);
+  }
+  origins.set(model, { dir, hfConfig });
+  return model;
+}
+
+/** Options of {@linkcode saveModel}. */
+export interface SaveOptions {
+  /** `"native"` (any architecture, default) or `"hf"` (Hugging Face `MambaForCausalLM`). */
+  format?: "native" | "hf";
+  /** Element type of the weights on disk (default F32). */
+  dtype?: "F32" | "F16" | "BF16";
+  /** Folder to copy tokenizer files from (default: the folder the model was loaded from). */
+  tokenizerDir?: string;
+}
+
+/**
+ * Saves a model folder. Each file is written to a temporary name and renamed,
+ * so an interrupted save never leaves a half-written file under the real name.
+ *
+ * @param model the model.
+ * @param dir the folder (created if missing).
+ * @param options format, dtype, tokenizer source.
+ * @example
+ * ```ts
+ * import { loadModel, saveModel } from "./io.ts";
+ * const model = await loadModel("tests/fixtures/hf-mamba/tiny");
+ * await saveModel(model, "/tmp/tiny-copy", { format: "hf" });
+ * ```
+ */
+export async function saveModel(
+  model: MambaModel,
+  dir: string,
+  options: SaveOptions = {},
+): Promise<void> {
+  const format = options.format ?? "native";
+  if (format !== "native" && format !== "hf") {
+    throw new Error(
+      `saveModel: format: expected "native" or "hf", received ${
+        JSON.stringify(format)
+      }`,
+    );
+  }
+  const origin = origins.get(model);
+  const config = format === "hf"
+    ? hfConfigFromArchitecture(model.architecture, tokenIds(origin?.hfConfig))
+    : null;
+  await Deno.mkdir(dir, { recursive: true });
+  const tensors: Record<string, SafeTensorInput> = {};
+  for (const [name, variable] of model.params) {
+    tensors[name] = {
+      data: (await variable.data()) as Float32Array,
+      shape: variable.shape,
+    };
+  }
+  await writeSafetensors(join(dir, "model.safetensors"), tensors, {
+    metadata: { format: "pt" },
+    float: options.dtype ?? "F32",
+  });
+  if (config) {
+    await writeTextAtomic(
+      join(dir, "config.json"),
+      JSON.stringify(config, null, 2) + "\n",
+    );
+  } else {
+    await writeTextAtomic(
+      join(dir, "architecture.json"),
+      toJSON(model.architecture) + "\n",
+    );
+  }
+  const from = options.tokenizerDir ?? origin?.dir;
+  if (from && from !== dir) {
+    for (const file of TOKENIZER_FILES) {
+      if (await exists(join(from, file))) {
+        await Deno.copyFile(join(from, file), join(dir, file));
+      }
+    }
+  }
+}
+
+function tokenIds(config?: Record<string, unknown>): Record<string, unknown> {
+  if (!config) return {};
+  const keep: Record<string, unknown> = {};
+  for (const key of ["bos_token_id", "eos_token_id", "pad_token_id"]) {
+    if (key in config) keep[key] = config[key];
+  }
+  return keep;
+}
+
+/** Writes text to `path` through a temporary file and a rename. */
+export async function writeTextAtomic(
+  path: string,
+  text: string,
+): Promise<void> {
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(tmp, text);
+  await Deno.rename(tmp, path);
+}
