@@ -62,7 +62,12 @@ export function registerScanImplementation(
   registry.set(name, fn);
 }
 
-/** @returns whether a "webgpu" scan implementation has been registered. */
+/**
+ * Whether an implementation has been registered under this name.
+ *
+ * @param name `"webgpu"`.
+ * @returns true after {@linkcode registerScanImplementation} was called for it.
+ */
 export function hasScanImplementation(name: "webgpu"): boolean {
   return registry.has(name);
 }
