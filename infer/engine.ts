@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 import { tf } from "../kernels/backend.ts";
 import type { MambaModel, ModelState } from "../models/types.ts";
 import type { TextTokenizer } from "../train/tokenizers.ts";
@@ -90,7 +91,14 @@ interface Row {
 }
 
 const now = () => performance.now();
-const yieldToEventLoop = () => new Promise((r) => setTimeout(r, 0));
+/**
+ * Lets timers and I/O (new HTTP requests) run between decode steps.
+ * `setImmediate` costs ~0.3 ms here, where `setTimeout(0)` is clamped to
+ * ~3 ms once nested (a cap near 300 tokens/s); a MessageChannel round trip
+ * is cheaper still but does not let the server accept connections.
+ */
+const yieldToEventLoop = () =>
+  new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Decodes many sequences at once with the model's recurrent step.
