@@ -119,7 +119,8 @@ async function rerunPrefix(
 /** Milliseconds of one small GPU→CPU readback (median of `n`). */
 async function readbackMs(n = 30): Promise<number> {
   const times: number[] = [];
-  let x = tf.zeros([8]);
+  // Above WEBGPU_CPU_HANDOFF_SIZE_THRESHOLD (1000), so the add runs on the GPU.
+  let x = tf.zeros([4096]);
   for (let i = 0; i < n; i++) {
     const y = x.add(1);
     x.dispose();
