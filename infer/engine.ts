@@ -24,7 +24,8 @@ import { tf } from "../kernels/backend.ts";
 import type { MambaModel, ModelState } from "../models/types.ts";
 import type { TextTokenizer } from "../train/tokenizers.ts";
 import type { ResolvedGenerateOptions } from "./options.ts";
-import { chooseToken, Rng } from "./sampling.ts";
+import { Rng } from "../models/_rng.ts";
+import { chooseToken } from "./sampling.ts";
 import { concatStates, disposeState, gatherState } from "./_state.ts";
 import { TextStream } from "./_text_stream.ts";
 
@@ -123,6 +124,7 @@ export class DecodeEngine {
   #loop: Promise<void> | null = null;
 
   /**
+   * Creates an idle engine; decoding starts with the first submit.
    * @param model an LM-head model.
    * @param options batch limits and the tokenizer.
    */
@@ -182,7 +184,10 @@ export class DecodeEngine {
     });
   }
 
-  /** @returns a promise that resolves when nothing is queued or running. */
+  /**
+   * Waits until nothing is queued or running.
+   * @returns a promise that resolves then.
+   */
   async idle(): Promise<void> {
     while (this.#loop) await this.#loop;
   }

@@ -16,6 +16,7 @@ export class InferenceInputError extends Error {
   /** Dotted path of the offending field, e.g. `max_new_tokens`. */
   readonly field: string;
   /**
+   * Creates the error.
    * @param field the offending field.
    * @param message "field: expected …, received …".
    */
@@ -28,7 +29,12 @@ export class InferenceInputError extends Error {
 
 const int = (min: number) => z.number().int().min(min);
 
-/** Generation options as callers write them (camelCase). */
+/**
+ * Generation options as callers write them (camelCase). Internal: the
+ * library takes {@linkcode GenerateOptions}; the server derives its
+ * snake_case body from this schema.
+ * @internal
+ */
 export const GenerateOptionsSchema = z.strictObject({
   /** Tokens to generate at most (≥ 1). Default 32. */
   maxNewTokens: int(1).default(32),
@@ -61,18 +67,60 @@ export const GenerateOptionsSchema = z.strictObject({
   earlyStopping: z.boolean().default(false),
 });
 
-/** Generation options as callers write them. */
-export type GenerateOptions = z.input<typeof GenerateOptionsSchema>;
+/** Generation options as callers write them (see the schema for meanings). */
+export interface GenerateOptions {
+  /** Tokens to generate at most (≥ 1). Default 32. */
+  maxNewTokens?: number;
+  /** Argmax decoding; default true unless a sampling option is given. */
+  greedy?: boolean;
+  /** Softmax temperature (≥ 0; 0 is greedy). Default 1. */
+  temperature?: number;
+  /** Keep the k most likely tokens (0: all). */
+  topK?: number;
+  /** Nucleus mass in (0, 1]. */
+  topP?: number;
+  /** Relative probability floor in [0, 1). */
+  minP?: number;
+  /** Penalty on seen tokens (> 0; 1 is none). */
+  repetitionPenalty?: number;
+  /** Sampler seed. Default: random, reported back. */
+  seed?: number;
+  /** Stop strings (need a tokenizer). */
+  stop?: string[];
+  /** Stop token ids (kept in the output). */
+  stopTokenIds?: number[];
+  /** Beam width (1: no beam search). */
+  numBeams?: number;
+  /** Beam score = log-prob sum / length ^ lengthPenalty. Default 1. */
+  lengthPenalty?: number;
+  /** Beam search stops once numBeams hypotheses are finished. */
+  earlyStopping?: boolean;
+}
+
+// The interface and the schema must accept the same input.
+const _sameInput: [
+  GenerateOptions extends z.input<typeof GenerateOptionsSchema> ? true : never,
+  z.input<typeof GenerateOptionsSchema> extends GenerateOptions ? true : never,
+] = [true, true];
+void _sameInput;
 
 /** Generation options with every default filled in. */
 export interface ResolvedGenerateOptions {
+  /** Tokens to generate at most. */
   maxNewTokens: number;
+  /** How each token is chosen. */
   sampling: SamplingConfig;
+  /** The sampler's seed. */
   seed: number;
+  /** Stop strings. */
   stop: string[];
+  /** Stop token ids. */
   stopTokenIds: number[];
+  /** Beam width (1: no beam search). */
   numBeams: number;
+  /** Beam length penalty exponent. */
   lengthPenalty: number;
+  /** Beam early stopping. */
   earlyStopping: boolean;
 }
 

@@ -13,9 +13,11 @@
  *
  * @module
  */
-import { Rng } from "../models/_rng.ts";
-
-export { Rng };
+/** A source of uniform floats in [0, 1) (e.g. the project's seeded `Rng`). */
+export interface UniformSource {
+  /** @returns the next uniform float in [0, 1). */
+  next(): number;
+}
 
 /** How the next token is chosen (validated upstream by `GenerateOptionsSchema`). */
 export interface SamplingConfig {
@@ -129,7 +131,8 @@ export function samplingDistribution(
  * @returns the chosen token id.
  * @example
  * ```ts
- * import { chooseToken, Rng } from "./sampling.ts";
+ * import { chooseToken } from "./sampling.ts";
+ * import { Rng } from "../models/_rng.ts";
  * const id = chooseToken(new Float32Array([0, 2, 1]), {
  *   greedy: false, temperature: 0.8, topK: 2, topP: 1, minP: 0,
  *   repetitionPenalty: 1,
@@ -140,7 +143,7 @@ export function chooseToken(
   logits: Float32Array,
   config: SamplingConfig,
   context: Iterable<number>,
-  rng: Rng,
+  rng: UniformSource,
 ): number {
   const row = Float32Array.from(logits);
   applyRepetitionPenalty(row, context, config.repetitionPenalty);

@@ -4,10 +4,10 @@ import {
   argmax,
   chooseToken,
   logSoftmax,
-  Rng,
   type SamplingConfig,
   samplingDistribution,
 } from "./sampling.ts";
+import { Rng } from "../models/_rng.ts";
 
 const base: SamplingConfig = {
   greedy: false,
