@@ -57,7 +57,7 @@ await Deno.writeTextFile(
 const text = `${dir}/corpus.txt`;
 await Deno.writeTextFile(
   text,
-  Array.from({ length: 3000 }, (_, i) => `line ${i} of the tiny corpus`).join(
+  Array.from({ length: 3000 }, (_, i) => `${i % 7}`).join(
     "\n",
   ),
 );
