@@ -10,8 +10,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import "./_wasm_kernels.ts";
 import { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 
+/** The tfjs namespace (`@tensorflow/tfjs` 4.22) every part of the project uses; import it from here, never a second copy. */
 export { tf };
 
 // Production mode: no console warnings such as "looks like you are running
@@ -126,7 +128,8 @@ export async function setBackend(
   return name;
 }
 
-/** @returns the name of the active backend. */
+/** The backend tfjs runs on now.
+ * @returns the name of the active backend. */
 export function getBackend(): BackendName {
   return tf.getBackend() as BackendName;
 }
