@@ -67,7 +67,8 @@ export interface MambaModel {
     ids: number[] | tf.Tensor1D,
     state: ModelState,
   ): { logits: tf.Tensor2D; state: ModelState };
-  /** @returns the zero state for a batch of `batch` sequences. */
+  /** The zero state: what {@linkcode MambaModel.step} starts from.
+   * @returns zero conv windows and SSM states for `batch` sequences. */
   initialState(batch: number): ModelState;
   /** Frees the weights. */
   dispose(): void;

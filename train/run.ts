@@ -26,8 +26,11 @@ import { checkVocab, loadTokenizer } from "./tokenizers.ts";
 
 /** What {@linkcode runTraining} returns. */
 export interface RunResult {
+  /** The resolved options (defaults → file → overrides). */
   config: TrainConfig;
+  /** Folder holding checkpoints, metrics, curves and the saved model. */
   outDir: string;
+  /** What the training loop reported. */
   loop: LoopResult;
   /** Test metrics of the saved (best) model. */
   test: Record<string, number>;

@@ -24,11 +24,13 @@ export interface TextTokenizer {
   /** Id appended between documents in language modelling, if any. */
   readonly eosId: number | undefined;
   /**
+   * Text to token ids.
    * @param text the text.
    * @returns token ids (no special tokens added).
    */
   encode(text: string): number[];
   /**
+   * Token ids back to text.
    * @param ids token ids.
    * @returns the text.
    */

@@ -1,0 +1,44 @@
+/**
+ * `deno task bench [scan|decode|train|all] [-- extra args]`: runs the
+ * project's benches one after another, each printing its table and writing
+ * its JSON under bench/results/.
+ *
+ * - scan: reference / chunked / seed on cpu, wasm, webgpu at (1, L, 256, 16)
+ *   (bench/scan.ts);
+ * - decode: recurrent decode vs re-running the prefix (bench/decode.ts);
+ * - train: training tokens/s on cpu vs wasm (bench/train_throughput.ts);
+ * - gpu: the WebGPU scan kernels (bench/scan_gpu.ts; meant for the H200).
+ *
+ * @module
+ */
+const BENCHES: Record<string, string[]> = {
+  scan: ["bench/scan.ts", "--out=bench/results/scan.json"],
+  decode: ["bench/decode.ts", "--out", "bench/results/decode.json"],
+  train: [
+    "bench/train_throughput.ts",
+    "--out",
+    "bench/results/train_throughput.json",
+  ],
+  gpu: ["bench/scan_gpu.ts", "--out", "bench/results/scan_gpu.json"],
+};
+
+const [which = "all", ...extra] = Deno.args;
+const names = which === "all" ? ["scan", "decode", "train"] : [which];
+for (const name of names) {
+  const entry = BENCHES[name];
+  if (!entry) {
+    console.error(
+      `bench: expected one of ${
+        Object.keys(BENCHES).join(", ")
+      } or all, received ${JSON.stringify(name)}`,
+    );
+    Deno.exit(2);
+  }
+  console.log(`\n## ${name}: deno run -A ${[...entry, ...extra].join(" ")}`);
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...entry, ...extra],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (code !== 0) Deno.exit(code);
+}
