@@ -10,6 +10,7 @@
  */
 import { tf } from "./backend.ts";
 import { chunkedScan } from "./scan_chunked.ts";
+import { hostScan } from "./_scan_host.ts";
 import { referenceScan } from "./scan_reference.ts";
 import { seedScan } from "./scan_seed.ts";
 import type {
@@ -45,6 +46,7 @@ const IMPLS: readonly ScanImpl[] = [
  * ```ts
  * import { registerScanImplementation } from "./selective_scan.ts";
  * import { chunkedScan } from "./scan_chunked.ts";
+import { hostScan } from "./_scan_host.ts";
  * registerScanImplementation("webgpu", (inputs, options) => chunkedScan(inputs, options));
  * ```
  */
@@ -176,7 +178,9 @@ function referenceOnTensors(
  *
  * Implementations (`options.impl`): `"chunked"` (tfjs ops, every backend,
  * differentiable, stable at every length), `"webgpu"` (the registered kernel),
- * `"auto"` (webgpu when on the webgpu backend and registered, else chunked),
+ * `"auto"` (webgpu when on the webgpu backend and registered; on cpu and wasm
+ * the fused host loop of `_scan_host.ts`, float64 inside, with a hand-written
+ * backward that recomputes the states; else chunked),
  * `"seed"` (the unstable cumsum scan, for comparison), `"reference"` (float64
  * on the host; cpu and wasm only).
  *
@@ -223,10 +227,15 @@ export function selectiveScan(
   validate(inputs);
   const webgpu = registry.get("webgpu");
   switch (impl) {
-    case "auto":
-      return webgpu && tf.getBackend() === "webgpu"
-        ? webgpu(inputs, options)
-        : chunkedScan(inputs, options);
+    case "auto": {
+      const backend = tf.getBackend();
+      if (webgpu && backend === "webgpu") return webgpu(inputs, options);
+      // cpu, wasm: the fused host loop (fast, O(b·l·dIn) memory for autodiff)
+      if (backend === "cpu" || backend === "wasm") {
+        return hostScan(inputs, options);
+      }
+      return chunkedScan(inputs, options);
+    }
     case "webgpu":
       if (!webgpu) {
         throw new Error(

@@ -1,0 +1,295 @@
+/**
+ * The selective scan as one fused host loop for the cpu and wasm backends,
+ * forward and backward, with float64 arithmetic inside and float32 tensors
+ * outside.
+ *
+ * Why: the tfjs-op chunked scan (./scan_chunked.ts) makes hundreds of small
+ * ops per layer and keeps every (l, b·dIn·n) intermediate for autodiff: on
+ * wasm at (b, l, dIn, n) = (4, 256, 128, 16) it held ~85 MiB per sequence
+ * and took most of a training step, and at batch 32 the tensors kept for the
+ * backward pass outgrew the 4 GiB wasm32 heap ("memory access out of
+ * bounds"). Here the forward keeps nothing but its inputs; the backward
+ * recomputes the states of one sequence at a time (as the official CUDA
+ * kernel does), so memory is O(b·l·dIn) plus O(l·dIn·n) scratch.
+ *
+ * The arithmetic is the oracle's (./scan_reference.ts) term for term, in
+ * float64, with the loops reordered so that every array is walked
+ * contiguously: per sequence, time outer, then channels, then states.
+ *
+ * Reference: `selective_scan_ref` and the backward pass of
+ * `selective_scan_fn` in state-spaces/mamba; Gu & Dao, "Mamba" (2023),
+ * §3.3.2 (recomputation instead of stored states).
+ *
+ * @module
+ */
+import { tf } from "./backend.ts";
+import type { ScanInputs, ScanResult } from "./scan_types.ts";
+
+/** Flat float32 views of the inputs, with sizes. */
+interface Host {
+  b: number;
+  l: number;
+  dIn: number;
+  n: number;
+  u: Float32Array;
+  delta: Float32Array;
+  A: Float32Array;
+  B: Float32Array;
+  C: Float32Array;
+  D?: Float32Array;
+  z?: Float32Array;
+  deltaBias?: Float32Array;
+  softplus: boolean;
+  h0?: Float32Array;
+}
+
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** Δ' = softplus(raw) (or raw) and dΔ'/draw, for every (b, l, dIn). */
+function deltas(p: Host): { dt: Float64Array; dtdRaw: Float64Array | null } {
+  const { b, l, dIn } = p;
+  const dt = new Float64Array(b * l * dIn); // (b, l, dIn)
+  const dtdRaw = p.softplus ? new Float64Array(b * l * dIn) : null;
+  for (let j = 0; j < dt.length; j++) {
+    const raw = p.delta[j] + (p.deltaBias ? p.deltaBias[j % dIn] : 0);
+    if (dtdRaw) {
+      dt[j] = Math.max(raw, 0) + Math.log1p(Math.exp(-Math.abs(raw)));
+      dtdRaw[j] = sigmoid(raw);
+    } else dt[j] = raw;
+  }
+  return { dt, dtdRaw };
+}
+
+/**
+ * Runs sequence `i` forward, writing y before the gate into `yc` and, when
+ * given, every state into `hs` (l, dIn, n) and every decay into `es`.
+ * @returns nothing; `state` (dIn, n) holds the last state.
+ */
+function runSequence(
+  p: Host,
+  dt: Float64Array,
+  i: number,
+  state: Float64Array,
+  yc: Float64Array,
+  hs?: Float64Array,
+  es?: Float64Array,
+): void {
+  const { l, dIn, n } = p;
+  for (let k = 0; k < dIn * n; k++) {
+    state[k] = p.h0 ? p.h0[i * dIn * n + k] : 0;
+  }
+  for (let t = 0; t < l; t++) {
+    const row = (i * l + t) * dIn; // (i, t, ·)
+    const bc = (i * l + t) * n; // (i, t, ·) of B, C
+    for (let d = 0; d < dIn; d++) {
+      const j = row + d;
+      const dtj = dt[j];
+      const ut = p.u[j];
+      const dtu = dtj * ut;
+      let acc = p.D ? p.D[d] * ut : 0;
+      const s = d * n;
+      const out = t * dIn * n + s;
+      for (let k = 0; k < n; k++) {
+        const e = Math.exp(dtj * p.A[s + k]);
+        const h = e * state[s + k] + dtu * p.B[bc + k];
+        state[s + k] = h;
+        acc += p.C[bc + k] * h;
+        if (hs) {
+          hs[out + k] = h;
+          es![out + k] = e;
+        }
+      }
+      yc[j] = acc;
+    }
+  }
+}
+
+/** y (b, l, dIn) after the gate and the final state (b, dIn, n). */
+function forward(p: Host): { y: Float32Array; state: Float32Array } {
+  const { b, l, dIn, n } = p;
+  const { dt } = deltas(p);
+  const yc = new Float64Array(b * l * dIn);
+  const last = new Float32Array(b * dIn * n);
+  const state = new Float64Array(dIn * n);
+  for (let i = 0; i < b; i++) {
+    runSequence(p, dt, i, state, yc);
+    last.set(state, i * dIn * n);
+  }
+  const y = new Float32Array(yc.length);
+  for (let j = 0; j < y.length; j++) {
+    y[j] = p.z ? yc[j] * p.z[j] * sigmoid(p.z[j]) : yc[j];
+  }
+  return { y, state: last };
+}
+
+/** Gradients of Σ dy·y with respect to every input given. */
+function backward(p: Host, dy: Float32Array): Map<string, Float64Array> {
+  const { b, l, dIn, n } = p;
+  const { dt, dtdRaw } = deltas(p);
+  const du = new Float64Array(b * l * dIn);
+  const ddelta = new Float64Array(b * l * dIn);
+  const dA = new Float64Array(dIn * n);
+  const dB = new Float64Array(b * l * n);
+  const dC = new Float64Array(b * l * n);
+  const dD = new Float64Array(dIn);
+  const dz = new Float64Array(p.z ? b * l * dIn : 0);
+  const dBias = new Float64Array(dIn);
+  const dH0 = new Float64Array(p.h0 ? b * dIn * n : 0);
+  const yc = new Float64Array(b * l * dIn);
+  const hs = new Float64Array(l * dIn * n); // (l, dIn, n) one sequence
+  const es = new Float64Array(l * dIn * n);
+  const state = new Float64Array(dIn * n);
+  const dh = new Float64Array(dIn * n); // cotangent of h_t, walking t down
+  for (let i = 0; i < b; i++) {
+    runSequence(p, dt, i, state, yc, hs, es);
+    dh.fill(0);
+    for (let t = l - 1; t >= 0; t--) {
+      const row = (i * l + t) * dIn;
+      const bc = (i * l + t) * n;
+      for (let d = 0; d < dIn; d++) {
+        const j = row + d;
+        // gate: y = yc · z σ(z); d(z σ(z))/dz = σ(z)(1 + z(1 − σ(z)))
+        let dyc = dy[j];
+        if (p.z) {
+          const zj = p.z[j];
+          const s = sigmoid(zj);
+          dyc = dy[j] * zj * s;
+          dz[j] = dy[j] * yc[j] * s * (1 + zj * (1 - s));
+        }
+        const ut = p.u[j];
+        const dtj = dt[j];
+        if (p.D) {
+          dD[d] += dyc * ut;
+          du[j] += dyc * p.D[d];
+        }
+        let dDt = 0;
+        let duj = 0;
+        const s = d * n;
+        const at = t * dIn * n + s;
+        const before = (t - 1) * dIn * n + s;
+        for (let k = 0; k < n; k++) {
+          const bt = p.B[bc + k];
+          const hPrev = t > 0
+            ? hs[before + k]
+            : (p.h0 ? p.h0[i * dIn * n + s + k] : 0);
+          const e = es[at + k];
+          const a = p.A[s + k];
+          dC[bc + k] += dyc * hs[at + k];
+          const g = dh[s + k] + dyc * p.C[bc + k];
+          dDt += g * (a * e * hPrev + ut * bt);
+          dA[s + k] += g * e * dtj * hPrev;
+          duj += g * dtj * bt;
+          dB[bc + k] += g * dtj * ut;
+          dh[s + k] = g * e;
+        }
+        du[j] += duj;
+        const dRaw = dtdRaw ? dDt * dtdRaw[j] : dDt;
+        ddelta[j] = dRaw;
+        dBias[d] += dRaw;
+      }
+    }
+    if (p.h0) dH0.set(dh, i * dIn * n);
+  }
+  return new Map([
+    ["u", du],
+    ["delta", ddelta],
+    ["A", dA],
+    ["B", dB],
+    ["C", dC],
+    ["D", dD],
+    ["z", dz],
+    ["deltaBias", dBias],
+    ["initialState", dH0],
+  ]);
+}
+
+const NAMES = [
+  "u",
+  "delta",
+  "A",
+  "B",
+  "C",
+  "D",
+  "z",
+  "deltaBias",
+  "initialState",
+] as const;
+
+function toHost(
+  named: Map<string, tf.Tensor>,
+  softplus: boolean,
+): Host {
+  const read = (name: string) =>
+    named.get(name)?.dataSync() as Float32Array | undefined;
+  const [b, l, dIn] = named.get("u")!.shape as [number, number, number];
+  return {
+    b,
+    l,
+    dIn,
+    n: named.get("A")!.shape[1] as number,
+    u: read("u")!,
+    delta: read("delta")!,
+    A: read("A")!,
+    B: read("B")!,
+    C: read("C")!,
+    D: read("D"),
+    z: read("z"),
+    deltaBias: read("deltaBias"),
+    softplus,
+    h0: read("initialState"),
+  };
+}
+
+/**
+ * The selective scan on the host (cpu and wasm backends), differentiable
+ * through a hand-written backward that recomputes the states. Shapes are not
+ * checked here ({@linkcode selectiveScan} checks them).
+ *
+ * @param inputs u, delta, z (b, l, dIn); A (dIn, n); B, C (b, l, n);
+ *   D, deltaBias (dIn); initialState (b, dIn, n).
+ * @param options returnState: also return the final state (b, dIn, n); the
+ *   state output is not differentiable (prefill only).
+ * @returns y (b, l, dIn) and, when asked, the final state (b, dIn, n).
+ */
+export function hostScan(
+  inputs: ScanInputs,
+  options: { returnState?: boolean } = {},
+): ScanResult {
+  const backend = tf.getBackend();
+  if (backend !== "cpu" && backend !== "wasm") {
+    throw new Error(
+      `hostScan: expected the cpu or wasm backend (it reads tensors synchronously), received "${backend}"`,
+    );
+  }
+  const given = NAMES.filter((name) => inputs[name] !== undefined);
+  const tensors = given.map((name) => inputs[name] as tf.Tensor);
+  const softplus = inputs.deltaSoftplus ?? false;
+  const [b, l, dIn] = inputs.u.shape;
+  if (options.returnState) {
+    const out = forward(
+      toHost(new Map(given.map((g, i) => [g, tensors[i]])), softplus),
+    );
+    return {
+      y: tf.tensor3d(out.y, [b, l, dIn]),
+      state: tf.tensor3d(out.state, [b, dIn, inputs.A.shape[1]]),
+    };
+  }
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xs = args.slice(0, given.length) as tf.Tensor[];
+    const save = args[given.length] as tf.GradSaveFunc;
+    save(xs);
+    const host = toHost(new Map(given.map((g, i) => [g, xs[i]])), softplus);
+    const value = tf.tensor3d(forward(host).y, [b, l, dIn]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const p = toHost(new Map(given.map((g, i) => [g, saved[i]])), softplus);
+        const grads = backward(p, dy.dataSync() as Float32Array);
+        return given.map((name, i) =>
+          tf.tensor(Float32Array.from(grads.get(name)!), saved[i].shape)
+        );
+      },
+    };
+  });
+  return { y: op(...tensors) as tf.Tensor3D };
+}
