@@ -18,6 +18,7 @@ import {
 } from "../dsl/builder.ts";
 import { buildModel } from "../models/model.ts";
 import { loadModel, saveModel } from "../models/io.ts";
+import { readSafetensors, writeSafetensors } from "../models/safetensors.ts";
 import { FIXTURES, relativeError } from "./_util.ts";
 
 await setBackend("cpu");
@@ -301,3 +302,50 @@ Deno.test("batch × length from 1 × 1 to 1 × 16384", opts, async () => {
   model.dispose();
   await setBackend("cpu");
 });
+
+Deno.test(
+  "loadModel reads sharded Hugging Face folders (model.safetensors.index.json) and F16 weights",
+  opts,
+  async () => {
+    const dir = await Deno.makeTempDir();
+    const { tensors } = await readSafetensors(
+      `${FIXTURES}tiny/model.safetensors`,
+    );
+    const names = [...tensors.keys()];
+    const shards = [
+      names.slice(0, names.length / 2),
+      names.slice(names.length / 2),
+    ];
+    const weightMap: Record<string, string> = {};
+    for (const [i, shard] of shards.entries()) {
+      const file = `model-0000${i + 1}-of-00002.safetensors`;
+      await writeSafetensors(
+        `${dir}/${file}`,
+        Object.fromEntries(shard.map((n) => [n, tensors.get(n)!])),
+      );
+      for (const n of shard) weightMap[n] = file;
+    }
+    await Deno.writeTextFile(
+      `${dir}/model.safetensors.index.json`,
+      JSON.stringify({ metadata: {}, weight_map: weightMap }),
+    );
+    await Deno.copyFile(`${FIXTURES}tiny/config.json`, `${dir}/config.json`);
+    const sharded = await loadModel(dir);
+    const single = await loadModel(`${FIXTURES}tiny`);
+    const ids = [[5, 4, 3, 2, 1]];
+    assert.deepEqual(
+      sharded.forward(ids).dataSync(),
+      single.forward(ids).dataSync(),
+    );
+    // F16 on disk: loads, and stays within F16 rounding of the F32 model.
+    await saveModel(single, `${dir}/f16`, { format: "hf", dtype: "F16" });
+    const half = await loadModel(`${dir}/f16`);
+    const err = relativeError(
+      half.forward(ids).dataSync(),
+      single.forward(ids).dataSync(),
+    );
+    assert.ok(err > 0 && err < 5e-3, `F16 weights: relative error ${err}`);
+    for (const m of [sharded, single, half]) m.dispose();
+    await Deno.remove(dir, { recursive: true });
+  },
+);
