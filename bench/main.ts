@@ -7,6 +7,7 @@
  *   (bench/scan.ts);
  * - decode: recurrent decode vs re-running the prefix (bench/decode.ts);
  * - train: training tokens/s on cpu vs wasm (bench/train_throughput.ts);
+ * - server: 64 concurrent HTTP clients against `serve` (bench/server.ts);
  * - gpu: the WebGPU scan kernels (bench/scan_gpu.ts; meant for the H200).
  *
  * @module
@@ -19,11 +20,12 @@ const BENCHES: Record<string, string[]> = {
     "--out",
     "bench/results/train_throughput.json",
   ],
+  server: ["bench/server.ts", "--out", "bench/results/server.json"],
   gpu: ["bench/scan_gpu.ts", "--out", "bench/results/scan_gpu.json"],
 };
 
 const [which = "all", ...extra] = Deno.args;
-const names = which === "all" ? ["scan", "decode", "train"] : [which];
+const names = which === "all" ? ["scan", "decode", "server", "train"] : [which];
 for (const name of names) {
   const entry = BENCHES[name];
   if (!entry) {
