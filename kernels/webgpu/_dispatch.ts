@@ -1,0 +1,196 @@
+/**
+ * Raw compute dispatches recorded into the tfjs WebGPU backend's own command
+ * encoder, so hand-written WGSL with several outputs runs in order with every
+ * other tfjs op, batched into the same submits.
+ *
+ * tfjs's `runWebGPUProgram` allows one output per program; the scan needs
+ * several (y, final state, checkpoints; five gradients), and a copy to split a
+ * packed output would cost more than the scan's own traffic. This mirrors
+ * `WebGPUBackend.recordAndSubmit` (tfjs-backend-webgpu 4.22) instead.
+ *
+ * Reference: tfjs-backend-webgpu 4.22 `backend_webgpu.ts` (`recordAndSubmit`).
+ *
+ * @module
+ */
+import { tf } from "../backend.ts";
+
+/** The parts of tfjs 4.22's WebGPUBackend used here (not all are public). */
+interface Backend {
+  device: GPUDevice;
+  queue: GPUQueue;
+  commandEncoder: GPUCommandEncoder | null;
+  computePassEncoder: GPUComputePassEncoder | null;
+  dispatchCountInPass: number;
+  commandQueueOwnedIds: WeakSet<object>;
+  uniformPendingDisposal: GPUBuffer[];
+  bufferManager: {
+    acquireBuffer(size: number, usage: number): GPUBuffer;
+  };
+  tensorMap: { get(id: object): { resource: unknown } };
+  makeTensorInfo(shape: number[], dtype: "float32"): tf.TensorInfo;
+  uploadToGPU(id: object): void;
+  disposeData(id: object, force?: boolean): boolean;
+  ensureCommandEncoderReady(): void;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+}
+
+/** @returns the active tfjs backend as the WebGPU backend's internals. */
+export function webgpuBackend(): Backend {
+  if (tf.getBackend() !== "webgpu") {
+    throw new Error(
+      `webgpu scan: expected the "webgpu" backend, received "${tf.getBackend()}"`,
+    );
+  }
+  return tf.backend() as unknown as Backend;
+}
+
+const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+/**
+ * Compiles (once per device and shaderKey) a compute pipeline.
+ *
+ * @param device the device.
+ * @param shaderKey everything baked into `wgsl`, as a string.
+ * @param wgsl the shader's text, built only on a cache miss.
+ * @returns the cached pipeline.
+ */
+export function pipeline(
+  device: GPUDevice,
+  shaderKey: string,
+  wgsl: () => string,
+): GPUComputePipeline {
+  let cache = pipelines.get(device);
+  if (!cache) pipelines.set(device, cache = new Map());
+  let p = cache.get(shaderKey);
+  if (!p) {
+    const module = device.createShaderModule({
+      code: wgsl(),
+      label: shaderKey,
+    });
+    p = device.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint: "main" },
+      label: shaderKey,
+    });
+    cache.set(shaderKey, p);
+  }
+  return p;
+}
+
+let poison = false;
+
+/**
+ * Test hook: when on, every output buffer is filled with NaN before the
+ * kernel that writes it runs, so an element the kernel leaves unwritten
+ * shows up as NaN.
+ *
+ * @param on whether to poison outputs.
+ */
+export function setPoisonOutputs(on: boolean): void {
+  poison = on;
+}
+
+/**
+ * Allocates a float32 tensor on the GPU (contents undefined, or NaN when
+ * poisoning is on).
+ *
+ * @param backend the WebGPU backend.
+ * @param shape its shape.
+ * @returns the TensorInfo (owned by the caller).
+ */
+export function allocate(backend: Backend, shape: number[]): tf.TensorInfo {
+  const info = backend.makeTensorInfo(shape, "float32");
+  backend.uploadToGPU(info.dataId);
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (poison && size > 0) {
+    // Submit what is pending first, so the fill lands after earlier users of a
+    // recycled buffer and before this kernel.
+    backend.ensureCommandEncoderReady();
+    backend.endComputePassEncoder();
+    backend.submitQueue();
+    backend.queue.writeBuffer(
+      gpuBuffer(backend, info),
+      0,
+      new Float32Array(size).fill(NaN),
+    );
+  }
+  return info;
+}
+
+/**
+ * @param backend the WebGPU backend.
+ * @param t a tensor on that backend.
+ * @returns its GPU buffer (uploaded first if it lives on the CPU).
+ */
+export function gpuBuffer(backend: Backend, t: tf.TensorInfo): GPUBuffer {
+  backend.uploadToGPU(t.dataId);
+  return backend.tensorMap.get(t.dataId).resource as GPUBuffer;
+}
+
+/**
+ * Records one dispatch into tfjs's pending command encoder.
+ *
+ * @param backend the WebGPU backend.
+ * @param pipe a pipeline from {@linkcode pipeline}.
+ * @param buffers tensors bound at bindings 0.. in order (outputs first).
+ * @param uniforms u32 values bound after them as one uniform struct.
+ * @param groups workgroup counts (x, y, z).
+ */
+export function dispatch(
+  backend: Backend,
+  pipe: GPUComputePipeline,
+  buffers: tf.TensorInfo[],
+  uniforms: number[],
+  groups: [number, number, number],
+): void {
+  if (groups.some((g) => g === 0)) return;
+  const limit = backend.device.limits.maxComputeWorkgroupsPerDimension;
+  if (groups.some((g) => g > limit)) {
+    throw new Error(
+      `webgpu scan: dispatch ${groups} exceeds maxComputeWorkgroupsPerDimension ${limit}`,
+    );
+  }
+  const data = new Uint32Array(Math.max(4, Math.ceil(uniforms.length / 4) * 4));
+  data.set(uniforms);
+  const ubuf = backend.bufferManager.acquireBuffer(
+    data.byteLength,
+    GPUBufferUsage.COPY_DST | GPUBufferUsage.UNIFORM,
+  );
+  backend.queue.writeBuffer(ubuf, 0, data);
+  backend.uniformPendingDisposal.push(ubuf);
+  const entries: GPUBindGroupEntry[] = buffers.map((t, i) => ({
+    binding: i,
+    resource: { buffer: gpuBuffer(backend, t) },
+  }));
+  entries.push({ binding: buffers.length, resource: { buffer: ubuf } });
+  for (const t of buffers) backend.commandQueueOwnedIds.add(t.dataId);
+  const bindGroup = backend.device.createBindGroup({
+    layout: pipe.getBindGroupLayout(0),
+    entries,
+  });
+  backend.ensureCommandEncoderReady();
+  if (!backend.computePassEncoder) {
+    backend.computePassEncoder = backend.commandEncoder!.beginComputePass();
+  }
+  backend.computePassEncoder.setPipeline(pipe);
+  backend.computePassEncoder.setBindGroup(0, bindGroup);
+  backend.computePassEncoder.dispatchWorkgroups(...groups);
+  backend.dispatchCountInPass++;
+  const batch = tf.env().get("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE") as number;
+  if (batch <= backend.dispatchCountInPass) {
+    backend.endComputePassEncoder();
+    backend.submitQueue();
+  }
+}
+
+/**
+ * Frees a temporary made with {@linkcode allocate} (deferred by tfjs until
+ * the pending commands are submitted).
+ *
+ * @param backend the WebGPU backend.
+ * @param t the temporary.
+ */
+export function release(backend: Backend, t: tf.TensorInfo): void {
+  backend.disposeData(t.dataId, true);
+}
