@@ -62,7 +62,10 @@ function deltas(p: Host): { dt: Float64Array; dtdRaw: Float64Array | null } {
 
 /**
  * Runs sequence `i` forward, writing y before the gate into `yc` and, when
- * given, every state into `hs` (l, dIn, n) and every decay into `es`.
+ * given, every state but the last into `hs` (l, dIn, n): hs[t] = h_t for
+ * t < l − 1 (the last is left in `state`). The decays e = exp(Δ'A) are
+ * computed, or, with `decays.read`, taken from `decays.e` (b, l, dIn, n);
+ * otherwise, when `decays` is given, stored there.
  * @returns nothing; `state` (dIn, n) holds the last state.
  */
 function runSequence(
@@ -71,59 +74,79 @@ function runSequence(
   i: number,
   state: Float64Array,
   yc: Float64Array,
-  hs?: Float64Array,
-  es?: Float64Array,
+  hs: Float64Array | null,
+  decays: { e: Float32Array; read: boolean } | null,
 ): void {
-  const { l, dIn, n } = p;
-  for (let k = 0; k < dIn * n; k++) {
-    state[k] = p.h0 ? p.h0[i * dIn * n + k] : 0;
-  }
+  const { l, dIn, n, u, A, B, C, D } = p;
+  const size = dIn * n;
+  for (let k = 0; k < size; k++) state[k] = p.h0 ? p.h0[i * size + k] : 0;
+  const read = decays !== null && decays.read;
+  const store = decays?.e;
   for (let t = 0; t < l; t++) {
+    if (hs && t > 0) hs.set(state, (t - 1) * size); // h_{t−1}
     const row = (i * l + t) * dIn; // (i, t, ·)
     const bc = (i * l + t) * n; // (i, t, ·) of B, C
+    const eRow = row * n; // (i, t, ·, ·) of the decays
     for (let d = 0; d < dIn; d++) {
       const j = row + d;
       const dtj = dt[j];
-      const ut = p.u[j];
+      const ut = u[j];
       const dtu = dtj * ut;
-      let acc = p.D ? p.D[d] * ut : 0;
+      let acc = D ? D[d] * ut : 0;
       const s = d * n;
-      const out = t * dIn * n + s;
       for (let k = 0; k < n; k++) {
-        const e = Math.exp(dtj * p.A[s + k]);
-        const h = e * state[s + k] + dtu * p.B[bc + k];
-        state[s + k] = h;
-        acc += p.C[bc + k] * h;
-        if (hs) {
-          hs[out + k] = h;
-          es![out + k] = e;
+        let e: number;
+        if (read) e = store![eRow + s + k];
+        else {
+          e = Math.exp(dtj * A[s + k]);
+          if (store) store[eRow + s + k] = e;
         }
+        const h = e * state[s + k] + dtu * B[bc + k];
+        state[s + k] = h;
+        acc += C[bc + k] * h;
       }
       yc[j] = acc;
     }
   }
 }
 
-/** y (b, l, dIn) after the gate and the final state (b, dIn, n). */
-function forward(p: Host): { y: Float32Array; state: Float32Array } {
+/**
+ * y (b, l, dIn) after the gate and the final state (b, dIn, n); with
+ * `keepDecays`, also every decay exp(Δ'A) (b, l, dIn, n) for the backward.
+ */
+function forward(
+  p: Host,
+  keepDecays = false,
+): { y: Float32Array; state: Float32Array; e?: Float32Array } {
   const { b, l, dIn, n } = p;
   const { dt } = deltas(p);
   const yc = new Float64Array(b * l * dIn);
   const last = new Float32Array(b * dIn * n);
   const state = new Float64Array(dIn * n);
+  const decays = keepDecays
+    ? { e: new Float32Array(b * l * dIn * n), read: false }
+    : null;
   for (let i = 0; i < b; i++) {
-    runSequence(p, dt, i, state, yc);
+    runSequence(p, dt, i, state, yc, null, decays);
     last.set(state, i * dIn * n);
   }
   const y = new Float32Array(yc.length);
   for (let j = 0; j < y.length; j++) {
     y[j] = p.z ? yc[j] * p.z[j] * sigmoid(p.z[j]) : yc[j];
   }
-  return { y, state: last };
+  return { y, state: last, e: decays?.e };
 }
 
-/** Gradients of Σ dy·y with respect to every input given. */
-function backward(p: Host, dy: Float32Array): Map<string, Float64Array> {
+/**
+ * Gradients of Σ dy·y with respect to every input given; the states are
+ * recomputed one sequence at a time from the forward's decays `e`
+ * (b, l, dIn, n).
+ */
+function backward(
+  p: Host,
+  dy: Float32Array,
+  e: Float32Array,
+): Map<string, Float64Array> {
   const { b, l, dIn, n } = p;
   const { dt, dtdRaw } = deltas(p);
   const du = new Float64Array(b * l * dIn);
@@ -137,58 +160,62 @@ function backward(p: Host, dy: Float32Array): Map<string, Float64Array> {
   const dH0 = new Float64Array(p.h0 ? b * dIn * n : 0);
   const yc = new Float64Array(b * l * dIn);
   const hs = new Float64Array(l * dIn * n); // (l, dIn, n) one sequence
-  const es = new Float64Array(l * dIn * n);
   const state = new Float64Array(dIn * n);
   const dh = new Float64Array(dIn * n); // cotangent of h_t, walking t down
+  const { u, A, B, C, D, z, h0 } = p;
+  const size = dIn * n;
+  const h0i = new Float64Array(size); // h_{−1} of sequence i
   for (let i = 0; i < b; i++) {
-    runSequence(p, dt, i, state, yc, hs, es);
+    runSequence(p, dt, i, state, yc, hs, { e, read: true });
+    hs.set(state, (l - 1) * size); // hs[t] = h_t for every t now
+    for (let k = 0; k < size; k++) h0i[k] = h0 ? h0[i * size + k] : 0;
     dh.fill(0);
     for (let t = l - 1; t >= 0; t--) {
       const row = (i * l + t) * dIn;
       const bc = (i * l + t) * n;
+      const prev = t > 0 ? hs : h0i; // h_{t−1} at prevAt + d·n + k
+      const prevAt = t > 0 ? (t - 1) * size : 0;
+      const at = t * size;
+      const eAt = row * n;
       for (let d = 0; d < dIn; d++) {
         const j = row + d;
         // gate: y = yc · z σ(z); d(z σ(z))/dz = σ(z)(1 + z(1 − σ(z)))
         let dyc = dy[j];
-        if (p.z) {
-          const zj = p.z[j];
-          const s = sigmoid(zj);
-          dyc = dy[j] * zj * s;
-          dz[j] = dy[j] * yc[j] * s * (1 + zj * (1 - s));
+        if (z) {
+          const zj = z[j];
+          const sg = sigmoid(zj);
+          dyc = dy[j] * zj * sg;
+          dz[j] = dy[j] * yc[j] * sg * (1 + zj * (1 - sg));
         }
-        const ut = p.u[j];
+        const ut = u[j];
         const dtj = dt[j];
-        if (p.D) {
+        let duj = 0;
+        if (D) {
           dD[d] += dyc * ut;
-          du[j] += dyc * p.D[d];
+          duj = dyc * D[d];
         }
         let dDt = 0;
-        let duj = 0;
         const s = d * n;
-        const at = t * dIn * n + s;
-        const before = (t - 1) * dIn * n + s;
         for (let k = 0; k < n; k++) {
-          const bt = p.B[bc + k];
-          const hPrev = t > 0
-            ? hs[before + k]
-            : (p.h0 ? p.h0[i * dIn * n + s + k] : 0);
-          const e = es[at + k];
-          const a = p.A[s + k];
-          dC[bc + k] += dyc * hs[at + k];
-          const g = dh[s + k] + dyc * p.C[bc + k];
-          dDt += g * (a * e * hPrev + ut * bt);
-          dA[s + k] += g * e * dtj * hPrev;
+          const bt = B[bc + k];
+          const hPrev = prev[prevAt + s + k];
+          const ek = e[eAt + s + k];
+          const a = A[s + k];
+          dC[bc + k] += dyc * hs[at + s + k];
+          const g = dh[s + k] + dyc * C[bc + k];
+          dDt += g * (a * ek * hPrev + ut * bt);
+          dA[s + k] += g * ek * dtj * hPrev;
           duj += g * dtj * bt;
           dB[bc + k] += g * dtj * ut;
-          dh[s + k] = g * e;
+          dh[s + k] = g * ek;
         }
-        du[j] += duj;
+        du[j] = duj;
         const dRaw = dtdRaw ? dDt * dtdRaw[j] : dDt;
         ddelta[j] = dRaw;
         dBias[d] += dRaw;
       }
     }
-    if (p.h0) dH0.set(dh, i * dIn * n);
+    if (h0) dH0.set(dh, i * size);
   }
   return new Map([
     ["u", du],
@@ -274,17 +301,25 @@ export function hostScan(
       state: tf.tensor3d(out.state, [b, dIn, inputs.A.shape[1]]),
     };
   }
+  // Under a gradient tape, the forward keeps its decays (b·l·dIn·n float32)
+  // for the backward: exp is most of the cost, and this halves the count.
+  const recording =
+    (tf.engine() as unknown as { state: { gradientDepth: number } }).state
+      .gradientDepth > 0;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const xs = args.slice(0, given.length) as tf.Tensor[];
     const save = args[given.length] as tf.GradSaveFunc;
     save(xs);
     const host = toHost(new Map(given.map((g, i) => [g, xs[i]])), softplus);
-    const value = tf.tensor3d(forward(host).y, [b, l, dIn]);
+    const out = forward(host, recording);
+    const value = tf.tensor3d(out.y, [b, l, dIn]);
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const p = toHost(new Map(given.map((g, i) => [g, saved[i]])), softplus);
-        const grads = backward(p, dy.dataSync() as Float32Array);
+        // out.e is there whenever a tape recorded this op (recording)
+        const e = out.e ?? forward(p, true).e!;
+        const grads = backward(p, dy.dataSync() as Float32Array, e);
         return given.map((name, i) =>
           tf.tensor(Float32Array.from(grads.get(name)!), saved[i].shape)
         );
