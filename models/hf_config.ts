@@ -288,6 +288,6 @@ export function hfConfigFromArchitecture(
     use_cache: true,
     intermediate_size: m.dInner,
     tie_word_embeddings: head.kind === "lm_head" && head.tied,
-    torch_dtype: "float32",
+    dtype: "float32",
   };
 }

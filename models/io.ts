@@ -211,7 +211,7 @@ export async function saveModel(
   if (config) {
     await writeTextAtomic(
       join(dir, "config.json"),
-      JSON.stringify(config, null, 2) + "\n",
+      hfConfigJson(config),
     );
   } else {
     await writeTextAtomic(
@@ -228,6 +228,34 @@ export async function saveModel(
     }
   }
 }
+
+/**
+ * config.json text. transformers validates float fields strictly (an int `1`
+ * for `time_step_scale` is rejected), so whole numbers in float fields are
+ * written as `1.0`.
+ */
+function hfConfigJson(config: Record<string, unknown>): string {
+  const marked = Object.fromEntries(
+    Object.entries(config).map(([key, value]) =>
+      HF_FLOAT_FIELDS.has(key) && Number.isInteger(value)
+        ? [key, `__float__${value}`]
+        : [key, value]
+    ),
+  );
+  return JSON.stringify(marked, null, 2).replace(
+    /"__float__(-?\d+)"/g,
+    "$1.0",
+  ) + "\n";
+}
+
+const HF_FLOAT_FIELDS = new Set([
+  "time_step_scale",
+  "time_step_min",
+  "time_step_max",
+  "time_step_floor",
+  "layer_norm_epsilon",
+  "initializer_range",
+]);
 
 function tokenIds(config?: Record<string, unknown>): Record<string, unknown> {
   if (!config) return {};

@@ -13,6 +13,7 @@
  */
 import { tf } from "../kernels/backend.ts";
 import { selectiveScan } from "../kernels/selective_scan.ts";
+import "../kernels/webgpu/register.ts";
 import { selectiveScanStep } from "../kernels/scan_step.ts";
 import type { ScanImpl } from "../kernels/scan_types.ts";
 import type { LayerState } from "./types.ts";
