@@ -183,9 +183,9 @@ Deno.test(
     const tiny = await loadModel(`${FIXTURES}tiny`);
     await saveModel(tiny, `${dir}/hf`, { format: "hf" });
     const configText = await Deno.readTextFile(`${dir}/hf/config.json`);
-  // transformers rejects an int where its config declares a float.
-  assert.match(configText, /"time_step_scale": 1\.0,/);
-  const config = JSON.parse(configText);
+    // transformers rejects an int where its config declares a float.
+    assert.match(configText, /"time_step_scale": 1\.0,/);
+    const config = JSON.parse(configText);
     const original = JSON.parse(
       await Deno.readTextFile(`${FIXTURES}tiny/config.json`),
     );
