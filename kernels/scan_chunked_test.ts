@@ -71,7 +71,7 @@ Deno.test({
   ignore: !gpu,
   fn: async () => {
     await setBackend("webgpu");
-    for (const l of [1, 17, 256, 1000]) {
+    for (const l of [1, 2, 17, 64, 255, 256, 1000, 4096]) {
       await checkForward({ b: 2, l, dIn: 8, n: 8, full: true }, {}, l);
     }
   },
