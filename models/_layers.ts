@@ -19,14 +19,27 @@ export function linear(
 ): tf.Tensor {
   const lead = x.shape.slice(0, -1);
   const flat = x.reshape([-1, x.shape[x.shape.length - 1]]); // (·, in)
-  let y: tf.Tensor = tf.matMul(
-    flat as tf.Tensor2D,
-    weight as tf.Tensor2D,
-    false,
-    true,
-  ); // (·, out)
+  let y = matMulTransposed(flat as tf.Tensor2D, weight as tf.Tensor2D); // (·, out)
   if (bias) y = tf.add(y, bias);
   return y.reshape([...lead, weight.shape[0]]);
+}
+
+/**
+ * a · Wᵀ for W (out, in). On webgpu W is transposed explicitly first: tfjs's
+ * `transposeB` matMul ran 5–8× slower than a plain one on the H200 at every
+ * Mamba-130m projection shape, and a transpose of the weight costs a fraction
+ * of that (BENCHMARKS.md, "tfjs WebGPU matMul"). Elsewhere `transposeB`.
+ *
+ * @param a (m, in)
+ * @param weight (out, in)
+ * @returns (m, out)
+ */
+export function matMulTransposed(
+  a: tf.Tensor2D,
+  weight: tf.Tensor2D,
+): tf.Tensor2D {
+  if (tf.getBackend() === "webgpu") return tf.matMul(a, tf.transpose(weight));
+  return tf.matMul(a, weight, false, true);
 }
 
 /** SiLU(x) = x · sigmoid(x). */

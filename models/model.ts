@@ -28,7 +28,7 @@ import {
   mixerWeights,
   zeroLayerState,
 } from "./mixer.ts";
-import { applyNorm } from "./_layers.ts";
+import { applyNorm, matMulTransposed } from "./_layers.ts";
 import { classify } from "./_head.ts";
 import { toIdTensor } from "./_ids.ts";
 import type {
@@ -184,7 +184,7 @@ class Model implements MambaModel {
         } else if (step.kind === "norm") {
           h = this.#topNorm(normIndex++, step, h) as tf.Tensor2D;
         } else if (step.kind === "lm_head") {
-          const logits = tf.matMul(h, this.#lmWeight(), false, true); // (b, v)
+          const logits = matMulTransposed(h, this.#lmWeight()); // (b, v)
           return { logits: logits as tf.Tensor2D, state: { layers } };
         }
       }
@@ -248,11 +248,9 @@ class Model implements MambaModel {
           break;
         case "lm_head": {
           const [b, l, d] = h.shape;
-          const logits = tf.matMul(
+          const logits = matMulTransposed(
             h.reshape([b * l, d]),
             this.#lmWeight(),
-            false,
-            true,
           ); // (b·l, v)
           return { output: logits.reshape([b, l, -1]), states };
         }
