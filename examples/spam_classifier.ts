@@ -1,7 +1,11 @@
 /**
  * A small byte-level spam/ham classifier: bytes (vocabulary 256) of the
- * first 256 bytes of a message, width 64, 2 blocks, final RMSNorm, mean
- * pooling, one sigmoid output (probability of spam).
+ * first 256 bytes of a message, width 64, 2 blocks (dState 8), final
+ * RMSNorm, mean pooling, one sigmoid output (probability of spam).
+ *
+ * Its `training` defaults reached 96.4% test accuracy in 7 min 54 s wall time
+ * on a shared 2-core CPU (wasm backend): short of the 97% target; see
+ * bench/RESULTS_train.md for the runs.
  *
  * Reference: the IMDB classifiers in this folder, scaled down.
  *
@@ -22,8 +26,19 @@ export default architecture({
   seqLen: 256,
   nodes: [
     embedding({ vocab: 256, dim: 64 }),
-    repeat(2, [residual({ norm: rmsNorm(), mixer: mamba({ dState: 16 }) })]),
+    repeat(2, [residual({ norm: rmsNorm(), mixer: mamba({ dState: 8 }) })]),
     rmsNorm(),
     classifier({ pooling: "mean", classes: 1, activation: "sigmoid" }),
   ],
 });
+
+/** Training defaults for `deno task train examples/spam_classifier.ts` (< 10 min on a 2-core CPU). */
+export const training = {
+  batchSize: 32,
+  lr: 3e-3,
+  warmupSteps: 20,
+  steps: 270,
+  maxMinutes: 9,
+  evalEvery: 50,
+  earlyStop: "val_accuracy",
+};

@@ -8,9 +8,11 @@
  * wasm at (b, l, dIn, n) = (4, 256, 128, 16) it held ~85 MiB per sequence
  * and took most of a training step, and at batch 32 the tensors kept for the
  * backward pass outgrew the 4 GiB wasm32 heap ("memory access out of
- * bounds"). Here the forward keeps nothing but its inputs; the backward
- * recomputes the states of one sequence at a time (as the official CUDA
- * kernel does), so memory is O(b·l·dIn) plus O(l·dIn·n) scratch.
+ * bounds"). Here the forward keeps its inputs and, under a gradient tape,
+ * the decays exp(Δ'A) as one float32 (b, l, dIn, n) array outside the tfjs
+ * heap (exp is most of the cost); the backward recomputes the states of one
+ * sequence at a time from them (as the official CUDA kernel recomputes), so
+ * tfjs memory is O(b·l·dIn) plus O(l·dIn·n) scratch.
  *
  * The arithmetic is the oracle's (./scan_reference.ts) term for term, in
  * float64, with the loops reordered so that every array is walked
