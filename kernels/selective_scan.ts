@@ -46,7 +46,6 @@ const IMPLS: readonly ScanImpl[] = [
  * ```ts
  * import { registerScanImplementation } from "./selective_scan.ts";
  * import { chunkedScan } from "./scan_chunked.ts";
-import { hostScan } from "./_scan_host.ts";
  * registerScanImplementation("webgpu", (inputs, options) => chunkedScan(inputs, options));
  * ```
  */
