@@ -5,7 +5,7 @@
  *
  * Its `training` defaults reached 2.47 bits per byte on held-out Moby Dick in
  * 9 min 17 s wall time on a shared 2-core CPU (wasm backend; see
- * bench/RESULTS_train.md for the command and the run).
+ * BENCHMARKS.md ("Training on the 2-core CPU") for the command and the run).
  *
  * Reference: the layout of HF `MambaForCausalLM`, scaled down.
  *

@@ -5,7 +5,7 @@
  *
  * Its `training` defaults reached 96.4% test accuracy in 7 min 54 s wall time
  * on a shared 2-core CPU (wasm backend): short of the 97% target; see
- * bench/RESULTS_train.md for the runs.
+ * BENCHMARKS.md ("Training on the 2-core CPU") for the runs.
  *
  * Reference: the IMDB classifiers in this folder, scaled down.
  *
