@@ -25,7 +25,11 @@
  * @module
  */
 import { tf } from "./backend.ts";
-import type { ScanInputs, ScanResult } from "./scan_types.ts";
+import {
+  SCAN_INPUT_NAMES,
+  type ScanInputs,
+  type ScanResult,
+} from "./scan_types.ts";
 
 /** Flat float32 views of the inputs, with sizes. */
 interface Host {
@@ -232,17 +236,7 @@ function backward(
   ]);
 }
 
-const NAMES = [
-  "u",
-  "delta",
-  "A",
-  "B",
-  "C",
-  "D",
-  "z",
-  "deltaBias",
-  "initialState",
-] as const;
+const NAMES = SCAN_INPUT_NAMES;
 
 function toHost(
   named: Map<string, tf.Tensor>,

@@ -8,7 +8,7 @@ import { setBackend, tf } from "./backend.ts";
 import type { BackendName } from "./backend.ts";
 import { hostScan } from "./_scan_host.ts";
 import { referenceScan, referenceScanGrad } from "./scan_reference.ts";
-import type { ScanInputs } from "./scan_types.ts";
+import { SCAN_INPUT_NAMES, type ScanInputs } from "./scan_types.ts";
 import {
   type CaseSpec,
   makeCase,
@@ -17,17 +17,7 @@ import {
   toTensors,
 } from "./_scan_test_data.ts";
 
-const NAMES = [
-  "u",
-  "delta",
-  "A",
-  "B",
-  "C",
-  "D",
-  "z",
-  "deltaBias",
-  "initialState",
-] as const;
+const NAMES = SCAN_INPUT_NAMES;
 const KEYS = [
   "du",
   "ddelta",

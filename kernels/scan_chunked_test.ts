@@ -8,7 +8,7 @@ import { hasWebGPU, setBackend, tf } from "./backend.ts";
 import type { BackendName } from "./backend.ts";
 import { chunkedScan } from "./scan_chunked.ts";
 import { referenceScan, referenceScanGrad } from "./scan_reference.ts";
-import type { ScanInputs } from "./scan_types.ts";
+import { SCAN_INPUT_NAMES, type ScanInputs } from "./scan_types.ts";
 import {
   type CaseSpec,
   makeCase,
@@ -85,17 +85,7 @@ async function checkGrads(spec: CaseSpec, tol: number): Promise<void> {
   const gs = Float32Array.from({ length: p.b * p.dIn * p.n }, () => r() - 0.5);
   const want = referenceScanGrad(p, gy, gs);
   const inputs = toTensors(p);
-  const names = [
-    "u",
-    "delta",
-    "A",
-    "B",
-    "C",
-    "D",
-    "z",
-    "deltaBias",
-    "initialState",
-  ] as const;
+  const names = SCAN_INPUT_NAMES;
   const xs = names.map((k) => inputs[k] as tf.Tensor);
   const gyT = tf.tensor3d(gy, [p.b, p.l, p.dIn]);
   const gsT = tf.tensor3d(gs, [p.b, p.dIn, p.n]);

@@ -42,6 +42,19 @@ export interface ScanInputs {
   initialState?: tf.Tensor3D;
 }
 
+/** Names of the tensor inputs of {@linkcode ScanInputs}, in a fixed order. */
+export const SCAN_INPUT_NAMES = [
+  "u",
+  "delta",
+  "A",
+  "B",
+  "C",
+  "D",
+  "z",
+  "deltaBias",
+  "initialState",
+] as const;
+
 /** Options of {@linkcode selectiveScan}. */
 export interface ScanOptions {
   /** Implementation (default `"auto"`: the WebGPU kernel on webgpu, else `"chunked"`). */
