@@ -14,7 +14,27 @@
  */
 const BENCHES: Record<string, string[]> = {
   scan: ["bench/scan.ts", "--out=bench/results/scan.json"],
-  decode: ["bench/decode.ts", "--out", "bench/results/decode.json"],
+  decode: [
+    "bench/decode.ts",
+    ...[
+      "--backend",
+      "wasm",
+      "--models",
+      "long",
+      "--tokens",
+      "1024",
+      "--batch",
+      "1,8",
+    ],
+    ...[
+      "--prefix-tokens",
+      "1024",
+      "--ttft-prompt",
+      "512",
+      "--out",
+      "bench/results/decode_wasm.json",
+    ],
+  ],
   train: [
     "bench/train_throughput.ts",
     "--out",
