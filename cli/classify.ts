@@ -47,7 +47,7 @@ if (import.meta.main) {
         field: `input ${i}`,
       })
     );
-    const probs = await classifyRows(model, rows);
+    const probs = await classifyRows(model, rows, { padId: tokenizer?.padId });
     if (a.json) console.log(JSON.stringify({ probabilities: probs }));
     else {
       inputs.forEach((x, i) => {

@@ -390,7 +390,9 @@ export function createApp(options: AppOptions): App {
     }
     admit();
     try {
-      const probabilities = await classifyRows(model, rows);
+      const probabilities = await classifyRows(model, rows, {
+        padId: tokenizer?.padId,
+      });
       const tokens = rows.reduce((s, r) => s + r.length, 0);
       return c.json({
         probabilities,
@@ -415,18 +417,32 @@ export function createApp(options: AppOptions): App {
 }
 
 /**
- * Class probabilities, one input at a time (each alone: no padding).
+ * Class probabilities, one input at a time (each alone: no padding between
+ * inputs). A model with a fixed sequence length (`seqLen` in its
+ * architecture) sees each input the way training fed it
+ * (`train/data/batches.ts` `encodeFixed` defaults): cut to the first
+ * `seqLen` tokens, then padded on the left with `padId` — for mean pooling
+ * the pads are part of what the model learned to average.
  *
  * @param model a classifier-head model.
  * @param rows token-id lists.
+ * @param options `padId`: the tokenizer's pad id (default 0).
  * @returns (rows, c) probabilities (raw scores when the head's activation is "none").
  */
 export async function classifyRows(
   model: MambaModel,
   rows: number[][],
+  options: { padId?: number } = {},
 ): Promise<number[][]> {
+  const seqLen = model.resolved.seqLen;
   const out: number[][] = [];
-  for (const ids of rows) {
+  for (const row of rows) {
+    const ids = seqLen === undefined ? row : [
+      ...new Array<number>(Math.max(0, seqLen - row.length)).fill(
+        options.padId ?? 0,
+      ),
+      ...row.slice(0, seqLen),
+    ];
     const probs = model.forward([ids]); // (1, c)
     out.push(Array.from(await probs.data()));
     probs.dispose();
