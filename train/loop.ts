@@ -81,7 +81,7 @@ export interface LoopResult {
   message?: string;
   /** Training loss of each step (in this process). */
   losses: number[];
-  /** Last validation metrics. */
+  /** Last validation metrics (`runTraining` replaces them with the restored best model's). */
   validation?: EvalMetrics;
   /** Best value of the early-stopping metric and its step. */
   best: { value: number | null; step: number };

@@ -164,6 +164,12 @@ export async function runTraining(
     model.dispose();
     model = await loadModel(bestDir);
     log(`restored the best checkpoint (step ${loop.best.step})`);
+    // The summary's validation column describes the model that is saved.
+    loop.validation = await evaluate(model, data, "validation", {
+      c,
+      tokenizer,
+      seqLen,
+    });
   }
   const test = await evaluate(model, data, "test", { c, tokenizer, seqLen });
   const saved: RunResult["saved"] = { native: `${outDir}/model` };
