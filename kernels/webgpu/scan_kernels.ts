@@ -155,6 +155,43 @@ function planForward(
 
 type Info = tf.TensorInfo;
 
+/**
+ * The carry pass between the local and full passes of a length-split scan:
+ * from each segment's local end state and decay sum, the state entering every
+ * segment (forward) or the state gradient leaving it (`reverse`, backward).
+ *
+ * @param local (b, nseg, dIn, N) per-segment states from the local pass.
+ * @param ssum (b, nseg, dIn) per-segment sums of Δ'.
+ * @param start (b, dIn, N) initial state (forward) or final-state gradient (backward).
+ * @returns (b, nseg, dIn, N) carried states.
+ */
+function carryPass(
+  backend: ReturnType<typeof webgpuBackend>,
+  local: Info,
+  ssum: Info,
+  P: Info,
+  start: Info | undefined,
+  reverse: boolean,
+  dims: [number, number, number, number],
+): Info {
+  const [b, dIn, nseg, N] = dims;
+  const out = allocate(backend, [b, nseg, dIn, N]);
+  const key = `mamba_carry_${!!start}_${reverse ? 1 : 0}`;
+  const cp = pipeline(backend.device, key, () => carryShader(!!start, reverse));
+  dispatch(
+    backend,
+    cp,
+    [out, local, ssum, P, ...(start ? [start] : [])],
+    dims,
+    [
+      ceil(b * dIn * N, 64),
+      1,
+      1,
+    ],
+  );
+  return out;
+}
+
 function forwardKernel(
   { inputs, attrs }: {
     inputs: unknown;
@@ -182,19 +219,7 @@ function forwardKernel(
     const ssum = allocate(backend, [b, nseg, dIn]);
     const lp = pipeline(device, forwardKey(lcfg), () => forwardShader(lcfg));
     dispatch(backend, lp, [hloc, ssum, u, dl, P, B], uni, [nblk, nseg, b]);
-    hin = allocate(backend, [b, nseg, dIn, N]);
-    const cp = pipeline(
-      device,
-      `mamba_carry_${!!init}_0`,
-      () => carryShader(!!init, false),
-    );
-    dispatch(
-      backend,
-      cp,
-      [hin, hloc, ssum, P, ...(init ? [init] : [])],
-      [b, dIn, nseg, N],
-      [ceil(b * dIn * N, 64), 1, 1],
-    );
+    hin = carryPass(backend, hloc, ssum, P, init, false, [b, dIn, nseg, N]);
     temps.push(hloc, ssum, hin);
   }
   const fcfg: ForwardConfig = { ...cfg, hasHin: !!hin };
@@ -268,19 +293,7 @@ function backwardKernel(
       uni,
       [nblk, nseg, b],
     );
-    ghEnd = allocate(backend, [b, nseg, dIn, N]);
-    const cp = pipeline(
-      device,
-      `mamba_carry_${!!gstate}_1`,
-      () => carryShader(!!gstate, true),
-    );
-    dispatch(
-      backend,
-      cp,
-      [ghEnd, ghloc, ssum, P, ...(gstate ? [gstate] : [])],
-      [b, dIn, nseg, N],
-      [ceil(b * dIn * N, 64), 1, 1],
-    );
+    ghEnd = carryPass(backend, ghloc, ssum, P, gstate, true, [b, dIn, nseg, N]);
     temps.push(ghloc, ssum, ghEnd);
   }
   const c: BackwardConfig = { ...base, hasGhEnd: !!ghEnd };
