@@ -10,7 +10,9 @@
  * max |got − want| / max |want| over the whole tensor.
  */
 import assert from "node:assert/strict";
-import { hasWebGPU, tf } from "../kernels/backend.ts";
+import { hasWebGPU, setBackend, tf } from "../kernels/backend.ts";
+import { setPoisonOutputs } from "../kernels/webgpu/_dispatch.ts";
+import { setScanTuning } from "../kernels/webgpu/scan_kernels.ts";
 import {
   referenceScan,
   referenceScanGrad,
@@ -157,4 +159,23 @@ export async function checkCase(c: Case, seed: number, grads: boolean) {
     );
   }
   tf.dispose([...got, gyT, gsT, ...Object.values(t)]);
+}
+
+/**
+ * Runs `fn` on the webgpu backend with NaN-poisoned outputs and the given
+ * segment lengths, restoring both afterwards.
+ */
+export async function poisoned(
+  tuning: { segLen: number; backwardSegLen: number },
+  fn: () => Promise<void>,
+): Promise<void> {
+  await setBackend("webgpu");
+  setPoisonOutputs(true);
+  setScanTuning(tuning);
+  try {
+    await fn();
+  } finally {
+    setPoisonOutputs(false);
+    setScanTuning({ segLen: 0, backwardSegLen: 0 });
+  }
 }

@@ -4,15 +4,14 @@
  * decode step; outputs poisoned with NaN. See `_webgpu_scan.ts`.
  */
 import assert from "node:assert/strict";
-import { setBackend, type tf } from "../kernels/backend.ts";
+import type { tf } from "../kernels/backend.ts";
 import { referenceScan } from "../kernels/scan_reference.ts";
-import { setPoisonOutputs } from "../kernels/webgpu/_dispatch.ts";
-import { setScanTuning } from "../kernels/webgpu/scan_kernels.ts";
 import { webgpuScanStep } from "../kernels/webgpu/selective_scan_webgpu.ts";
 import {
   checkCase,
   ignore,
   makeInputs,
+  poisoned,
   relErr,
   tensors,
 } from "./_webgpu_scan.ts";
@@ -23,19 +22,12 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
-    await setBackend("webgpu");
-    setPoisonOutputs(true);
-    try {
-      setScanTuning({ segLen: 0, backwardSegLen: 0 });
+  fn: () =>
+    poisoned({ segLen: 0, backwardSegLen: 0 }, async () => {
       await checkCase({ b: 3, l: 75, dIn: 70, n: 16, full: true }, 3, true);
       await checkCase({ b: 1, l: 3000, dIn: 5, n: 4, full: false }, 4, true);
       await checkCase({ b: 3, l: 513, dIn: 65, n: 4, full: true }, 5, false);
-    } finally {
-      setPoisonOutputs(false);
-      setScanTuning({ segLen: 0, backwardSegLen: 0 });
-    }
-  },
+    }),
 });
 
 Deno.test({
@@ -43,10 +35,8 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
-    await setBackend("webgpu");
-    setPoisonOutputs(true);
-    try {
+  fn: () =>
+    poisoned({ segLen: 0, backwardSegLen: 0 }, async () => {
       const c = { b: 3, l: 1, dIn: 70, n: 16, full: true };
       const p = makeInputs(c, 9);
       const want = referenceScan(p);
@@ -68,8 +58,5 @@ Deno.test({
       const es = relErr(await state.data(), want.state);
       assert.ok(ey <= 1e-5, `step y: rel err ${ey}`);
       assert.ok(es <= 1e-5, `step state: rel err ${es}`);
-    } finally {
-      setPoisonOutputs(false);
-    }
-  },
+    }),
 });

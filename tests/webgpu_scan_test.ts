@@ -3,10 +3,7 @@
  * length-split path: local pass, carry pass, full pass), forward and every
  * gradient; outputs poisoned with NaN. See `_webgpu_scan.ts`.
  */
-import { setBackend } from "../kernels/backend.ts";
-import { setPoisonOutputs } from "../kernels/webgpu/_dispatch.ts";
-import { setScanTuning } from "../kernels/webgpu/scan_kernels.ts";
-import { checkCase, ignore } from "./_webgpu_scan.ts";
+import { checkCase, ignore, poisoned } from "./_webgpu_scan.ts";
 
 Deno.test({
   name:
@@ -14,17 +11,10 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
-    await setBackend("webgpu");
-    setPoisonOutputs(true);
-    try {
-      // Segments forced short so the carry passes run at small sizes.
-      setScanTuning({ segLen: 32, backwardSegLen: 32 });
+  // Segments forced short so the carry passes run at small sizes.
+  fn: () =>
+    poisoned({ segLen: 32, backwardSegLen: 32 }, async () => {
       await checkCase({ b: 3, l: 75, dIn: 70, n: 16, full: true }, 1, true);
       await checkCase({ b: 1, l: 1, dIn: 3, n: 1, full: true }, 2, true);
-    } finally {
-      setPoisonOutputs(false);
-      setScanTuning({ segLen: 0, backwardSegLen: 0 });
-    }
-  },
+    }),
 });
