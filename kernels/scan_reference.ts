@@ -54,6 +54,19 @@ export interface RefScanResult {
   state: Float64Array;
 }
 
+/** The field of {@linkcode RefScanGrads} holding each input's gradient. */
+export const GRAD_OF = {
+  u: "du",
+  delta: "ddelta",
+  A: "dA",
+  B: "dB",
+  C: "dC",
+  D: "dD",
+  z: "dz",
+  deltaBias: "ddeltaBias",
+  initialState: "dInitialState",
+} as const;
+
 /** Gradients from {@linkcode referenceScanGrad}, one per input given. */
 export interface RefScanGrads {
   /** (b, l, dIn) */

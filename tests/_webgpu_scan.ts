@@ -14,6 +14,7 @@ import { hasWebGPU, setBackend, tf } from "../kernels/backend.ts";
 import { setPoisonOutputs } from "../kernels/webgpu/_dispatch.ts";
 import { setScanTuning } from "../kernels/webgpu/scan_kernels.ts";
 import {
+  GRAD_OF,
   referenceScan,
   referenceScanGrad,
   type RefScanInputs,
@@ -140,19 +141,11 @@ export async function checkCase(c: Case, seed: number, grads: boolean) {
     string,
     Float64Array
   >;
-  const refName: Record<string, string> = {
-    u: "du",
-    delta: "ddelta",
-    A: "dA",
-    B: "dB",
-    C: "dC",
-    D: "dD",
-    z: "dz",
-    deltaBias: "ddeltaBias",
-    initialState: "dInitialState",
-  };
   for (let i = 0; i < names.length; i++) {
-    const e = relErr(await got[i].data(), ref[refName[names[i]]]);
+    const e = relErr(
+      await got[i].data(),
+      ref[GRAD_OF[names[i] as keyof typeof GRAD_OF]],
+    );
     assert.ok(
       e <= 1e-4,
       `gradient of ${names[i]} ${JSON.stringify(c)}: rel err ${e}`,
