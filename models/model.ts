@@ -25,6 +25,7 @@ import {
   type MixerConfig,
   mixerForward,
   mixerStep,
+  type MixerWeights,
   mixerWeights,
   zeroLayerState,
 } from "./mixer.ts";
@@ -110,7 +111,11 @@ function checkWeights(resolved: ResolvedArchitecture, values: WeightValues) {
 }
 
 class Model implements MambaModel {
-  readonly #mixers: { prefix: string; cfg: MixerConfig }[];
+  readonly #mixers: {
+    prefix: string;
+    cfg: MixerConfig;
+    weights: MixerWeights;
+  }[];
   readonly #norms: string[];
 
   constructor(
@@ -120,6 +125,7 @@ class Model implements MambaModel {
   ) {
     this.#mixers = resolved.layers.map((layer) => ({
       prefix: `backbone.layers.${layer.index}`,
+      weights: mixerWeights(params, `backbone.layers.${layer.index}.mixer`),
       cfg: {
         dInner: layer.mixer.dInner,
         dState: layer.mixer.dState,
@@ -171,10 +177,10 @@ class Model implements MambaModel {
       let normIndex = 0;
       for (const step of this.resolved.plan) {
         if (step.kind === "residual") {
-          const { prefix, cfg } = this.#mixers[step.layer];
+          const { prefix, cfg, weights } = this.#mixers[step.layer];
           const normed = this.#norm(`${prefix}.norm`, step.layer, h);
           const out = mixerStep(
-            mixerWeights(this.params, `${prefix}.mixer`),
+            weights,
             normed as tf.Tensor2D,
             cfg,
             state.layers[step.layer],
@@ -220,10 +226,10 @@ class Model implements MambaModel {
         case "embedding":
           break;
         case "residual": {
-          const { prefix, cfg } = this.#mixers[step.layer];
+          const { prefix, cfg, weights } = this.#mixers[step.layer];
           const normed = this.#norm(`${prefix}.norm`, step.layer, h);
           const out = mixerForward(
-            mixerWeights(this.params, `${prefix}.mixer`),
+            weights,
             normed as tf.Tensor3D,
             cfg,
             { wantState },
