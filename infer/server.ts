@@ -41,6 +41,7 @@ import {
   GenerateRequestSchema,
   requestOptions,
 } from "./_http_schema.ts";
+import { fitIds } from "../train/data/batches.ts";
 
 /** Server limits (every one enforced with a 4xx naming the field). */
 export interface ServerLimits {
@@ -420,9 +421,9 @@ export function createApp(options: AppOptions): App {
  * Class probabilities, one input at a time (each alone: no padding between
  * inputs). A model with a fixed sequence length (`seqLen` in its
  * architecture) sees each input the way training fed it
- * (`train/data/batches.ts` `encodeFixed` defaults): cut to the first
- * `seqLen` tokens, then padded on the left with `padId` — for mean pooling
- * the pads are part of what the model learned to average.
+ * (`fitIds` with training's default sides): cut to the first `seqLen`
+ * tokens, then padded on the left with `padId` — for mean pooling the pads
+ * are part of what the model learned to average.
  *
  * @param model a classifier-head model.
  * @param rows token-id lists.
@@ -437,12 +438,9 @@ export async function classifyRows(
   const seqLen = model.resolved.seqLen;
   const out: number[][] = [];
   for (const row of rows) {
-    const ids = seqLen === undefined ? row : [
-      ...new Array<number>(Math.max(0, seqLen - row.length)).fill(
-        options.padId ?? 0,
-      ),
-      ...row.slice(0, seqLen),
-    ];
+    const ids = seqLen === undefined
+      ? row
+      : fitIds(row, options.padId ?? 0, { seqLen });
     const probs = model.forward([ids]); // (1, c)
     out.push(Array.from(await probs.data()));
     probs.dispose();

@@ -52,14 +52,29 @@ export function encodeFixed(
   text: string,
   options: EncodeOptions,
 ): number[] {
+  return fitIds(tokenizer.encode(text), tokenizer.padId, options);
+}
+
+/**
+ * Cuts or pads token ids to exactly `seqLen`, as {@linkcode encodeFixed}
+ * does for training; inference on fixed-length classifiers uses it too.
+ *
+ * @param ids token ids of one text.
+ * @param padId the tokenizer's pad id.
+ * @returns `seqLen` ids.
+ */
+export function fitIds(
+  ids: number[],
+  padId: number,
+  options: EncodeOptions,
+): number[] {
   const l = options.seqLen;
-  let ids = tokenizer.encode(text);
   if (ids.length > l) {
     ids = options.truncateSide === "left"
       ? ids.slice(ids.length - l)
       : ids.slice(0, l);
   }
-  const pad = new Array<number>(l - ids.length).fill(tokenizer.padId);
+  const pad = new Array<number>(l - ids.length).fill(padId);
   return options.padSide === "right" ? [...ids, ...pad] : [...pad, ...ids];
 }
 
