@@ -134,12 +134,16 @@ Deno.test("beam search finishes hypotheses on stop ids and applies the length pe
     numBeams: 3,
     stopTokenIds: [0, 5],
     earlyStopping: true,
+    lengthPenalty: 2,
   });
   assert.equal(r.hypotheses!.length, 3);
   for (const h of r.hypotheses!) {
-    assert.ok(Math.abs(h.score - h.logProb / h.outputIds.length) < 1e-12);
-    const stops = h.outputIds.filter((t) => t === 0 || t === 5).length;
-    assert.ok(stops <= 1, "a stop id only at the end");
+    assert.ok(Math.abs(h.score - h.logProb / h.outputIds.length ** 2) < 1e-12);
+    const stopAt = h.outputIds.findIndex((t) => t === 0 || t === 5);
+    assert.ok(
+      stopAt === -1 || stopAt === h.outputIds.length - 1,
+      "a stop id only at the end",
+    );
   }
   const scores = r.hypotheses!.map((h) => h.score);
   assert.deepEqual(scores, [...scores].sort((a, b) => b - a));
