@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type BackendName, hasWebGPU, setBackend } from "../kernels/backend.ts";
+import { type BackendName, hasWebGPU } from "../kernels/backend.ts";
 import { readSafetensors } from "../models/safetensors.ts";
 
 /** Folder of the Hugging Face fixtures. */
@@ -84,9 +84,4 @@ export function relativeError(
     den += b[i] * b[i];
   }
   return Math.sqrt(num / den);
-}
-
-/** Selects a backend for a test. */
-export async function use(name: BackendName): Promise<void> {
-  await setBackend(name);
 }

@@ -5,7 +5,8 @@
  * `greedy_ids` exactly.
  */
 import assert from "node:assert/strict";
-import { tf } from "../kernels/backend.ts";
+import { setBackend, tf } from "../kernels/backend.ts";
+import { argmax } from "../infer/sampling.ts";
 import { loadModel } from "../models/io.ts";
 import {
   backends,
@@ -13,7 +14,6 @@ import {
   FIXTURES,
   readExpected,
   relativeError,
-  use,
 } from "./_util.ts";
 
 const PARITY_TOLERANCE = 1e-5;
@@ -27,7 +27,7 @@ for (const backend of await backends()) {
       sanitizeResources: false,
       sanitizeOps: false,
     }, async () => {
-      await use(backend.name);
+      await setBackend(backend.name);
       const expected = await readExpected(fixture);
       const model = await loadModel(`${FIXTURES}${fixture}`);
       const logits = model.forward(expected.inputIds);
@@ -58,7 +58,7 @@ for (const backend of await backends()) {
     sanitizeResources: false,
     sanitizeOps: false,
   }, async () => {
-    await use(backend.name);
+    await setBackend(backend.name);
     const expected = await readExpected("tiny");
     const model = await loadModel(`${FIXTURES}tiny`);
     const ids = expected.inputIds; // (2, 17)
@@ -144,14 +144,6 @@ async function greedy(
   return { ours: ids, expected: expected.greedyIds[0] };
 }
 
-function argmax(values: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) {
-    if (values[i] > values[best]) best = i;
-  }
-  return best;
-}
-
 for (const backend of await backends()) {
   for (const fixture of FIXTURE_NAMES) {
     Deno.test({
@@ -161,7 +153,7 @@ for (const backend of await backends()) {
       sanitizeResources: false,
       sanitizeOps: false,
     }, async () => {
-      await use(backend.name);
+      await setBackend(backend.name);
       const { ours, expected } = await greedy(fixture);
       assert.deepEqual(ours, expected);
     });
