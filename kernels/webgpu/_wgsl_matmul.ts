@@ -284,7 +284,8 @@ function epilogue(c: MatMulConfig, TY: number, TX: number): string {
 /**
  * f32 → f16 conversion of a weight: bindings 0 out (`array<vec2<f16>>`,
  * ⌈size/2⌉ pairs), 1 in (`array<f32>`), 2 uniforms (size). Dispatch
- * (⌈size/2/256⌉, 1, 1); one thread per pair (the last pair is padded with 0).
+ * (g, 1, 1) for any g ≥ 1: each thread converts pairs i, i + 256·g, …
+ * (the last pair is padded with 0).
  *
  * @returns WGSL text.
  */
@@ -296,12 +297,14 @@ struct Uniforms { size: u32 };
 @group(0) @binding(2) var<uniform> U: Uniforms;
 
 @compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x;
-  if (2u * i >= U.size) { return; }
-  var hi = 0.0;
-  if (2u * i + 1u < U.size) { hi = x[2u * i + 1u]; }
-  out[i] = vec2<f16>(f16(x[2u * i]), f16(hi));
+fn main(@builtin(global_invocation_id) gid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let pairs = (U.size + 1u) / 2u;
+  for (var i = gid.x; i < pairs; i += nwg.x * 256u) {
+    var hi = 0.0;
+    if (2u * i + 1u < U.size) { hi = x[2u * i + 1u]; }
+    out[i] = vec2<f16>(f16(x[2u * i]), f16(hi));
+  }
 }
 `;
 }

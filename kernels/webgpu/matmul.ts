@@ -44,7 +44,7 @@ export interface MatMulTuning {
   minLargeWorkgroups: number;
 }
 
-const tuning: MatMulTuning = { tile: "auto", BK: 16, minLargeWorkgroups: 264 };
+const tuning: MatMulTuning = { tile: "auto", BK: 16, minLargeWorkgroups: 12 };
 
 /**
  * Overrides launch parameters (benchmarks and tests).
@@ -79,7 +79,12 @@ function planConfig(
 type Backend = ReturnType<typeof webgpuBackend>;
 type Info = tf.TensorInfo;
 
-/** @returns whether the active webgpu device has `shader-f16`. */
+/**
+ * Whether `precision: "f16"` can run here.
+ *
+ * @returns true when the active backend is "webgpu" and its device has the
+ *   `shader-f16` feature.
+ */
 export function hasShaderF16(): boolean {
   return tf.getBackend() === "webgpu" &&
     webgpuBackend().device.features.has("shader-f16");
@@ -107,7 +112,12 @@ function sweep(backend: Backend, copies: Map<object, Info>): void {
   }
 }
 
-/** @returns how many f16 weight copies are cached now (after a sweep). */
+/**
+ * Size of the f16 weight cache (tests): copies whose weight data was disposed
+ * are freed first.
+ *
+ * @returns how many f16 weight copies are held now.
+ */
 export function f16CacheSize(): number {
   if (tf.getBackend() !== "webgpu") return 0;
   const backend = webgpuBackend();
@@ -126,7 +136,8 @@ function f16Copy(backend: Backend, w: Info): Info {
     const size = w.shape[0] * w.shape[1];
     copy = allocate(backend, [Math.max(1, ceil(size, 2))]); // pairs of f16
     const p = pipeline(backend.device, "matmul_to_f16", toF16Shader);
-    dispatch(backend, p, [copy, w], [size], [ceil(ceil(size, 2), 256), 1, 1]);
+    const groups = Math.min(4096, ceil(ceil(size, 2), 256));
+    dispatch(backend, p, [copy, w], [size], [groups, 1, 1]);
     copies.set(w.dataId, copy);
   }
   return copy;
