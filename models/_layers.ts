@@ -5,6 +5,7 @@
  */
 import { tf } from "../kernels/backend.ts";
 import type { NormNode } from "../dsl/schema.ts";
+import { webgpuNorm } from "../kernels/webgpu/norm.ts";
 
 /**
  * x · Wᵀ + bias for a torch-layout weight W (out, in).
@@ -55,6 +56,9 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 /**
  * RMSNorm or LayerNorm over the last axis.
  *
+ * On webgpu one fused WGSL dispatch (kernels/webgpu/norm.ts); elsewhere
+ * tfjs ops.
+ *
  * Reference: Hugging Face `MambaRMSNorm` (x · rsqrt(mean(x²) + eps) · w);
  * `torch.nn.LayerNorm`.
  *
@@ -67,6 +71,9 @@ export function applyNorm(
   weight: tf.Tensor,
   bias?: tf.Tensor,
 ): tf.Tensor {
+  if (tf.getBackend() === "webgpu") {
+    return webgpuNorm({ x, weight, bias }, norm); // one fused dispatch
+  }
   const axis = x.rank - 1;
   if (norm.kind === "rms_norm") {
     const meanSquare = tf.mean(tf.square(x), axis, true); // (…, 1)

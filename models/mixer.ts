@@ -18,6 +18,10 @@ import { selectiveScanStep } from "../kernels/scan_step.ts";
 import type { ScanImpl } from "../kernels/scan_types.ts";
 import type { LayerState } from "./types.ts";
 import { linear, silu } from "./_layers.ts";
+import {
+  fusedConvSupports,
+  webgpuCausalConv1dSilu,
+} from "../kernels/webgpu/conv1d.ts";
 
 /** Sizes of one mixer. */
 export interface MixerConfig {
@@ -77,21 +81,31 @@ export function mixerWeights(
 }
 
 /**
- * Causal depthwise conv over time, continuing from `history`.
+ * Causal depthwise conv over time, continuing from `history`, then SiLU.
+ * On webgpu one fused WGSL dispatch that reads x straight out of xz
+ * (kernels/webgpu/conv1d.ts); elsewhere tfjs ops.
  *
- * @param x (b, l, dIn) conv inputs.
- * @param history (b, k-1, dIn) the k-1 inputs before x (zeros at the start).
- * @returns the conv output (b, l, dIn) and the new history (b, k-1, dIn).
+ * Reference: Hugging Face `MambaMixer.slow_forward` (conv1d → act).
+ *
+ * @param xz (b, l, 2·dIn) in_proj output; x is channels [0, dIn).
+ * @param history (b, k-1, dIn) the k-1 inputs before x (zeros when omitted).
+ * @returns u = SiLU(conv(x) + bias) (b, l, dIn) and the new history
+ *   (b, k-1, dIn).
  */
-function causalConv(
-  x: tf.Tensor3D,
-  history: tf.Tensor3D,
+function causalConvSilu(
+  xz: tf.Tensor3D,
+  history: tf.Tensor3D | undefined,
   weight: tf.Tensor3D,
   bias: tf.Tensor1D | undefined,
-): { y: tf.Tensor3D; history: tf.Tensor3D } {
-  const [b, l, dIn] = x.shape;
-  const k = weight.shape[2];
-  const padded = tf.concat([history, x], 1); // (b, l+k-1, dIn)
+): { u: tf.Tensor3D; history: tf.Tensor3D } {
+  const [b, l] = xz.shape;
+  const [dIn, , k] = weight.shape;
+  if (tf.getBackend() === "webgpu" && fusedConvSupports(k)) {
+    return webgpuCausalConv1dSilu({ x: xz, weight, history, bias });
+  }
+  const x = xz.slice([0, 0, 0], [b, l, dIn]); // (b, l, dIn)
+  const start = history ?? tf.zeros([b, k - 1, dIn]); // (b, k-1, dIn)
+  const padded = tf.concat([start, x], 1); // (b, l+k-1, dIn)
   const taps = weight.reshape([dIn, k]).transpose() as tf.Tensor2D; // (k, dIn)
   let y: tf.Tensor = bias ? tf.add(tf.zeros([b, l, dIn]), bias) : tf.zeros([
     b,
@@ -103,7 +117,7 @@ function causalConv(
     y = tf.add(y, tf.mul(window, taps.slice([j, 0], [1, dIn]).reshape([dIn])));
   }
   const newHistory = padded.slice([0, l, 0], [b, k - 1, dIn]) as tf.Tensor3D;
-  return { y: y as tf.Tensor3D, history: newHistory };
+  return { u: silu(y) as tf.Tensor3D, history: newHistory };
 }
 
 /** @returns the zero state of one mixer for a batch of `batch` sequences. */
@@ -131,12 +145,10 @@ export function mixerForward(
 ): { y: tf.Tensor3D; state?: LayerState } {
   const [b, l] = hidden.shape;
   const { dInner: dIn, dState: n, dtRank: r } = cfg;
-  const xz = linear(hidden, w.inProj, w.inProjBias); // (b, l, 2·dIn)
-  const x = xz.slice([0, 0, 0], [b, l, dIn]) as tf.Tensor3D; // (b, l, dIn)
+  const xz = linear(hidden, w.inProj, w.inProjBias) as tf.Tensor3D; // (b, l, 2·dIn)
   const z = xz.slice([0, 0, dIn], [b, l, dIn]) as tf.Tensor3D; // (b, l, dIn)
-  const start = options.state ?? zeroLayerState(cfg, b);
-  const conv = causalConv(x, start.conv, w.conv, w.convBias);
-  const u = silu(conv.y) as tf.Tensor3D; // (b, l, dIn)
+  const conv = causalConvSilu(xz, options.state?.conv, w.conv, w.convBias);
+  const u = conv.u; // (b, l, dIn)
   const dbc = linear(u, w.xProj); // (b, l, r + 2n)
   const dt = dbc.slice([0, 0, 0], [b, l, r]); // (b, l, r)
   const B = dbc.slice([0, 0, r], [b, l, n]) as tf.Tensor3D; // (b, l, n)
