@@ -23,6 +23,8 @@ import {
   MAX_CONV_K,
 } from "./_wgsl_conv1d.ts";
 
+export { MAX_CONV_K };
+
 /** Name of the forward kernel: outputs [u, new history]. */
 export const CONV_FWD = "MambaCausalConv1dSilu";
 /** Name of the backward kernel: outputs [gx, g history, weight partials]. */
@@ -247,7 +249,12 @@ export function webgpuCausalConv1dSilu(
   return { u: u as tf.Tensor3D, history: h as tf.Tensor3D };
 }
 
-/** @returns whether {@linkcode webgpuCausalConv1dSilu} takes a conv width k. */
+/**
+ * Whether the fused kernel takes a conv width (2 ≤ k ≤ {@linkcode MAX_CONV_K}).
+ *
+ * @param k the conv width.
+ * @returns whether {@linkcode webgpuCausalConv1dSilu} accepts it.
+ */
 export function fusedConvSupports(k: number): boolean {
   return k >= 2 && k <= MAX_CONV_K;
 }
