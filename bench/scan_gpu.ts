@@ -3,20 +3,37 @@
  * step) on the shapes of issue 4, against the official CUDA kernel's times
  * measured on the same H200 (../shared/gpu/README.md).
  *
- * Timing: R calls are queued without any readback, then one small readback
- * waits for them; the time per call is (wall(R2) − wall(R1)) / (R2 − R1), so
- * the ~12 ms submit/readback latency cancels. Several launch tunings are
- * swept per shape; the table shows the default and the best.
+ * Two numbers per row:
+ * - gpuMs: GPU busy time per call from `timestamp-query` (every compute pass
+ *   tfjs or the scan opens is given begin/end timestamps; their durations are
+ *   summed over R calls, divided by R). Includes tfjs's own small ops (the
+ *   pack of P, tf.grads glue), not the gaps between passes.
+ * - wallMs: throughput per call with R calls queued and one readback:
+ *   (wall(R) − wall(R/4)) / (R − R/4), so the submit/readback latency
+ *   cancels; includes tfjs's per-call CPU work when that is the bottleneck.
+ * R is chosen per row from one warm call (≈ 150 ms of work, 4..60 calls).
+ *
+ * Order: every shape's default forward and forward+backward first, then the
+ * decode step, then tuning variants on (8, 2048, 1536, 16); a row is
+ * appended to the JSON file as soon as it is measured, and variants stop
+ * after --budget seconds (default 120).
  *
  * Usage: deno run -A bench/scan_gpu.ts [--out bench/results/scan_gpu.json]
- *   [--quick]
+ *   [--quick] [--budget 120] [--fwd 16x16x8,32x8x8] [--bwd 16x8x8,32x4x8]
+ *   (--fwd/--bwd: channels x runs x steps variants to sweep on the first
+ *   shape; --quick: one small shape and the tests' small launch shapes, for
+ *   llvmpipe)
  *
  * Reference: issue 4 (bench table); state-spaces/mamba benchmarks.
  *
  * @module
  */
 import { setBackend, tf } from "../kernels/backend.ts";
-import { referenceScan } from "../kernels/scan_reference.ts";
+import {
+  GRAD_OF,
+  referenceScan,
+  referenceScanGrad,
+} from "../kernels/scan_reference.ts";
 import {
   type ScanTuning,
   setScanTuning,
@@ -25,22 +42,52 @@ import {
   webgpuScanStep,
   webgpuSelectiveScan,
 } from "../kernels/webgpu/selective_scan_webgpu.ts";
+import { type GpuTimer, makeGpuTimer } from "./_gpu_timer.ts";
 
 const args = Deno.args;
-const outPath = args.includes("--out")
-  ? args[args.indexOf("--out") + 1]
-  : "bench/results/scan_gpu.json";
+const arg = (name: string, def: string) =>
+  args.includes(name) ? args[args.indexOf(name) + 1] : def;
+const outPath = arg("--out", "bench/results/scan_gpu.json");
 const quick = args.includes("--quick");
+const budgetS = Number(arg("--budget", quick ? "1e9" : "120"));
+const parseVariants = (s: string) =>
+  s.split(",").filter((x) => x).map((v) => v.split("x").map(Number));
+const fwdVariants = parseVariants(
+  arg("--fwd", quick ? "" : "32x8x8,8x32x8,16x16x16,16x8x16"),
+);
+const bwdVariants = parseVariants(
+  arg("--bwd", quick ? "" : "32x4x8,8x16x8,16x4x16"),
+);
+const start = performance.now();
+const elapsed = () => (performance.now() - start) / 1000;
 
 await setBackend("webgpu");
-const adapterInfo =
-  (tf.backend() as unknown as { adapterInfo?: { description?: string } })
-    .adapterInfo;
-console.log("adapter:", JSON.stringify(adapterInfo));
-const defaults = setScanTuning({});
+const backend = tf.backend() as unknown as {
+  device: GPUDevice;
+  adapterInfo?: unknown;
+};
+const adapter = backend.adapterInfo;
+console.log("adapter:", JSON.stringify(adapter));
+const timer: GpuTimer | null = makeGpuTimer(backend.device);
+console.log("timestamp-query:", timer ? "yes" : "no (gpuMs will be null)");
+// --quick (llvmpipe): the tests' small launch shapes, whose shaders compile
+// in seconds there and are likely in Mesa's shader cache already.
+const defaults = setScanTuning(
+  quick
+    ? {
+      fwdChannels: 4,
+      fwdRuns: 4,
+      fwdSteps: 2,
+      bwdChannels: 4,
+      bwdRuns: 4,
+      bwdSteps: 2,
+    }
+    : "defaults",
+);
 
+/** [b, l, dIn, n, official forward ms]. */
 const SHAPES: [number, number, number, number, number][] = quick
-  ? [[1, 256, 256, 16, 0.125]]
+  ? [[2, 256, 64, 16, 0.125]]
   : [
     [8, 2048, 1536, 16, 0.845],
     [1, 2048, 1536, 16, 0.125],
@@ -48,30 +95,72 @@ const SHAPES: [number, number, number, number, number][] = quick
     [16, 4096, 2048, 16, 4.345],
   ];
 
+interface Row {
+  what: string;
+  shape: number[];
+  gpuMs: number | null;
+  wallMs: number;
+  calls: number;
+  gbps: number | null;
+  officialMs: number | null;
+  officialOverOurs: number | null;
+  tuning: Partial<ScanTuning>;
+  elapsedS: number;
+}
+const rows: Row[] = [];
+const save = async () => {
+  await Deno.mkdir(outPath.split("/").slice(0, -1).join("/") || ".", {
+    recursive: true,
+  });
+  await Deno.writeTextFile(
+    outPath,
+    JSON.stringify(
+      { date: new Date().toISOString(), adapter, defaults, checks, rows },
+      null,
+      2,
+    ),
+  );
+};
+
 async function sync(t: tf.Tensor): Promise<void> {
   const s = tf.tidy(() => t.flatten().slice([0], [1]));
   await s.data();
   s.dispose();
 }
 
-/** ms per call of `fn` (which returns a tensor to sync on and dispose). */
-async function timeIt(fn: () => tf.Tensor, r1 = 10, r2 = 60): Promise<number> {
-  const run = async (r: number) => {
-    const t0 = performance.now();
-    let last: tf.Tensor | null = null;
-    for (let i = 0; i < r; i++) {
-      last?.dispose();
-      last = fn();
-    }
-    await sync(last!);
-    last!.dispose();
-    return performance.now() - t0;
+/** Queues r calls of fn, waits; returns [wall ms, GPU ms or null]. */
+async function run(
+  fn: () => tf.Tensor,
+  r: number,
+): Promise<[number, number | null]> {
+  timer?.begin();
+  const t0 = performance.now();
+  let last: tf.Tensor | null = null;
+  for (let i = 0; i < r; i++) {
+    last?.dispose();
+    last = fn();
+  }
+  await sync(last!);
+  last!.dispose();
+  const wall = performance.now() - t0;
+  return [wall, timer ? await timer.end() : null];
+}
+
+/** Per-call GPU and wall ms of fn. */
+async function measure(
+  fn: () => tf.Tensor,
+): Promise<{ gpuMs: number | null; wallMs: number; calls: number }> {
+  await run(fn, 1); // compile
+  const [w1] = await run(fn, 1);
+  const r = Math.max(4, Math.min(60, Math.round(150 / Math.max(w1, 0.1))));
+  const r1 = Math.max(1, Math.floor(r / 4));
+  const [a] = await run(fn, r1);
+  const [b, g] = await run(fn, r);
+  return {
+    gpuMs: g === null ? null : g / r,
+    wallMs: (b - a) / (r - r1),
+    calls: r,
   };
-  await run(3); // compile + warm
-  const a = await run(r1);
-  const b = await run(r2);
-  const c = await run(r1);
-  return (b - Math.min(a, c)) / (r2 - r1);
 }
 
 function inputs(b: number, l: number, dIn: number, n: number, fused: boolean) {
@@ -95,175 +184,163 @@ function inputs(b: number, l: number, dIn: number, n: number, fused: boolean) {
       : {}),
   };
 }
+type Inputs = ReturnType<typeof inputs>;
+const disposeInputs = (x: Inputs) =>
+  tf.dispose(
+    Object.values(x).filter((v) => v instanceof tf.Tensor) as tf.Tensor[],
+  );
 
 /** Minimal bytes moved by the forward (read u, Δ, [z], B, C; write y). */
 function fwdBytes(b: number, l: number, dIn: number, n: number, z: boolean) {
   return 4 * (b * l * dIn * (3 + (z ? 1 : 0)) + 2 * b * l * n);
 }
-/** Minimal bytes of forward + backward. */
-function fwdBwdBytes(b: number, l: number, dIn: number, n: number, z: boolean) {
-  const zb = z ? 1 : 0;
-  // backward: read u, Δ, [z], gy, B, C; write gu, gΔ, [gz], gB, gC
-  return fwdBytes(b, l, dIn, n, z) +
-    4 * (b * l * dIn * (3 + zb + 2 + zb) + 4 * b * l * n);
+/** Minimal bytes of forward + backward (fused). */
+function fwdBwdBytes(b: number, l: number, dIn: number, n: number) {
+  // backward: read u, Δ, z, gy, B, C; write gu, gΔ, gz, gB, gC
+  return fwdBytes(b, l, dIn, n, true) + 4 * (b * l * dIn * 7 + 4 * b * l * n);
 }
 
-interface Row {
-  what: string;
-  shape: number[];
-  ms: number;
-  gbps: number;
-  officialMs: number | null;
-  speedup: number | null;
-  tuning: Partial<ScanTuning>;
-  sweep?: { tuning: Partial<ScanTuning>; ms: number }[];
+async function record(
+  what: string,
+  shape: number[],
+  fn: () => tf.Tensor,
+  bytes: number,
+  official: number | null,
+  t: Partial<ScanTuning> = {},
+): Promise<void> {
+  setScanTuning({ ...defaults, ...t });
+  const m = await measure(fn);
+  setScanTuning(defaults);
+  const ms = m.gpuMs ?? m.wallMs;
+  const row: Row = {
+    what,
+    shape,
+    ...m,
+    gbps: bytes / ms / 1e6,
+    officialMs: official,
+    officialOverOurs: official ? official / ms : null,
+    tuning: t,
+    elapsedS: elapsed(),
+  };
+  rows.push(row);
+  console.log(
+    `${what} [${shape}] ${JSON.stringify(t)}: gpu ${
+      m.gpuMs?.toFixed(3) ?? "—"
+    } ms, wall ${m.wallMs.toFixed(3)} ms (${m.calls} calls), ${
+      row.gbps!.toFixed(0)
+    } GB/s${
+      official ? `, official/ours ${row.officialOverOurs!.toFixed(2)}×` : ""
+    }  [${elapsed().toFixed(0)} s]`,
+  );
+  await save();
 }
-const rows: Row[] = [];
 
-// 1. correctness on this GPU (moderate shape, segments forced)
+const fwd = (x: Inputs) => () => webgpuSelectiveScan(x).y;
+
+/** Σ over the 8 gradients of Σ y·w (one scalar to sync on). */
+function fwdBwd(x: Inputs, w: tf.Tensor) {
+  const names = [
+    "u",
+    "delta",
+    "A",
+    "B",
+    "C",
+    "D",
+    "z",
+    "deltaBias",
+  ] as const;
+  const g = tf.grads((...xs: tf.Tensor[]) => {
+    const m = Object.fromEntries(names.map((k, i) => [k, xs[i]]));
+    return tf.sum(
+      tf.mul(webgpuSelectiveScan({ ...m, deltaSoftplus: true } as never).y, w),
+    );
+  });
+  const vars = names.map((k) => x[k] as tf.Tensor);
+  return () => tf.tidy(() => tf.addN(g(vars).map((t) => tf.sum(t.square()))));
+}
+
+// 1. correctness on this GPU at the default launch shapes (the llvmpipe
+// tests use small ones): forward split and not, every gradient.
+const relErr = (got: ArrayLike<number>, want: ArrayLike<number>) => {
+  let num = 0, den = 0;
+  for (let i = 0; i < want.length; i++) {
+    const e = Math.abs(got[i] - want[i]);
+    num = Number.isNaN(e) ? Infinity : Math.max(num, e);
+    den = Math.max(den, Math.abs(want[i]));
+  }
+  return num / Math.max(den, 1e-30);
+};
+const checks: Record<string, number> = {};
 {
   const [b, l, dIn, n] = [2, 300, 200, 16];
   const x = inputs(b, l, dIn, n, true);
-  const ref = referenceScan({
-    b,
-    l,
-    dIn,
-    n,
-    u: await x.u.data(),
-    delta: await x.delta.data(),
-    A: await x.A.data(),
-    B: await x.B.data(),
-    C: await x.C.data(),
-    D: await x.D!.data(),
-    z: await x.z!.data(),
-    deltaBias: await x.deltaBias!.data(),
-    deltaSoftplus: true,
-  });
-  console.log("oracle done");
-  for (const segLen of [0, 64]) {
-    setScanTuning({ segLen });
-    const { y } = webgpuSelectiveScan(x);
-    const got = await y.data();
-    let num = 0, den = 0;
-    for (let i = 0; i < got.length; i++) {
-      num = Math.max(num, Math.abs(got[i] - ref.y[i]));
-      den = Math.max(den, Math.abs(ref.y[i]));
-    }
-    console.log(
-      `check on GPU segLen=${segLen}: rel err ${(num / den).toExponential(2)}`,
-    );
-    y.dispose();
-  }
-  setScanTuning({ segLen: 0 });
-  tf.dispose(
-    Object.values(x).filter((v) => v instanceof tf.Tensor) as tf.Tensor[],
+  const names = ["u", "delta", "A", "B", "C", "D", "z", "deltaBias"] as const;
+  const p = Object.fromEntries(
+    await Promise.all(names.map(async (k) => [k, await x[k]!.data()])),
   );
-}
-
-const sweep: Partial<ScanTuning>[] = [];
-for (const statesPerThread of [4, 16]) {
-  for (const minWorkgroups of [1, 1024]) {
-    sweep.push({ statesPerThread, minWorkgroups, forwardWorkgroup: 256 });
-  }
-}
-
-for (const [b, l, dIn, n, official] of SHAPES) {
-  for (const fused of [false, true]) {
-    const x = inputs(b, l, dIn, n, fused);
-    const results: { tuning: Partial<ScanTuning>; ms: number }[] = [];
-    for (const t of quick ? sweep.slice(0, 3) : sweep) {
-      setScanTuning({ ...defaults, ...t });
-      const t0 = performance.now();
-      const ms = await timeIt(() => webgpuSelectiveScan(x).y);
-      results.push({ tuning: t, ms });
-      console.log(
-        `  [${b},${l},${dIn},${n}] fused=${fused} ${JSON.stringify(t)}: ${
-          ms.toFixed(3)
-        } ms/call (${(performance.now() - t0).toFixed(0)} ms wall)`,
+  const ref = { b, l, dIn, n, ...p, deltaSoftplus: true } as never;
+  const want = referenceScan(ref);
+  for (const segLen of [0, 1]) {
+    setScanTuning({ segLen, backwardSegLen: segLen });
+    const { y } = webgpuSelectiveScan(x);
+    checks[`forward segLen=${segLen}`] = relErr(await y.data(), want.y);
+    y.dispose();
+    const gy = tf.randomUniform([b, l, dIn], -1, 1);
+    const got = tf.grads((...xs: tf.Tensor[]) => {
+      const m = Object.fromEntries(names.map((k, i) => [k, xs[i]]));
+      return tf.sum(
+        tf.mul(
+          webgpuSelectiveScan({ ...m, deltaSoftplus: true } as never).y,
+          gy,
+        ),
+      );
+    })(names.map((k) => x[k] as tf.Tensor));
+    const wantG = referenceScanGrad(ref, await gy.data()) as unknown as Record<
+      string,
+      Float64Array
+    >;
+    for (let i = 0; i < names.length; i++) {
+      checks[`grad ${names[i]} segLen=${segLen}`] = relErr(
+        await got[i].data(),
+        wantG[GRAD_OF[names[i]]],
       );
     }
-    setScanTuning(defaults);
-    const dms = await timeIt(() => webgpuSelectiveScan(x).y);
-    const best = results.reduce((a, c) => (c.ms < a.ms ? c : a));
-    for (
-      const [label, r] of [["default", { tuning: {}, ms: dms }], [
-        "best",
-        best,
-      ]] as const
-    ) {
-      rows.push({
-        what: `forward ${
-          fused ? "fused (D, z, Δ bias+softplus)" : "plain"
-        } [${label}]`,
-        shape: [b, l, dIn, n],
-        ms: r.ms,
-        gbps: fwdBytes(b, l, dIn, n, fused) / r.ms / 1e6,
-        officialMs: official,
-        speedup: official / r.ms,
-        tuning: r.tuning,
-        sweep: label === "best" ? results : undefined,
-      });
-    }
-    // forward + backward through tf.grads (loss = Σ y·w)
+    tf.dispose([...got, gy]);
+  }
+  setScanTuning(defaults);
+  disposeInputs(x);
+  console.log("rel err vs float64 oracle (want ≤ 1e-5 forward, ≤ 1e-4 grads):");
+  console.log(JSON.stringify(checks, null, 1));
+}
+
+// 2. every shape, default tuning: forward plain, fused, forward+backward.
+for (const [b, l, dIn, n, official] of SHAPES) {
+  const shape = [b, l, dIn, n];
+  for (const fused of [false, true]) {
+    const x = inputs(b, l, dIn, n, fused);
+    await record(
+      `forward ${fused ? "fused (D, z, Δ bias+softplus)" : "plain"}`,
+      shape,
+      fwd(x),
+      fwdBytes(b, l, dIn, n, fused),
+      official,
+    );
     if (fused) {
       const w = tf.randomUniform([b, l, dIn], -1, 1);
-      const names = [
-        "u",
-        "delta",
-        "A",
-        "B",
-        "C",
-        "D",
-        "z",
-        "deltaBias",
-      ] as const;
-      const g = tf.grads((...xs: tf.Tensor[]) => {
-        const m = Object.fromEntries(names.map((k, i) => [k, xs[i]]));
-        return tf.sum(
-          tf.mul(
-            webgpuSelectiveScan({ ...m, deltaSoftplus: true } as never).y,
-            w,
-          ),
-        );
-      });
-      const vars = names.map((k) => x[k] as tf.Tensor);
-      for (const bt of [65536]) {
-        setScanTuning({ ...defaults, minBackwardThreads: bt });
-        const ms = await timeIt(
-          () => {
-            const gs = g(vars);
-            const s = tf.addN(gs.map((t) => tf.sum(t)));
-            tf.dispose(gs);
-            return s;
-          },
-          4,
-          14,
-        );
-        console.log(
-          `  fwd+bwd [${b},${l},${dIn},${n}] threads=${bt}: ${
-            ms.toFixed(3)
-          } ms`,
-        );
-        rows.push({
-          what: `forward+backward fused (tf.grads, 8 grads)`,
-          shape: [b, l, dIn, n],
-          ms,
-          gbps: fwdBwdBytes(b, l, dIn, n, true) / ms / 1e6,
-          officialMs: null,
-          speedup: null,
-          tuning: { minBackwardThreads: bt },
-        });
-      }
-      setScanTuning(defaults);
+      await record(
+        "forward+backward fused (tf.grads, 8 grads)",
+        shape,
+        fwdBwd(x, w),
+        fwdBwdBytes(b, l, dIn, n),
+        null,
+      );
       w.dispose();
     }
-    tf.dispose(
-      Object.values(x).filter((v) => v instanceof tf.Tensor) as tf.Tensor[],
-    );
+    disposeInputs(x);
   }
 }
 
-// decode step
+// 3. decode step
 {
   const [b, dIn, n] = [1, 1536, 16];
   const r = (s: number[]) => tf.randomUniform(s, -1, 1);
@@ -279,48 +356,77 @@ for (const [b, l, dIn, n, official] of SHAPES) {
     deltaSoftplus: true,
     state: r([b, dIn, n]) as tf.Tensor3D,
   };
-  const ms = await timeIt(
+  await record(
+    "decode step fused",
+    [b, 1, dIn, n],
     () => {
       const o = webgpuScanStep(st);
       o.state.dispose();
       return o.y;
     },
-    50,
-    550,
+    4 * (b * dIn * (4 + 2 * n) + dIn * (n + 2)),
+    0.028,
   );
-  rows.push({
-    what: "decode step fused (per call, incl. tfjs dispatch overhead)",
-    shape: [b, 1, dIn, n],
-    ms,
-    gbps: 4 * (b * dIn * (4 + 2 * n) + dIn * (n + 2)) / ms / 1e6,
-    officialMs: 0.028,
-    speedup: 0.028 / ms,
-    tuning: {},
-  });
+}
+
+// 4. variants on the first shape, until the budget is spent.
+{
+  const [b, l, dIn, n, official] = SHAPES[0];
+  const shape = [b, l, dIn, n];
+  const x = inputs(b, l, dIn, n, true);
+  const w = tf.randomUniform([b, l, dIn], -1, 1);
+  for (const [fwdChannels, fwdRuns, fwdSteps] of fwdVariants) {
+    if (elapsed() > budgetS) break;
+    await record(
+      "forward fused variant",
+      shape,
+      fwd(x),
+      fwdBytes(b, l, dIn, n, true),
+      official,
+      { fwdChannels, fwdRuns, fwdSteps },
+    );
+  }
+  for (const [bwdChannels, bwdRuns, bwdSteps] of bwdVariants) {
+    if (elapsed() > budgetS) break;
+    await record(
+      "forward+backward fused variant",
+      shape,
+      fwdBwd(x, w),
+      fwdBwdBytes(b, l, dIn, n),
+      null,
+      { bwdChannels, bwdRuns, bwdSteps },
+    );
+  }
+  disposeInputs(x);
+  w.dispose();
+  // The small-batch shape with the length split forced harder / off.
+  const [b1, l1, d1, n1, off1] = SHAPES[1] ?? SHAPES[0];
+  const x1 = inputs(b1, l1, d1, n1, true);
+  for (const minWorkgroups of [1, 1024]) {
+    if (elapsed() > budgetS) break;
+    await record(
+      "forward fused variant",
+      [b1, l1, d1, n1],
+      fwd(x1),
+      fwdBytes(b1, l1, d1, n1, true),
+      off1,
+      { minWorkgroups },
+    );
+  }
+  disposeInputs(x1);
 }
 
 console.log(
-  "\n| what | shape (b, l, dIn, n) | ms | GB/s | official CUDA ms | official / ours | tuning |",
+  "\n| what | shape (b, l, dIn, n) | GPU ms | wall ms | GB/s | official CUDA ms | official / ours | tuning |",
 );
-console.log("| --- | --- | --- | --- | --- | --- | --- |");
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const r of rows) {
   console.log(
-    `| ${r.what} | ${r.shape.join(", ")} | ${r.ms.toFixed(3)} | ${
-      r.gbps.toFixed(0)
-    } | ${r.officialMs ?? "—"} | ${
-      r.speedup ? r.speedup.toFixed(2) + "×" : "—"
+    `| ${r.what} | ${r.shape.join(", ")} | ${r.gpuMs?.toFixed(3) ?? "—"} | ${
+      r.wallMs.toFixed(3)
+    } | ${r.gbps?.toFixed(0)} | ${r.officialMs ?? "—"} | ${
+      r.officialOverOurs ? r.officialOverOurs.toFixed(2) + "×" : "—"
     } | ${JSON.stringify(r.tuning)} |`,
   );
 }
-await Deno.mkdir(outPath.split("/").slice(0, -1).join("/") || ".", {
-  recursive: true,
-});
-await Deno.writeTextFile(
-  outPath,
-  JSON.stringify(
-    { date: new Date().toISOString(), adapter: adapterInfo, defaults, rows },
-    null,
-    2,
-  ),
-);
-console.log("wrote", outPath);
+console.log(`wrote ${outPath} in ${elapsed().toFixed(0)} s`);

@@ -155,8 +155,24 @@ export async function checkCase(c: Case, seed: number, grads: boolean) {
 }
 
 /**
- * Runs `fn` on the webgpu backend with NaN-poisoned outputs and the given
- * segment lengths, restoring both afterwards.
+ * Small launch shapes for the tests: 4 channels × 4 runs × 2 steps (chunks
+ * of 8 steps, forward and backward). The shaders unroll the steps of a run,
+ * and llvmpipe's compile time grows steeply with that (the defaults, 8 steps,
+ * take minutes per shader there); the code paths are the same. The GPU bench
+ * checks the default launch shapes against the oracle on the GPU.
+ */
+export const TEST_TUNING = {
+  fwdChannels: 4,
+  fwdRuns: 4,
+  fwdSteps: 2,
+  bwdChannels: 4,
+  bwdRuns: 4,
+  bwdSteps: 2,
+};
+
+/**
+ * Runs `fn` on the webgpu backend with NaN-poisoned outputs, the test launch
+ * shapes and the given segment lengths, restoring the defaults afterwards.
  */
 export async function poisoned(
   tuning: { segLen: number; backwardSegLen: number },
@@ -164,11 +180,11 @@ export async function poisoned(
 ): Promise<void> {
   await setBackend("webgpu");
   setPoisonOutputs(true);
-  setScanTuning(tuning);
+  setScanTuning({ ...TEST_TUNING, ...tuning });
   try {
     await fn();
   } finally {
     setPoisonOutputs(false);
-    setScanTuning({ segLen: 0, backwardSegLen: 0 });
+    setScanTuning("defaults");
   }
 }

@@ -18,15 +18,16 @@ import {
 
 Deno.test({
   name:
-    "webgpu scan: forward and gradients vs float64 oracle, ragged shapes, no split",
+    "webgpu scan: forward and gradients vs float64 oracle, ragged shapes, automatic split",
   ignore,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
     poisoned({ segLen: 0, backwardSegLen: 0 }, async () => {
       await checkCase({ b: 3, l: 75, dIn: 70, n: 16, full: true }, 3, true);
-      await checkCase({ b: 1, l: 3000, dIn: 5, n: 4, full: false }, 4, true);
-      await checkCase({ b: 3, l: 513, dIn: 65, n: 4, full: true }, 5, false);
+      // n = 3: B and C read as scalars (not vec4); length split automatic.
+      await checkCase({ b: 1, l: 3000, dIn: 5, n: 3, full: false }, 4, true);
+      await checkCase({ b: 3, l: 513, dIn: 65, n: 16, full: true }, 5, false);
     }),
 });
 

@@ -1,53 +1,63 @@
 /**
- * WGSL of the backward selective scan. Nothing of the forward state
- * trajectory is stored: the forward pass keeps the state before every K-th
- * step (checkpoints), and the backward pass, per sub-chunk of K steps,
- * recomputes the K states from its checkpoint into thread-private memory and
- * then runs the reverse recurrence
- *   ĝ_t = g_{t} + gyr_t C_t,  g_{t-1} = exp(Δ'_t A) ⊙ ĝ_t
- * (gyr = ∂L/∂(C·h + D u)). Parallel over length too: a local reverse pass per
- * segment (from zero) and a reverse carry give each segment the gradient
- * arriving at its end.
+ * WGSL of the backward selective scan, the same chunked layout as the
+ * forward (`_wgsl_forward.ts`): a workgroup owns DC channels of one batch
+ * row over a length segment and walks its chunks of L = S·m steps last to
+ * first; thread (c, s) owns channel c and the s-th run of m steps.
  *
- * One thread per (b, d, segment) holds all N states. ∂B and ∂C sum over
- * channels: per step the workgroup's DC channels are summed in workgroup
- * memory, and the remaining sum over channel blocks (and the sums of ∂A, ∂D
- * over b and segments) are left to tfjs reductions.
+ * Per chunk: (A) each run's forward end state from zero and (B) its reverse
+ * gradient from zero, both with all N states in registers; (C) one thread
+ * per (channel, state) chains the runs in workgroup memory, forward from the
+ * checkpoint at the chunk start and backward from the gradient arriving at
+ * the chunk end; (D) per state n, each thread recomputes its m states and
+ * runs the reverse recurrence
+ *   G_t = g_t + gyr_t C_t,  g_{t-1} = exp(Δ'_t A) G_t
+ * in registers (m is unrolled, nothing indexed at run time), accumulating
+ * ∂u, ∂Δ, ∂A, ∂D, ∂bias; ∂B and ∂C are summed over the DC channels in
+ * workgroup memory (two barriers per state) and written as per-block
+ * partials, reduced by {@linkcode reduceBCShader}.
  *
- * Reference: state-spaces/mamba `selective_scan_bwd_kernel.cuh`; Gu & Dao,
- * "Mamba" (2023) §3.3 (recomputation).
+ * Reference: state-spaces/mamba `selective_scan_bwd_kernel.cuh` (the loop
+ * over states with the time items in registers); Gu & Dao, "Mamba" (2023)
+ * §3.3 (recomputation).
  *
  * @module
  */
-import { type Binding, declare, MATH } from "./_wgsl_common.ts";
+import {
+  type Binding,
+  declare,
+  loadRow,
+  LOG2E,
+  MATH,
+  unroll,
+} from "./_wgsl_common.ts";
 
 /** Everything baked into a backward shader. */
 export interface BackwardConfig {
+  mode: "full" | "local";
   N: number;
   /** Channels per workgroup. */
   DC: number;
-  /** Checkpoint interval (steps recomputed at a time). */
-  K: number;
-  hasD: boolean;
+  /** Runs per chunk. */
+  S: number;
+  /** Steps per run (unrolled in the per-state loop). */
+  m: number;
   hasZ: boolean;
-  hasBias: boolean;
-  softplus: boolean;
-  /** A gradient arrives at each segment's end (`ghEnd`). */
-  hasGhEnd: boolean;
 }
 
 /** @returns the pipeline cache key of a backward config. */
-export function backwardKey(c: BackwardConfig, local: boolean): string {
-  return `mamba_bwd_${local ? "local" : "full"}_N${c.N}_DC${c.DC}_K${c.K}_` +
-    `${+c.hasD}${+c.hasZ}${+c.hasBias}${+c.softplus}${+c.hasGhEnd}`;
+export function backwardKey(c: BackwardConfig): string {
+  return `mamba_bwd2_${c.mode}_N${c.N}_DC${c.DC}_S${c.S}_m${c.m}_${+c.hasZ}`;
 }
 
-/** @returns bytes of workgroup memory the full backward shader uses. */
+/** @returns bytes of workgroup memory a backward config uses. */
 export function backwardWorkgroupBytes(c: BackwardConfig): number {
-  return 4 * (2 * c.K * c.N + 2 * c.N * (c.DC + 1));
+  const WG = c.DC * c.S;
+  const L = c.S * c.m;
+  const red = c.mode === "full" ? 2 * L * (c.DC + 1) + WG : 0;
+  return 4 * (2 * WG * c.N + WG + 3 * c.DC * c.N + red);
 }
 
-/** Uniform fields of the backward shaders, in order. */
+/** Uniform fields of the backward shaders, in order (K = L, the chunk). */
 export const BACKWARD_UNIFORMS = [
   "b",
   "l",
@@ -55,239 +65,306 @@ export const BACKWARD_UNIFORMS = [
   "segLen",
   "nseg",
   "nck",
+  "K",
   "nblk",
+  "softplus",
+  "hasGhEnd",
 ];
 
 const w = (name: string): Binding => ({ name, write: true });
 const r = (name: string): Binding => ({ name, write: false });
 
-function deltaPrime(c: BackwardConfig, N: number): string {
-  return `
-      let raw = dl[idx]${c.hasBias ? ` + P[dc * ${N + 2}u + ${N + 1}u]` : ""};
-      let dv = ${c.softplus ? "softplus(raw)" : "raw"};`;
-}
-
 /**
- * Bindings of the full backward shader: outputs gu, gdl, [gz], gBC
- * (b, nblk, l, 2N), gAux (b, nseg, dIn, 2N+1) = [∂A partial | ∂h entering
- * the segment | ∂D partial]; inputs u, dl, P, Bm, Cm, [z], ckpt, gy, [ghEnd].
+ * Full: outputs gu, gdl, [gz], gBC (b, nblk, N, 2, l), gAux (b, nseg, dIn,
+ * N+2) = [∂A | ∂D | ∂bias] partials, gh0 (b, dIn, N) (gradient of the
+ * initial state); inputs u, dl, P, Bm, Cm, [z], ckpt, gy, ghEnd (always
+ * bound). Local: outputs ghloc (b, nseg, dIn, N), ssum (b, nseg, dIn);
+ * inputs dl, P, Cm, [z], gy.
  *
  * @param c the config.
  * @returns binding list.
  */
 export function backwardBindings(c: BackwardConfig): Binding[] {
+  const v = c.N % 4 === 0 ? "vec4<f32>" as const : "f32" as const;
+  const B = { name: "Bm", write: false, type: v };
+  const C = { name: "Cm", write: false, type: v };
+  const z = c.hasZ ? [r("z")] : [];
+  if (c.mode === "local") {
+    return [w("ghloc"), w("ssum"), r("dl"), r("P"), C, ...z, r("gy")];
+  }
   return [
     w("gu"),
     w("gdl"),
     ...(c.hasZ ? [w("gz")] : []),
     w("gBC"),
     w("gAux"),
+    w("gh0"),
     r("u"),
     r("dl"),
     r("P"),
-    r("Bm"),
-    r("Cm"),
-    ...(c.hasZ ? [r("z")] : []),
+    B,
+    C,
+    ...z,
     r("ckpt"),
     r("gy"),
-    ...(c.hasGhEnd ? [r("ghEnd")] : []),
+    r("ghEnd"),
   ];
 }
 
 /**
  * @param c the config.
- * @returns WGSL of the full backward pass; dispatch (nblk, nseg, b).
+ * @returns WGSL of one backward pass; dispatch (ceil(dIn/DC), nseg, b).
  */
 export function backwardShader(c: BackwardConfig): string {
-  const { N, DC, K } = c;
-  const P = N + 2;
+  const { N, DC, S, m } = c;
+  const WG = DC * S;
+  const L = S * m;
   const R = DC + 1;
+  const full = c.mode === "full";
+  const vec = N % 4 === 0;
+  const NQ = vec ? N / 4 : N;
+  const each = (f: (k: number) => string) => unroll(N, f);
+  const js = (f: (j: number) => string) => unroll(m, f);
+  const [loadB, Bk] = loadRow("Bm", "bi * U.l + t", N, vec, "bq");
+  const [loadC, Ck] = loadRow("Cm", "bi * U.l + t", N, vec, "cq");
+  const el = (name: string, row: string) =>
+    vec
+      ? `${name}[(${row}) * ${NQ}u + n / 4u][n % 4u]`
+      : `${name}[(${row}) * ${N}u + n]`;
+  const dvAt = `
+      let idx = (bi * U.l + t) * U.dIn + dc;
+      var dv = dl[idx] + bias;
+      if (U.softplus != 0u) { dv = softplus(dv); }`;
+  const gyrAt = `gy[idx]${c.hasZ ? " * silu(z[idx])" : ""}`;
+  // (A) forward local end state of the run (full mode only).
+  const fwdLocal = `
+${each((k) => `    var h${k} = 0.0;`)}
+    var sum = 0.0;
+    for (var t = ts; t < te; t = t + 1u) {
+      ${dvAt}
+      let du = dv * u[idx];
+      ${loadB}
+${each((k) => `      h${k} = exp2(dv * a${k}) * h${k} + du * ${Bk(k)};`)}
+      sum = sum + dv;
+    }
+${each((k) => `    sH[${k}u * ${WG}u + lid] = h${k};`)}`;
+  // (B) reverse local gradient of the run from zero.
+  const bwdLocal = `
+${each((k) => `    var gg${k} = 0.0;`)}
+    var sum2 = 0.0;
+    for (var t1 = te; t1 > ts; t1 = t1 - 1u) {
+      let t = t1 - 1u;
+      ${dvAt}
+      let gyr = ${gyrAt};
+      ${loadC}
+${each((k) => `      gg${k} = (gg${k} + gyr * ${Ck(k)}) * exp2(dv * a${k});`)}
+      sum2 = sum2 + dv;
+    }
+${each((k) => `    sG[${k}u * ${WG}u + lid] = gg${k};`)}
+    sS[lid] = sum2;`;
+  const fwdCarry = `
+      var hc = ckpt[((bi * U.nck + c0 / U.K) * U.dIn + dj) * ${N}u + kj];
+      for (var q = 0u; q < ${S}u; q = q + 1u) {
+        let i = kj * ${WG}u + q * ${DC}u + cj;
+        let hl = sH[i];
+        sH[i] = hc;
+        hc = exp2(aj * sS[q * ${DC}u + cj]) * hc + hl;
+      }`;
+  // (D) per state: recompute the run's states, reverse, accumulate.
+  const perState = `
+${
+    js((j) => `
+    let t${j} = ts + ${j}u;
+    let ok${j} = t${j} < te;
+    let ix${j} = (bi * U.l + min(t${j}, U.l - 1u)) * U.dIn + dc;
+    var dv${j} = dl[ix${j}] + bias;
+    if (U.softplus != 0u) { dv${j} = softplus(dv${j}); }
+    dv${j} = select(0.0, dv${j}, ok${j});
+    let u${j} = select(0.0, u[ix${j}], ok${j});
+    let gyr${j} = select(0.0, gy[ix${j}]${
+      c.hasZ ? ` * silu(z[ix${j}])` : ""
+    }, ok${j});
+    var q${j} = 0.0;
+    var r${j} = 0.0;
+    ${c.hasZ ? `var yr${j} = Dv * u${j};` : ""}
+    let rw${j} = bi * U.l + min(t${j}, U.l - 1u);`)
+  }
+    for (var n = 0u; n < ${N}u; n = n + 1u) {
+      let an = sA[n * ${DC}u + ch];
+      let an2 = an * ${LOG2E};
+      var gn = sG[n * ${WG}u + lid];
+      var gAn = 0.0;
+      let hp = sH[n * ${WG}u + lid];
+${
+    js((j) => `
+      let b${j} = ${el("Bm", `rw${j}`)};
+      let e${j} = exp2(dv${j} * an2);
+      let hh${j} = e${j} * ${
+      j === 0 ? "hp" : `hh${j - 1}`
+    } + dv${j} * u${j} * b${j};`)
+  }
+${
+    js((jj) => {
+      const j = m - 1 - jj;
+      const prev = j === 0 ? "hp" : `hh${j - 1}`;
+      return `
+      let cv${j} = ${el("Cm", `rw${j}`)};
+      let G${j} = gn + gyr${j} * cv${j};
+      ${c.hasZ ? `yr${j} = yr${j} + cv${j} * hh${j};` : ""}
+      q${j} = q${j} + G${j} * b${j};
+      let w${j} = G${j} * e${j} * ${prev};
+      // Threads past dIn repeat the last channel: they add 0 to ∂B, ∂C.
+      r${j} = r${j} + an * w${j};
+      gAn = gAn + dv${j} * w${j};
+      sRed[(s * ${m}u + ${j}u) * ${R}u + ch] = select(0.0, G${j} * dv${j} * u${j}, dOk);
+      sRed[(${L}u + s * ${m}u + ${j}u) * ${R}u + ch] = select(0.0, gyr${j} * hh${j}, dOk);
+      gn = e${j} * G${j};`;
+    })
+  }
+      sRA[lid] = gAn;
+      workgroupBarrier();
+      for (var o = lid; o < ${2 * L}u; o = o + ${WG}u) {
+        var acc = 0.0;
+        for (var q = 0u; q < ${DC}u; q = q + 1u) { acc = acc + sRed[o * ${R}u + q]; }
+        let t = c0 + o % ${L}u;
+        if (t < g1) {
+          gBC[(((bi * U.nblk + wid.x) * ${N}u + n) * 2u + o / ${L}u) * U.l + t] = acc;
+        }
+      }
+      for (var cc = lid; cc < ${DC}u; cc = cc + ${WG}u) {
+        var ga = 0.0;
+        for (var q = 0u; q < ${S}u; q = q + 1u) { ga = ga + sRA[q * ${DC}u + cc]; }
+        sGA[n * ${DC}u + cc] = sGA[n * ${DC}u + cc] + ga;
+      }
+      workgroupBarrier();
+    }
+${
+    js((j) => `
+    if (ok${j} && dOk) {
+      gu[ix${j}] = dv${j} * q${j} + gyr${j} * Dv;
+      var gd${j} = u${j} * q${j} + r${j};
+      if (U.softplus != 0u) { gd${j} = gd${j} * sigmoid(dl[ix${j}] + bias); }
+      gdl[ix${j}] = gd${j};
+      ${
+      c.hasZ
+        ? `let zv${j} = z[ix${j}]; gz[ix${j}] = gy[ix${j}] * yr${j} * dsilu(zv${j});`
+        : ""
+    }
+      gDs = gDs + gyr${j} * u${j};
+      gBs = gBs + gd${j};
+    }`)
+  }`;
+  const finish = full
+    ? `
+  let row = (bi * U.nseg + seg) * U.dIn;
+  for (var j = lid; j < ${DC * N}u; j = j + ${WG}u) {
+    let dj = d0 + j % ${DC}u;
+    let kj = j / ${DC}u;
+    if (dj < U.dIn) {
+      gAux[(row + dj) * ${N + 2}u + kj] = sGA[j];
+      if (seg == 0u) { gh0[(bi * U.dIn + dj) * ${N}u + kj] = sCar[j]; }
+    }
+  }
+  workgroupBarrier();
+  sS[lid] = gDs;
+  sRA[lid] = gBs;
+  workgroupBarrier();
+  if (lid < ${DC}u && dOk) {
+    var a = 0.0;
+    var bsum = 0.0;
+    for (var q = 0u; q < ${S}u; q = q + 1u) {
+      a = a + sS[q * ${DC}u + lid];
+      bsum = bsum + sRA[q * ${DC}u + lid];
+    }
+    gAux[(row + d) * ${N + 2}u + ${N}u] = a;
+    gAux[(row + d) * ${N + 2}u + ${N + 1}u] = bsum;
+  }`
+    : `
+  let row = (bi * U.nseg + seg) * U.dIn;
+  for (var j = lid; j < ${DC * N}u; j = j + ${WG}u) {
+    let dj = d0 + j % ${DC}u;
+    if (dj < U.dIn) { ghloc[(row + dj) * ${N}u + j / ${DC}u] = sCar[j]; }
+  }
+  if (lid < ${DC}u && dOk) { ssum[row + d] = tot; }`;
   return /* wgsl */ `
 ${declare(backwardBindings(c), BACKWARD_UNIFORMS)}
 ${MATH}
-var<workgroup> sB: array<f32, ${K * N}>;
-var<workgroup> sC: array<f32, ${K * N}>;
-var<workgroup> sR: array<f32, ${2 * N * R}>;
+${full ? `var<workgroup> sH: array<f32, ${WG * N}>;` : ""}
+var<workgroup> sG: array<f32, ${WG * N}>;
+var<workgroup> sS: array<f32, ${WG}>;
+var<workgroup> sCar: array<f32, ${DC * N}>;
+var<workgroup> sA: array<f32, ${DC * N}>;
+${
+    full
+      ? `var<workgroup> sGA: array<f32, ${DC * N}>;
+var<workgroup> sRed: array<f32, ${2 * L * R}>;
+var<workgroup> sRA: array<f32, ${WG}>;`
+      : ""
+  }
 
-@compute @workgroup_size(${DC})
+@compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let bi = wid.z;
   let seg = wid.y;
-  let blk = wid.x;
-  let d = blk * ${DC}u + lid;
+  let d0 = wid.x * ${DC}u;
+  let s = lid / ${DC}u;
+  let ch = lid % ${DC}u;
+  let d = d0 + ch;
   let dOk = d < U.dIn;
   let dc = min(d, U.dIn - 1u);
-  let t0 = seg * U.segLen;
-  let t1 = min(t0 + U.segLen, U.l);
-  var a: array<f32, ${N}>;
-  var gh: array<f32, ${N}>;
-  var gA: array<f32, ${N}>;
-  var h0: array<f32, ${N}>;
-  var h: array<f32, ${N}>;
-  var hs: array<f32, ${K * N}>;
-  for (var n = 0u; n < ${N}u; n = n + 1u) {
-    a[n] = P[dc * ${P}u + n];
-    gh[n] = ${
-    c.hasGhEnd ? `ghEnd[((bi * U.nseg + seg) * U.dIn + dc) * ${N}u + n]` : "0.0"
-  };
-    gA[n] = 0.0;
-  }
-  let Dv = ${c.hasD ? `P[dc * ${P}u + ${N}u]` : "0.0"};
+  let g0 = seg * U.segLen;
+  let g1 = min(g0 + U.segLen, U.l);
+  let pb = dc * ${N + 2}u;
+${each((k) => `  let a${k} = P[pb + ${k}u] * ${LOG2E};`)}
+  let Dv = P[pb + ${N}u];
+  let bias = P[pb + ${N + 1}u];
+  var tot = 0.0;
   var gDs = 0.0;
-  let nsub = (t1 - t0 + ${K - 1}u) / ${K}u;
-  for (var j = 0u; j < nsub; j = j + 1u) {
-    let c0 = t0 + (nsub - 1u - j) * ${K}u;
-    let cnt = min(${K}u, t1 - c0);
-    for (var i = lid; i < ${K * N}u; i = i + ${DC}u) {
-      let t = i / ${N}u;
-      var bv = 0.0;
-      var cv = 0.0;
-      if (t < cnt) {
-        let k = (bi * U.l + c0 + t) * ${N}u + i % ${N}u;
-        bv = Bm[k];
-        cv = Cm[k];
+  var gBs = 0.0;
+  for (var j = lid; j < ${DC * N}u; j = j + ${WG}u) {
+    let dj = min(d0 + j % ${DC}u, U.dIn - 1u);
+    let kj = j / ${DC}u;
+    sA[j] = P[dj * ${N + 2}u + kj];
+    var g = 0.0;
+    ${
+    full
+      ? `if (U.hasGhEnd != 0u) { g = ghEnd[((bi * U.nseg + seg) * U.dIn + dj) * ${N}u + kj]; }
+    sGA[j] = 0.0;`
+      : ""
+  }
+    sCar[j] = g;
+  }
+  let nchunk = (g1 - g0 + ${L - 1}u) / ${L}u;
+  for (var jc = 0u; jc < nchunk; jc = jc + 1u) {
+    let c0 = g0 + (nchunk - 1u - jc) * ${L}u;
+    let ts = min(c0 + s * ${m}u, g1);
+    let te = min(ts + ${m}u, g1);
+    ${full ? fwdLocal : ""}
+    ${bwdLocal}
+    workgroupBarrier();
+    for (var j = lid; j < ${DC * N}u; j = j + ${WG}u) {
+      let cj = j % ${DC}u;
+      let kj = j / ${DC}u;
+      let dj = min(d0 + cj, U.dIn - 1u);
+      let aj = sA[j] * ${LOG2E};
+      ${full ? fwdCarry : ""}
+      var gc = sCar[j];
+      for (var q1 = ${S}u; q1 > 0u; q1 = q1 - 1u) {
+        let q = q1 - 1u;
+        let i = kj * ${WG}u + q * ${DC}u + cj;
+        let gl = sG[i];
+        sG[i] = gc;
+        let ds = sS[q * ${DC}u + cj];
+        gc = exp2(aj * ds) * gc + gl;
+        if (j < ${DC}u) { tot = tot + ds; }
       }
-      sB[i] = bv;
-      sC[i] = cv;
+      sCar[j] = gc;
     }
     workgroupBarrier();
-    let cb = ((bi * U.nck + c0 / ${K}u) * U.dIn + dc) * ${N}u;
-    for (var n = 0u; n < ${N}u; n = n + 1u) {
-      h0[n] = ckpt[cb + n];
-      h[n] = h0[n];
-    }
-    for (var t = 0u; t < cnt; t = t + 1u) {
-      let idx = (bi * U.l + c0 + t) * U.dIn + dc;
-      ${deltaPrime(c, N)}
-      let du = dv * u[idx];
-      for (var n = 0u; n < ${N}u; n = n + 1u) {
-        h[n] = exp(dv * a[n]) * h[n] + du * sB[t * ${N}u + n];
-        hs[t * ${N}u + n] = h[n];
-      }
-    }
-    for (var jt = 0u; jt < cnt; jt = jt + 1u) {
-      let t = cnt - 1u - jt;
-      let idx = (bi * U.l + c0 + t) * U.dIn + dc;
-      ${deltaPrime(c, N)}
-      let uv = u[idx];
-      let gyv = gy[idx];
-      ${
-    c.hasZ
-      ? `
-      var yr = Dv * uv;
-      for (var n = 0u; n < ${N}u; n = n + 1u) {
-        yr = yr + sC[t * ${N}u + n] * hs[t * ${N}u + n];
-      }
-      let zv = z[idx];
-      let gyr = gyv * silu(zv);
-      let gzv = gyv * yr * dsilu(zv);`
-      : "let gyr = gyv;"
+    ${full ? perState : ""}
   }
-      var guv = gyr * Dv;
-      gDs = gDs + gyr * uv;
-      var gdv = 0.0;
-      for (var n = 0u; n < ${N}u; n = n + 1u) {
-        var hp = h0[n];
-        if (t > 0u) { hp = hs[(t - 1u) * ${N}u + n]; }
-        let bn = sB[t * ${N}u + n];
-        let dA = exp(dv * a[n]);
-        let g = gh[n] + gyr * sC[t * ${N}u + n];
-        guv = guv + g * dv * bn;
-        gdv = gdv + g * (uv * bn + a[n] * dA * hp);
-        gA[n] = gA[n] + g * dv * dA * hp;
-        gh[n] = g * dA;
-        sR[n * ${R}u + lid] = select(0.0, g * dv * uv, dOk);
-        sR[(${N}u + n) * ${R}u + lid] = select(0.0, gyr * hs[t * ${N}u + n], dOk);
-      }
-      ${c.softplus ? "gdv = gdv * sigmoid(raw);" : ""}
-      if (dOk) {
-        gu[idx] = guv;
-        gdl[idx] = gdv;
-        ${c.hasZ ? "gz[idx] = gzv;" : ""}
-      }
-      workgroupBarrier();
-      for (var o = lid; o < ${2 * N}u; o = o + ${DC}u) {
-        var s = 0.0;
-        for (var q = 0u; q < ${DC}u; q = q + 1u) { s = s + sR[o * ${R}u + q]; }
-        gBC[((bi * U.nblk + blk) * U.l + c0 + t) * ${2 * N}u + o] = s;
-      }
-      workgroupBarrier();
-    }
-  }
-  if (dOk) {
-    let ab = ((bi * U.nseg + seg) * U.dIn + d) * ${2 * N + 1}u;
-    for (var n = 0u; n < ${N}u; n = n + 1u) {
-      gAux[ab + n] = gA[n];
-      gAux[ab + ${N}u + n] = gh[n];
-    }
-    gAux[ab + ${2 * N}u] = gDs;
-  }
-}
-`;
-}
-
-/**
- * Bindings of the local backward pass: outputs ghloc (b, nseg, dIn, N),
- * ssum (b, nseg, dIn); inputs dl, P, Cm, [z], gy.
- *
- * @param c the config.
- * @returns binding list.
- */
-export function backwardLocalBindings(c: BackwardConfig): Binding[] {
-  return [
-    w("ghloc"),
-    w("ssum"),
-    r("dl"),
-    r("P"),
-    r("Cm"),
-    ...(c.hasZ ? [r("z")] : []),
-    r("gy"),
-  ];
-}
-
-/**
- * Reverse recurrence of each segment from a zero gradient at its end: the
- * gradient reaching the state entering the segment, and Σ Δ' over it.
- *
- * @param c the config.
- * @returns WGSL; dispatch (nblk, nseg, b).
- */
-export function backwardLocalShader(c: BackwardConfig): string {
-  const { N, DC } = c;
-  return /* wgsl */ `
-${declare(backwardLocalBindings(c), BACKWARD_UNIFORMS)}
-${MATH}
-@compute @workgroup_size(${DC})
-fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let bi = wid.z;
-  let seg = wid.y;
-  let d = wid.x * ${DC}u + lid;
-  if (d >= U.dIn) { return; }
-  let dc = d;
-  let t0 = seg * U.segLen;
-  let t1 = min(t0 + U.segLen, U.l);
-  var a: array<f32, ${N}>;
-  var g: array<f32, ${N}>;
-  for (var n = 0u; n < ${N}u; n = n + 1u) {
-    a[n] = P[d * ${N + 2}u + n];
-    g[n] = 0.0;
-  }
-  var S = 0.0;
-  for (var t = t1; t > t0; t = t - 1u) {
-    let idx = (bi * U.l + t - 1u) * U.dIn + d;
-    ${deltaPrime(c, N)}
-    let gyr = gy[idx]${c.hasZ ? " * silu(z[idx])" : ""};
-    let cb = (bi * U.l + t - 1u) * ${N}u;
-    for (var n = 0u; n < ${N}u; n = n + 1u) {
-      g[n] = (g[n] + gyr * Cm[cb + n]) * exp(dv * a[n]);
-    }
-    S = S + dv;
-  }
-  let row = (bi * U.nseg + seg) * U.dIn + d;
-  for (var n = 0u; n < ${N}u; n = n + 1u) { ghloc[row * ${N}u + n] = g[n]; }
-  ssum[row] = S;
+  ${finish}
 }
 `;
 }

@@ -11,6 +11,8 @@
 export interface Binding {
   name: string;
   write: boolean;
+  /** Element type, "f32" unless given (B and C are read as vec4 when N % 4 = 0). */
+  type?: "f32" | "vec4<f32>";
 }
 
 /**
@@ -25,7 +27,7 @@ export function declare(bindings: Binding[], uniforms: string[]): string {
   const lines = bindings.map((b, i) =>
     `@group(0) @binding(${i}) var<storage, ${
       b.write ? "read_write" : "read"
-    }> ${b.name}: array<f32>;`
+    }> ${b.name}: array<${b.type ?? "f32"}>;`
   );
   const fields = uniforms.map((u) => `  ${u}: u32,`).join("\n");
   lines.push(`struct Uniforms {\n${fields}\n};`);
@@ -59,3 +61,46 @@ fn dsilu(x: f32) -> f32 {
   return s * (1.0 + x * (1.0 - s));
 }
 `;
+
+/**
+ * Unrolled reads of one row of N floats (a row of B or C) into `let`s named
+ * `${prefix}0..`, as vec4 loads when `vec4` (the binding is then
+ * array<vec4<f32>> and N % 4 = 0).
+ *
+ * @param name the binding.
+ * @param row WGSL expression of the row index (rows of N floats).
+ * @param N row length.
+ * @param vec4 whether the binding is read as vec4.
+ * @param prefix names of the lets.
+ * @returns [WGSL of the loads, accessor of element k as WGSL].
+ */
+export function loadRow(
+  name: string,
+  row: string,
+  N: number,
+  vec4: boolean,
+  prefix: string,
+): [string, (k: number) => string] {
+  if (vec4) {
+    const q = [...Array(N / 4).keys()];
+    return [
+      q.map((i) => `let ${prefix}${i} = ${name}[(${row}) * ${N / 4}u + ${i}u];`)
+        .join("\n"),
+      (k) => `${prefix}${Math.floor(k / 4)}.${"xyzw"[k % 4]}`,
+    ];
+  }
+  const ks = [...Array(N).keys()];
+  return [
+    ks.map((k) => `let ${prefix}${k} = ${name}[(${row}) * ${N}u + ${k}u];`)
+      .join("\n"),
+    (k) => `${prefix}${k}`,
+  ];
+}
+
+/** log2(e): states decay as exp2(Δ' · A·log2 e) with A pre-scaled once. */
+export const LOG2E = 1.4426950408889634;
+
+/** @returns `f(0) + "\n" + … + f(n-1)`. */
+export function unroll(n: number, f: (k: number) => string): string {
+  return [...Array(n).keys()].map(f).join("\n");
+}

@@ -1,80 +1,100 @@
 /**
- * WGSL of the forward selective scan: a segment pass (parallel over b,
- * channel blocks and length segments) and the carry pass between segments.
+ * WGSL of the forward selective scan: a chunked two-phase scan inside each
+ * workgroup, and the carry pass between length segments.
  *
- * Layout: a workgroup holds DC channels × NG state groups; thread (ch, g)
- * keeps KS = N / NG states of channel ch in registers. Per tile of T steps
- * the workgroup stages Δ' (bias + softplus done once), u, B and C in
- * workgroup memory, each thread runs its T recurrence steps, writes its
- * partial C·h to workgroup memory, and after a barrier the workgroup sums
- * the NG partials, adds D·u, gates with SiLU(z) and writes y coalesced.
+ * A workgroup owns DC channels of one batch row over one length segment and
+ * walks it in chunks of L = S·m steps. Thread (c, s) owns channel c and the
+ * s-th run of m steps of the chunk, with all N states in registers:
+ *   1. local: from a zero state over its m steps → end state, Σ Δ';
+ *   2. carry: one thread per (channel, state) chains the S runs in
+ *      workgroup memory, turning each local end state into the state
+ *      entering the run (hin_s+1 = exp(A Σ Δ'_s) hin_s + hloc_s);
+ *   3. full: from that state over its m steps again, writing y.
+ * u, Δ, B are read from HBM once (the second read hits L1/L2), y written
+ * once; the price is two exp per state and step instead of one. No private
+ * arrays, no per-step barriers: two barriers per chunk.
  *
- * Modes: "full" starts each segment from its incoming state (`hin`, or zero)
- * and writes y, the final state (last segment) and optional checkpoints
- * (the state before every K-th step); "local" starts from zero and writes
- * only the segment's end state and Σ Δ' (for the carry pass).
+ * Mode "local" (length split across workgroups) runs 1 + 2 only and writes
+ * the segment's end state from zero and Σ Δ' for {@linkcode carryShader}.
  *
  * Reference: Gu & Dao, "Mamba" (2023) §3.3 (hardware-aware scan);
- * state-spaces/mamba `selective_scan_fwd_kernel.cuh`.
+ * state-spaces/mamba `selective_scan_fwd_kernel.cuh` (chunked scan with a
+ * running prefix between chunks).
  *
  * @module
  */
-import { type Binding, declare, MATH } from "./_wgsl_common.ts";
+import {
+  type Binding,
+  declare,
+  loadRow,
+  LOG2E,
+  MATH,
+  unroll,
+} from "./_wgsl_common.ts";
 
 /** Everything baked into a forward shader. */
 export interface ForwardConfig {
   mode: "full" | "local";
   /** State size. */
   N: number;
-  /** States per thread (divides N). */
-  KS: number;
   /** Channels per workgroup. */
   DC: number;
-  /** Steps per staged tile. */
-  T: number;
-  /** Checkpoint interval in steps (a multiple of T), 0 for none. */
-  K: number;
-  hasD: boolean;
+  /** Runs per chunk (threads per channel). */
+  S: number;
+  /** Steps per run. */
+  m: number;
   hasZ: boolean;
-  hasBias: boolean;
-  softplus: boolean;
-  /** Segments start from `hin` (b, nseg, dIn, N) rather than zero. */
-  hasHin: boolean;
 }
 
 /** @returns the pipeline cache key of a forward config. */
 export function forwardKey(c: ForwardConfig): string {
-  return `mamba_fwd_${c.mode}_N${c.N}_KS${c.KS}_DC${c.DC}_T${c.T}_K${c.K}_` +
-    `${+c.hasD}${+c.hasZ}${+c.hasBias}${+c.softplus}${+c.hasHin}`;
+  return `mamba_fwd2_${c.mode}_N${c.N}_DC${c.DC}_S${c.S}_m${c.m}_${+c.hasZ}`;
 }
 
 /** @returns bytes of workgroup memory a forward config uses. */
 export function forwardWorkgroupBytes(c: ForwardConfig): number {
-  const NG = c.N / c.KS;
-  const part = c.mode === "full" && NG > 1 ? c.T * NG * c.DC : 0;
-  return 4 * (2 * c.T * c.DC + 2 * c.T * c.N + part);
+  const WG = c.DC * c.S;
+  return 4 * (WG * c.N + WG + 2 * c.DC * c.N);
 }
 
-/** Uniform fields of the forward shaders, in order. */
-export const FORWARD_UNIFORMS = ["b", "l", "dIn", "segLen", "nseg", "nck"];
+/**
+ * Uniform fields of the forward shaders, in order. K: checkpoint interval
+ * (0: none); softplus, hasHin: 0 or 1.
+ */
+export const FORWARD_UNIFORMS = [
+  "b",
+  "l",
+  "dIn",
+  "segLen",
+  "nseg",
+  "nck",
+  "K",
+  "softplus",
+  "hasHin",
+];
 
 /**
- * Storage bindings, in order: outputs then inputs.
+ * Storage bindings, in order: outputs then inputs. `hin` (b, nseg, dIn, N)
+ * is always bound (any buffer when unused), so is `ckpt` in full mode.
  *
  * @param c the config.
  * @returns binding list.
  */
 export function forwardBindings(c: ForwardConfig): Binding[] {
+  const v = c.N % 4 === 0 ? "vec4<f32>" as const : "f32" as const;
   const w = (name: string) => ({ name, write: true });
   const r = (name: string) => ({ name, write: false });
-  const out = c.mode === "full"
-    ? [w("y"), w("hend"), ...(c.K > 0 ? [w("ckpt")] : [])]
-    : [w("hloc"), w("ssum")];
-  const inp = [r("u"), r("dl"), r("P"), r("Bm")];
-  if (c.mode === "full") inp.push(r("Cm"));
-  if (c.mode === "full" && c.hasZ) inp.push(r("z"));
-  if (c.hasHin) inp.push(r("hin"));
-  return [...out, ...inp];
+  const full = c.mode === "full";
+  return [
+    ...(full ? [w("y"), w("hend"), w("ckpt")] : [w("hloc"), w("ssum")]),
+    r("u"),
+    r("dl"),
+    r("P"),
+    { name: "Bm", write: false, type: v },
+    ...(full ? [{ name: "Cm", write: false, type: v }] : []),
+    ...(full && c.hasZ ? [r("z")] : []),
+    r("hin"),
+  ];
 }
 
 /**
@@ -82,28 +102,86 @@ export function forwardBindings(c: ForwardConfig): Binding[] {
  * @returns WGSL of the segment pass; dispatch (ceil(dIn/DC), nseg, b).
  */
 export function forwardShader(c: ForwardConfig): string {
-  const { N, KS, DC, T, K } = c;
-  const NG = N / KS;
+  const { N, DC, S, m } = c;
+  const WG = DC * S;
+  const L = S * m;
   const full = c.mode === "full";
-  const WG = DC * NG;
-  const P = N + 2;
-  const split = full && NG > 1;
-  const ks = [...Array(KS).keys()];
-  const each = (f: (k: number) => string) => ks.map(f).join("\n");
-  const gate = c.hasZ ? `s = s * silu(z[idx]);` : "";
-  const store = (pre: string) => `
-        var s = ${pre};
-        ${c.hasD ? `s = s + P[dd * ${P}u + ${N}u] * uv;` : ""}
-        ${gate}
-        y[idx] = s;`;
+  const vec = N % 4 === 0;
+  const each = (f: (k: number) => string) => unroll(N, f);
+  const steps = (f: (j: number) => string) => unroll(m, f);
+  // The run's m steps are unrolled: every load of u, Δ (and z) is issued
+  // before the first exp, clamped to the sequence, and steps past the run's
+  // end get Δ' = 0 (an identity step) instead of a branch.
+  const loads = (z: boolean) =>
+    steps((j) => `
+    let ix${j} = (bi * U.l + min(ts + ${j}u, U.l - 1u)) * U.dIn + dc;
+    let raw${j} = dl[ix${j}];
+    let u${j} = u[ix${j}];${
+      z
+        ? `
+    let z${j} = z[ix${j}];`
+        : ""
+    }`);
+  const step = (j: number, phase2: boolean) => {
+    const row = `bi * U.l + min(ts + ${j}u, U.l - 1u)`;
+    const [loadB, Bk] = loadRow("Bm", row, N, vec, `b${j}q`);
+    const [loadC, Ck] = loadRow("Cm", row, N, vec, `c${j}q`);
+    // y = C·h as four interleaved partial sums (shorter dependency chains).
+    const parts = [0, 1, 2, 3].filter((p) => p < N).map((p) =>
+      [...Array(N).keys()].filter((k) => k % 4 === p)
+        .map((k) => `h${k} * ${Ck(k)}`).join(" + ")
+    );
+    return `
+    var dv${j} = raw${j} + bias;
+    if (U.softplus != 0u) { dv${j} = softplus(dv${j}); }
+    dv${j} = select(0.0, dv${j}, ts + ${j}u < te);
+    let du${j} = dv${j} * u${j};
+    ${loadB}
+${each((k) => `    h${k} = exp2(dv${j} * a${k}) * h${k} + du${j} * ${Bk(k)};`)}
+    ${
+      phase2
+        ? `${loadC}
+    var y${j} = Dv * u${j} + ${parts.map((p) => `(${p})`).join(" + ")};
+    ${c.hasZ ? `y${j} = y${j} * silu(z${j});` : ""}
+    if (ts + ${j}u < te && dOk) { y[ix${j}] = y${j}; }`
+        : `sum = sum + dv${j};`
+    }`;
+  };
+  const phase1 = `
+    var sum = 0.0;
+    ${loads(false)}
+    ${steps((j) => step(j, false))}`;
+  const phase2 = `{
+    ${each((k) => `h${k} = sH[${k}u * ${WG}u + lid];`)}
+    if (U.K != 0u && ts < te && ts % U.K == 0u && dOk) {
+      let cb = ((bi * U.nck + ts / U.K) * U.dIn + d) * ${N}u;
+${each((k) => `      ckpt[cb + ${k}u] = h${k};`)}
+    }
+    ${loads(c.hasZ)}
+    ${steps((j) => step(j, true))}
+    }`;
+  const finish = full
+    ? `
+  if (seg == U.nseg - 1u) {
+    for (var j = lid; j < ${DC * N}u; j = j + ${WG}u) {
+      let dj = d0 + j % ${DC}u;
+      if (dj < U.dIn) { hend[dj * ${N}u + j / ${DC}u + bi * U.dIn * ${N}u] = sCar[j]; }
+    }
+  }`
+    : `
+  let row = (bi * U.nseg + seg) * U.dIn;
+  for (var j = lid; j < ${DC * N}u; j = j + ${WG}u) {
+    let dj = d0 + j % ${DC}u;
+    if (dj < U.dIn) { hloc[(row + dj) * ${N}u + j / ${DC}u] = sCar[j]; }
+  }
+  if (lid < ${DC}u && dOk) { ssum[row + d] = tot; }`;
   return /* wgsl */ `
 ${declare(forwardBindings(c), FORWARD_UNIFORMS)}
 ${MATH}
-var<workgroup> sU: array<f32, ${T * DC}>;
-var<workgroup> sD: array<f32, ${T * DC}>;
-var<workgroup> sB: array<f32, ${T * N}>;
-var<workgroup> sC: array<f32, ${T * N}>;
-${split ? `var<workgroup> sP: array<f32, ${T * NG * DC}>;` : ""}
+var<workgroup> sH: array<f32, ${WG * N}>;
+var<workgroup> sS: array<f32, ${WG}>;
+var<workgroup> sCar: array<f32, ${DC * N}>;
+var<workgroup> sA: array<f32, ${DC * N}>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -111,122 +189,54 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   let bi = wid.z;
   let seg = wid.y;
   let d0 = wid.x * ${DC}u;
-  let ch = lid % ${DC}u;
-  let g = lid / ${DC}u;
-  let d = d0 + ch;
+  let s = lid / ${DC}u;
+  let d = d0 + lid % ${DC}u;
   let dOk = d < U.dIn;
   let dc = min(d, U.dIn - 1u);
-  let t0 = seg * U.segLen;
-  let t1 = min(t0 + U.segLen, U.l);
-  let n0 = g * ${KS}u;
-  let Lg = U.l;
-  ${full ? "" : "var dsum = 0.0;"}
-${
-    each((k) => `
-  let a${k} = P[dc * ${P}u + n0 + ${k}u];
-  var h${k} = ${
-      c.hasHin
-        ? `hin[((bi * U.nseg + seg) * U.dIn + dc) * ${N}u + n0 + ${k}u]`
-        : "0.0"
-    };`)
+  let g0 = seg * U.segLen;
+  let g1 = min(g0 + U.segLen, U.l);
+  let pb = dc * ${N + 2}u;
+${each((k) => `  let a${k} = P[pb + ${k}u] * ${LOG2E};`)}
+  let Dv = P[pb + ${N}u];
+  let bias = P[pb + ${N + 1}u];
+  var tot = 0.0;
+  for (var j = lid; j < ${DC * N}u; j = j + ${WG}u) {
+    let dj = min(d0 + j % ${DC}u, U.dIn - 1u);
+    let kj = j / ${DC}u;
+    sA[j] = P[dj * ${N + 2}u + kj] * ${LOG2E};
+    var h0 = 0.0;
+    if (U.hasHin != 0u) { h0 = hin[((bi * U.nseg + seg) * U.dIn + dj) * ${N}u + kj]; }
+    sCar[j] = h0;
   }
-  for (var tt = t0; tt < t1; tt = tt + ${T}u) {
-    let cnt = min(${T}u, t1 - tt);
-    for (var i = lid; i < ${T * DC}u; i = i + ${WG}u) {
-      let t = i / ${DC}u;
-      let dd = d0 + i % ${DC}u;
-      var uv = 0.0;
-      var dv = 0.0;
-      if (t < cnt && dd < U.dIn) {
-        let idx = (bi * Lg + tt + t) * U.dIn + dd;
-        uv = u[idx];
-        dv = dl[idx]${c.hasBias ? ` + P[dd * ${P}u + ${N + 1}u]` : ""};
-        ${c.softplus ? "dv = softplus(dv);" : ""}
-      }
-      sU[i] = uv;
-      sD[i] = dv;
-    }
-    for (var i = lid; i < ${T * N}u; i = i + ${WG}u) {
-      let t = i / ${N}u;
-      var bv = 0.0;
-      var cv = 0.0;
-      if (t < cnt) {
-        let idx = (bi * Lg + tt + t) * ${N}u + i % ${N}u;
-        bv = Bm[idx];
-        ${full ? "cv = Cm[idx];" : ""}
-      }
-      sB[i] = bv;
-      sC[i] = cv;
+  for (var c0 = g0; c0 < g1; c0 = c0 + ${L}u) {
+    let ts = min(c0 + s * ${m}u, g1);
+    let te = min(ts + ${m}u, g1);
+${each((k) => `    var h${k} = 0.0;`)}
+    {
+    ${phase1}
+${each((k) => `    sH[${k}u * ${WG}u + lid] = h${k};`)}
+    sS[lid] = sum;
     }
     workgroupBarrier();
-${
-    full && K > 0
-      ? `
-    if (tt % ${K}u == 0u && dOk) {
-      let cb = ((bi * U.nck + tt / ${K}u) * U.dIn + d) * ${N}u + n0;
-${each((k) => `      ckpt[cb + ${k}u] = h${k};`)}
-    }`
-      : ""
-  }
-    for (var t = 0u; t < cnt; t = t + 1u) {
-      let dv = sD[t * ${DC}u + ch];
-      let du = dv * sU[t * ${DC}u + ch];
-      let bo = t * ${N}u + n0;
-${each((k) => `      h${k} = exp(dv * a${k}) * h${k} + du * sB[bo + ${k}u];`)}
-${
-    full
-      ? `      let p = ${ks.map((k) => `h${k} * sC[bo + ${k}u]`).join(" + ")};`
-      : "      dsum = dsum + dv;"
-  }
-${
-    full && !split
-      ? `
-      if (dOk) {
-        let dd = d;
-        let idx = (bi * Lg + tt + t) * U.dIn + d;
-        let uv = sU[t * ${DC}u + ch];
-        ${store("p")}
-      }`
-      : ""
-  }
-${split ? `      sP[(t * ${NG}u + g) * ${DC}u + ch] = p;` : ""}
-    }
-${
-    split
-      ? `
-    workgroupBarrier();
-    for (var i = lid; i < ${T * DC}u; i = i + ${WG}u) {
-      let t = i / ${DC}u;
-      let c = i % ${DC}u;
-      let dd = d0 + c;
-      if (t < cnt && dd < U.dIn) {
-        let idx = (bi * Lg + tt + t) * U.dIn + dd;
-        let uv = sU[i];
-        var acc = 0.0;
-        for (var q = 0u; q < ${NG}u; q = q + 1u) {
-          acc = acc + sP[(t * ${NG}u + q) * ${DC}u + c];
-        }
-        ${store("acc")}
+    for (var j = lid; j < ${DC * N}u; j = j + ${WG}u) {
+      let cj = j % ${DC}u;
+      let kj = j / ${DC}u;
+      let aj = sA[j];
+      var hc = sCar[j];
+      for (var q = 0u; q < ${S}u; q = q + 1u) {
+        let i = kj * ${WG}u + q * ${DC}u + cj;
+        let hl = sH[i];
+        sH[i] = hc;
+        let ds = sS[q * ${DC}u + cj];
+        hc = exp2(aj * ds) * hc + hl;
+        if (j < ${DC}u) { tot = tot + ds; }
       }
-    }`
-      : ""
-  }
+      sCar[j] = hc;
+    }
     workgroupBarrier();
+    ${full ? phase2 : ""}
   }
-  if (dOk) {
-${
-    full
-      ? `
-    if (seg == U.nseg - 1u) {
-      let hb = (bi * U.dIn + d) * ${N}u + n0;
-${each((k) => `      hend[hb + ${k}u] = h${k};`)}
-    }`
-      : `
-    let hb = ((bi * U.nseg + seg) * U.dIn + d) * ${N}u + n0;
-${each((k) => `    hloc[hb + ${k}u] = h${k};`)}
-    if (g == 0u) { ssum[(bi * U.nseg + seg) * U.dIn + d] = dsum; }`
-  }
-  }
+  ${finish}
 }
 `;
 }
@@ -240,7 +250,7 @@ export const CARRY_UNIFORMS = ["b", "dIn", "nseg", "N"];
  * exp(A·ΣΔ'_s) hin[s] + hloc[s]. With `reverse` it runs last to first for
  * the backward pass (gradient entering each segment's end).
  *
- * @param hasInit whether `init` (b, dIn, N) seeds segment 0 (forward only).
+ * @param hasInit whether `init` (b, dIn, N) seeds the first segment.
  * @param reverse backward direction.
  * @returns WGSL; bindings hin (out), hloc, ssum, P, [init]; dispatch
  *   (ceil(b·dIn·N / 64), 1, 1).

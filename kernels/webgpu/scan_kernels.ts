@@ -28,15 +28,15 @@ import {
 import {
   type BackwardConfig,
   backwardKey,
-  backwardLocalShader,
   backwardShader,
   backwardWorkgroupBytes,
 } from "./_wgsl_backward.ts";
+import { reduceBCShader, reduceRowsShader } from "./_wgsl_reduce.ts";
 import { type StepConfig, stepKey, stepShader } from "./_wgsl_step.ts";
 
 /** Name of the forward kernel: outputs [y, final state, checkpoints]. */
 export const SCAN_FWD = "MambaSelectiveScan";
-/** Name of the backward kernel: outputs [gu, gΔ, gz, gBC, gAux]. */
+/** Name of the backward kernel: outputs [gu, gΔ, gz, gP, gB, gC, gInit]. */
 export const SCAN_BWD = "MambaSelectiveScanGrad";
 /** Name of the recurrent-step kernel: outputs [y, new state]. */
 export const SCAN_STEP = "MambaSelectiveScanStep";
@@ -50,110 +50,127 @@ export interface ScanFlags {
   hasInit: boolean;
 }
 
-/** Tunable launch parameters (defaults chosen on the H200; see bench). */
+/**
+ * Launch parameters. A pass's workgroup is (channels × runs) threads and
+ * walks chunks of runs × steps time steps (see `_wgsl_forward.ts`).
+ */
 export interface ScanTuning {
-  /** States per thread in the forward pass (a divisor of N is used). */
-  statesPerThread: number;
-  /** Forward threads per workgroup (channels × state groups). */
-  forwardWorkgroup: number;
-  /** Forward tile length T (steps staged at once). */
-  tile: number;
-  /** Split length into segments until this many workgroups exist. */
+  /** Forward: channels per workgroup. */
+  fwdChannels: number;
+  /** Forward: runs per chunk (threads per channel). */
+  fwdRuns: number;
+  /** Forward: steps per run (made a divisor of the backward chunk). */
+  fwdSteps: number;
+  /** Backward: channels per workgroup. */
+  bwdChannels: number;
+  /** Backward: runs per chunk. */
+  bwdRuns: number;
+  /** Backward: steps per run (unrolled; registers grow with it). */
+  bwdSteps: number;
+  /** Forward: split length into segments until this many workgroups exist. */
   minWorkgroups: number;
-  /** Checkpoint interval K of the backward recomputation. */
-  checkpoint: number;
-  /** Backward: split length until this many threads exist. */
-  minBackwardThreads: number;
-  /** Force a forward segment length (tests), 0 for automatic. */
+  /** Backward: the same. */
+  minBackwardWorkgroups: number;
+  /** Force a forward segment length (rounded up to a chunk), 0 for automatic. */
   segLen: number;
-  /** Force a backward segment length (tests), 0 for automatic. */
+  /** Force a backward segment length (rounded up to a chunk), 0 for automatic. */
   backwardSegLen: number;
 }
 
-const tuning: ScanTuning = {
-  statesPerThread: 4,
-  forwardWorkgroup: 256,
-  tile: 16,
+const DEFAULTS: ScanTuning = {
+  fwdChannels: 16,
+  fwdRuns: 16,
+  fwdSteps: 8,
+  bwdChannels: 16,
+  bwdRuns: 8,
+  bwdSteps: 8,
   minWorkgroups: 256,
-  checkpoint: 16,
-  minBackwardThreads: 65536,
+  minBackwardWorkgroups: 256,
   segLen: 0,
   backwardSegLen: 0,
 };
+/**
+ * Launch shapes on a software adapter (Mesa's llvmpipe, PCI vendor 0x10005):
+ * its shader compiler takes minutes on the unrolled 8-step runs of the
+ * defaults, seconds on these; speed there is not the point.
+ */
+const SOFTWARE: Partial<ScanTuning> = {
+  fwdChannels: 4,
+  fwdRuns: 4,
+  fwdSteps: 2,
+  bwdChannels: 4,
+  bwdRuns: 4,
+  bwdSteps: 2,
+};
+const tuning: ScanTuning = { ...DEFAULTS };
+const overridden = new Set<string>();
+let adapted = false;
+
+/** On the first kernel call: software adapter → {@linkcode SOFTWARE} shapes. */
+function adaptToAdapter(backend: Backend): void {
+  if (adapted) return;
+  adapted = true;
+  const info = (backend as unknown as { adapterInfo?: { vendor?: string } })
+    .adapterInfo;
+  if (info?.vendor !== String(0x10005)) return;
+  Object.assign(DEFAULTS, SOFTWARE);
+  for (const [k, v] of Object.entries(SOFTWARE)) {
+    if (!overridden.has(k)) Object.assign(tuning, { [k]: v });
+  }
+}
 
 /**
- * Overrides launch parameters (benchmarks and tests).
+ * Overrides launch parameters (benchmarks and tests); `{}` reads them,
+ * `"defaults"` restores the defaults.
  *
  * @param t the parameters to change.
  * @returns the parameters now in force.
  */
-export function setScanTuning(t: Partial<ScanTuning>): ScanTuning {
-  Object.assign(tuning, t);
+export function setScanTuning(t: Partial<ScanTuning> | "defaults"): ScanTuning {
+  if (t === "defaults") overridden.clear();
+  else Object.keys(t).forEach((k) => overridden.add(k));
+  Object.assign(tuning, t === "defaults" ? DEFAULTS : t);
   return { ...tuning };
 }
 
 const ceil = (a: number, b: number) => Math.ceil(a / b);
 const roundUp = (a: number, m: number) => ceil(a, m) * m;
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
-/** Forward launch plan for one shape. */
-interface ForwardPlan {
-  cfg: ForwardConfig;
-  nseg: number;
-  segLen: number;
-  nblk: number;
-  nck: number;
+/** @returns the checkpoint interval: the backward chunk, bwdRuns × bwdSteps. */
+export function checkpointInterval(): number {
+  if (tf.getBackend() === "webgpu") adaptToAdapter(webgpuBackend());
+  return tuning.bwdRuns * tuning.bwdSteps;
 }
 
-function planForward(
-  device: GPUDevice,
-  b: number,
+/**
+ * Length segments: enough that b · blocks · segments ≥ minWg (or the forced
+ * length), each a multiple of the chunk.
+ */
+function segments(
   l: number,
-  dIn: number,
-  N: number,
-  flags: ScanFlags,
-  K: number,
-): ForwardPlan {
-  let KS = Math.min(N, Math.max(1, tuning.statesPerThread));
-  while (N % KS !== 0) KS--;
-  const NG = N / KS;
-  const DC = Math.max(1, Math.floor(tuning.forwardWorkgroup / NG));
-  let T = Math.min(tuning.tile, roundUp(l, 1));
-  if (K > 0) T = Math.min(T, K);
-  while (K > 0 && K % T !== 0) T--;
-  const cfg: ForwardConfig = {
-    mode: "full",
-    N,
-    KS,
-    DC,
-    T,
-    K,
-    ...flags,
-    hasHin: false,
-  };
+  groups: number,
+  minWg: number,
+  forced: number,
+  chunk: number,
+): [number, number] {
+  const segLen = forced > 0
+    ? roundUp(forced, chunk)
+    : roundUp(ceil(l, Math.max(1, ceil(minWg, groups))), chunk);
+  return [segLen, ceil(l, segLen)];
+}
+
+function checkShared(device: GPUDevice, bytes: number, what: string): void {
   const limit = device.limits.maxComputeWorkgroupStorageSize;
-  while (forwardWorkgroupBytes(cfg) > limit && cfg.T > 1) {
-    cfg.T = Math.floor(cfg.T / 2);
-    while (K > 0 && K % cfg.T !== 0) cfg.T--;
-  }
-  if (forwardWorkgroupBytes(cfg) > limit) {
+  if (bytes > limit) {
     throw new Error(
-      `webgpu scan: N=${N} needs ${
-        forwardWorkgroupBytes(cfg)
-      } bytes of workgroup memory, limit ${limit}`,
+      `webgpu scan: ${what} needs ${bytes} bytes of workgroup memory, limit ${limit}`,
     );
   }
-  const nblk = ceil(dIn, DC);
-  const align = K > 0 ? K : cfg.T;
-  let segLen = tuning.segLen > 0 ? roundUp(tuning.segLen, align) : roundUp(
-    ceil(l, Math.max(1, ceil(tuning.minWorkgroups, b * nblk))),
-    align,
-  );
-  segLen = Math.max(segLen, roundUp(Math.min(l, 4 * cfg.T), align));
-  const nseg = ceil(l, segLen);
-  return { cfg, nseg, segLen, nblk, nck: K > 0 ? ceil(l, K) : 0 };
 }
 
 type Info = tf.TensorInfo;
+type Backend = ReturnType<typeof webgpuBackend>;
 
 /**
  * The carry pass between the local and full passes of a length-split scan:
@@ -166,7 +183,7 @@ type Info = tf.TensorInfo;
  * @returns (b, nseg, dIn, N) carried states.
  */
 function carryPass(
-  backend: ReturnType<typeof webgpuBackend>,
+  backend: Backend,
   local: Info,
   ssum: Info,
   P: Info,
@@ -183,22 +200,16 @@ function carryPass(
     cp,
     [out, local, ssum, P, ...(start ? [start] : [])],
     dims,
-    [
-      ceil(b * dIn * N, 64),
-      1,
-      1,
-    ],
+    [ceil(b * dIn * N, 64), 1, 1],
   );
   return out;
 }
 
 function forwardKernel(
-  { inputs, attrs }: {
-    inputs: unknown;
-    attrs?: unknown;
-  },
+  { inputs, attrs }: { inputs: unknown; attrs?: unknown },
 ): Info[] {
   const backend = webgpuBackend();
+  adaptToAdapter(backend);
   const device = backend.device;
   const flags = attrs as unknown as ScanFlags & { K: number };
   const list = inputs as Info[];
@@ -208,41 +219,58 @@ function forwardKernel(
   const init = flags.hasInit ? list[k++] : undefined;
   const [b, l, dIn] = u.shape;
   const N = P.shape[1] - 2;
-  const plan = planForward(device, b, l, dIn, N, flags, flags.K);
-  const { cfg, nseg, segLen, nblk, nck } = plan;
-  const uni = [b, l, dIn, segLen, nseg, nck];
+  const K = flags.K;
+  const DC = tuning.fwdChannels;
+  const S = tuning.fwdRuns;
+  const m = K > 0 ? gcd(tuning.fwdSteps, K) : tuning.fwdSteps;
+  const cfg: ForwardConfig = { mode: "full", N, DC, S, m, hasZ: !!z };
+  checkShared(device, forwardWorkgroupBytes(cfg), `forward N=${N}`);
+  const nblk = ceil(dIn, DC);
+  const [segLen, nseg] = segments(
+    l,
+    b * nblk,
+    tuning.minWorkgroups,
+    tuning.segLen,
+    S * m,
+  );
+  const nck = K > 0 ? ceil(l, K) : 0;
+  const uni = (hasHin: boolean) => [
+    b,
+    l,
+    dIn,
+    segLen,
+    nseg,
+    nck,
+    K,
+    +flags.softplus,
+    +hasHin,
+  ];
   let hin = init;
   const temps: Info[] = [];
   if (nseg > 1) {
-    const lcfg: ForwardConfig = { ...cfg, mode: "local", K: 0, hasHin: false };
+    const lcfg: ForwardConfig = { ...cfg, mode: "local", hasZ: false };
     const hloc = allocate(backend, [b, nseg, dIn, N]);
     const ssum = allocate(backend, [b, nseg, dIn]);
     const lp = pipeline(device, forwardKey(lcfg), () => forwardShader(lcfg));
-    dispatch(backend, lp, [hloc, ssum, u, dl, P, B], uni, [nblk, nseg, b]);
+    dispatch(backend, lp, [hloc, ssum, u, dl, P, B, u], uni(false), [
+      nblk,
+      nseg,
+      b,
+    ]);
     hin = carryPass(backend, hloc, ssum, P, init, false, [b, dIn, nseg, N]);
     temps.push(hloc, ssum, hin);
   }
-  const fcfg: ForwardConfig = { ...cfg, hasHin: !!hin };
   const y = allocate(backend, [b, l, dIn]);
   const hend = allocate(backend, [b, dIn, N]);
-  const ck = allocate(backend, fcfg.K > 0 ? [b, nck, dIn, N] : [0]);
-  const fp = pipeline(device, forwardKey(fcfg), () => forwardShader(fcfg));
+  const ck = allocate(backend, K > 0 ? [b, nck, dIn, N] : [0]);
+  const ckBind = K > 0 ? ck : allocate(backend, [4]);
+  if (K === 0) temps.push(ckBind);
+  const fp = pipeline(device, forwardKey(cfg), () => forwardShader(cfg));
   dispatch(
     backend,
     fp,
-    [
-      y,
-      hend,
-      ...(fcfg.K > 0 ? [ck] : []),
-      u,
-      dl,
-      P,
-      B,
-      C,
-      ...(z ? [z] : []),
-      ...(hin ? [hin] : []),
-    ],
-    uni,
+    [y, hend, ckBind, u, dl, P, B, C, ...(z ? [z] : []), hin ?? u],
+    uni(!!hin),
     [nblk, nseg, b],
   );
   for (const t of temps) release(backend, t);
@@ -263,54 +291,61 @@ function backwardKernel(
   const [b, l, dIn] = u.shape;
   const N = P.shape[1] - 2;
   const K = flags.K;
-  const DC = 64;
+  const DC = tuning.bwdChannels;
+  const S = tuning.bwdRuns;
+  if (K % S !== 0) {
+    throw new Error(
+      `webgpu scan backward: checkpoint interval ${K} is not a multiple of bwdRuns ${S} (tuning changed between forward and backward?)`,
+    );
+  }
+  const cfg: BackwardConfig = { mode: "full", N, DC, S, m: K / S, hasZ: !!z };
+  checkShared(device, backwardWorkgroupBytes(cfg), `backward N=${N}`);
   const nblk = ceil(dIn, DC);
   const nck = ceil(l, K);
-  const segLen = tuning.backwardSegLen > 0
-    ? roundUp(tuning.backwardSegLen, K)
-    : roundUp(
-      ceil(l, Math.max(1, ceil(tuning.minBackwardThreads, b * dIn))),
-      K,
-    );
-  const nseg = ceil(l, segLen);
-  const base = { ...flags, N, DC, K };
-  const uni = [b, l, dIn, segLen, nseg, nck, nblk];
+  const [segLen, nseg] = segments(
+    l,
+    b * nblk,
+    tuning.minBackwardWorkgroups,
+    tuning.backwardSegLen,
+    K,
+  );
+  const uni = (hasGhEnd: boolean) => [
+    b,
+    l,
+    dIn,
+    segLen,
+    nseg,
+    nck,
+    K,
+    nblk,
+    +flags.softplus,
+    +hasGhEnd,
+  ];
   const temps: Info[] = [];
   let ghEnd: Info | undefined = gstate;
   if (nseg > 1) {
-    const lc: BackwardConfig = { ...base, hasGhEnd: false };
+    const lc: BackwardConfig = { ...cfg, mode: "local" };
     const ghloc = allocate(backend, [b, nseg, dIn, N]);
     const ssum = allocate(backend, [b, nseg, dIn]);
-    const lp = pipeline(
-      device,
-      backwardKey(lc, true),
-      () => backwardLocalShader(lc),
-    );
+    const lp = pipeline(device, backwardKey(lc), () => backwardShader(lc));
     dispatch(
       backend,
       lp,
       [ghloc, ssum, dl, P, C, ...(z ? [z] : []), gy],
-      uni,
+      uni(false),
       [nblk, nseg, b],
     );
     ghEnd = carryPass(backend, ghloc, ssum, P, gstate, true, [b, dIn, nseg, N]);
     temps.push(ghloc, ssum, ghEnd);
   }
-  const c: BackwardConfig = { ...base, hasGhEnd: !!ghEnd };
-  const limit = device.limits.maxComputeWorkgroupStorageSize;
-  if (backwardWorkgroupBytes(c) > limit) {
-    throw new Error(
-      `webgpu scan backward: N=${N}, K=${K} needs ${
-        backwardWorkgroupBytes(c)
-      } bytes of workgroup memory, limit ${limit}`,
-    );
-  }
   const gu = allocate(backend, [b, l, dIn]);
   const gdl = allocate(backend, [b, l, dIn]);
   const gz = allocate(backend, z ? [b, l, dIn] : [0]);
-  const gBC = allocate(backend, [b, nblk, l, 2 * N]);
-  const gAux = allocate(backend, [b, nseg, dIn, 2 * N + 1]);
-  const p = pipeline(device, backwardKey(c, false), () => backwardShader(c));
+  const gBC = allocate(backend, [b, nblk, N, 2, l]);
+  const gAux = allocate(backend, [b, nseg, dIn, N + 2]);
+  const gh0 = allocate(backend, [b, dIn, N]);
+  temps.push(gBC, gAux);
+  const p = pipeline(device, backwardKey(cfg), () => backwardShader(cfg));
   dispatch(
     backend,
     p,
@@ -320,6 +355,7 @@ function backwardKernel(
       ...(z ? [gz] : []),
       gBC,
       gAux,
+      gh0,
       u,
       dl,
       P,
@@ -328,13 +364,25 @@ function backwardKernel(
       ...(z ? [z] : []),
       ckpt,
       gy,
-      ...(ghEnd ? [ghEnd] : []),
+      ghEnd ?? u,
     ],
-    uni,
+    uni(!!ghEnd),
     [nblk, nseg, b],
   );
+  const gB = allocate(backend, [b, l, N]);
+  const gC = allocate(backend, [b, l, N]);
+  const rbc = pipeline(device, "mamba_reduce_bc", reduceBCShader);
+  dispatch(backend, rbc, [gB, gC, gBC], [b, l, N, nblk], [
+    ceil(b * N * l, 256),
+    1,
+    1,
+  ]);
+  const gP = allocate(backend, [dIn, N + 2]);
+  const rr = pipeline(device, "mamba_reduce_rows", reduceRowsShader);
+  const cols = dIn * (N + 2);
+  dispatch(backend, rr, [gP, gAux], [b * nseg, cols], [ceil(cols, 256), 1, 1]);
   for (const t of temps) release(backend, t);
-  return [gu, gdl, gz, gBC, gAux];
+  return [gu, gdl, gz, gP, gB, gC, gh0];
 }
 
 function stepKernel(
@@ -360,11 +408,6 @@ function stepKernel(
     [ceil(b * dIn, 64), 1, 1],
   );
   return [y, hnew];
-}
-
-/** @returns the checkpoint interval the forward kernel uses now. */
-export function checkpointInterval(): number {
-  return tuning.checkpoint;
 }
 
 let registered = false;

@@ -124,7 +124,7 @@ export function webgpuSelectiveScan(
   });
 }
 
-/** Gradient of the forward kernel: runs {@linkcode SCAN_BWD}, then sums. */
+/** Gradient of the forward kernel: one {@linkcode SCAN_BWD} call. */
 function scanGrad(
   dy: tf.Tensor | tf.Tensor[],
   saved: tf.Tensor[],
@@ -134,38 +134,20 @@ function scanGrad(
   const [dyY, dyState] = dy as tf.Tensor[];
   const ckpt = saved[saved.length - 1];
   const ins = saved.slice(0, -1);
-  const [u, delta, P] = ins;
-  const [b, l, dIn] = u.shape as number[];
-  const n = (P.shape[1] as number) - 2;
   if (flags.K === 0) {
     throw new Error(
       "webgpuSelectiveScan: gradient asked for a forward run without checkpoints",
     );
   }
   const kin = [...ins.slice(0, flags.hasZ ? 6 : 5), ckpt, dyY, dyState];
-  const [gu, gdl, gz, gBC, gAux] = tf.engine().runKernel(
+  const [gu, gdl, gz, gP, gB, gC, gh0] = tf.engine().runKernel(
     SCAN_BWD,
     kin as unknown as tf.NamedTensorMap,
     attrs,
   ) as tf.Tensor[];
-  const nblk = gBC.shape[1] as number;
-  const nseg = gAux.shape[1] as number;
-  const gB = tf.tidy(() => gBC.slice([0, 0, 0, 0], [b, nblk, l, n]).sum(1)); // (b, l, n)
-  const gC = tf.tidy(() => gBC.slice([0, 0, 0, n], [b, nblk, l, n]).sum(1)); // (b, l, n)
-  const gP = tf.tidy(() => {
-    const gA = gAux.slice([0, 0, 0, 0], [b, nseg, dIn, n]).sum([0, 1]); // (dIn, n)
-    const gD = gAux.slice([0, 0, 0, 2 * n], [b, nseg, dIn, 1]).sum([0, 1]); // (dIn, 1)
-    const gBias = gdl.sum([0, 1]).reshape([dIn, 1]); // (dIn, 1)
-    return tf.concat([gA, gD, gBias], 1); // (dIn, n + 2)
-  });
   const grads: tf.Tensor[] = [gu, gdl, gP, gB, gC];
   if (flags.hasZ) grads.push(gz);
-  if (flags.hasInit) {
-    grads.push(
-      gAux.slice([0, 0, 0, n], [b, 1, dIn, n]).reshape([b, dIn, n]),
-    );
-  }
-  void delta;
+  if (flags.hasInit) grads.push(gh0);
   const map: Record<string, () => tf.Tensor> = {};
   grads.forEach((g, i) => map[String(i)] = () => g);
   return map;

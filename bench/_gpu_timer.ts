@@ -1,0 +1,95 @@
+/**
+ * GPU busy time from `timestamp-query`, for benchmarks: while a timer is
+ * running, every compute pass opened on any command encoder (tfjs's own and
+ * raw dispatches alike) gets begin/end timestamps; `end()` resolves them and
+ * returns the summed pass durations. Gaps between passes (CPU-bound idle
+ * time) are not counted.
+ *
+ * It wraps `GPUCommandEncoder.prototype.beginComputePass`, so it sees passes
+ * without any change to tfjs. Timestamps are read as nanoseconds (the
+ * WebGPU spec's unit; wgpu converts from device ticks).
+ *
+ * Reference: WebGPU spec §20.4 (timestamp queries); tfjs-backend-webgpu 4.22
+ * `backend_webgpu.ts` (which times only its own programs this way).
+ *
+ * @module
+ */
+
+/** A running/stopped GPU timer. */
+export interface GpuTimer {
+  /** Starts recording passes (clears earlier ones). */
+  begin(): void;
+  /**
+   * Stops recording; call after the timed work was submitted and waited on.
+   *
+   * @returns summed GPU ms of the recorded passes, or null if more passes
+   *   were opened than the query set holds.
+   */
+  end(): Promise<number | null>;
+}
+
+const CAPACITY = 4096;
+
+/**
+ * @param device the device tfjs uses.
+ * @returns a timer, or null when the device lacks `timestamp-query`.
+ */
+export function makeGpuTimer(device: GPUDevice): GpuTimer | null {
+  if (!device.features.has("timestamp-query")) return null;
+  const qs = device.createQuerySet({ type: "timestamp", count: CAPACITY });
+  const resolve = device.createBuffer({
+    size: CAPACITY * 8,
+    usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+  });
+  const read = device.createBuffer({
+    size: CAPACITY * 8,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  let on = false;
+  let used = 0;
+  let overflow = false;
+  const proto = GPUCommandEncoder.prototype;
+  const orig = proto.beginComputePass;
+  proto.beginComputePass = function (
+    this: GPUCommandEncoder,
+    desc?: GPUComputePassDescriptor,
+  ) {
+    if (on && !desc?.timestampWrites) {
+      if (used + 2 <= CAPACITY) {
+        desc = {
+          ...(desc ?? {}),
+          timestampWrites: {
+            querySet: qs,
+            beginningOfPassWriteIndex: used,
+            endOfPassWriteIndex: used + 1,
+          },
+        };
+        used += 2;
+      } else overflow = true;
+    }
+    return orig.call(this, desc);
+  };
+  return {
+    begin() {
+      on = true;
+      used = 0;
+      overflow = false;
+    },
+    async end() {
+      on = false;
+      if (used === 0) return 0;
+      const enc = device.createCommandEncoder();
+      enc.resolveQuerySet(qs, 0, used, resolve, 0);
+      enc.copyBufferToBuffer(resolve, 0, read, 0, used * 8);
+      device.queue.submit([enc.finish()]);
+      await read.mapAsync(GPUMapMode.READ, 0, used * 8);
+      const t = new BigInt64Array(read.getMappedRange(0, used * 8).slice(0));
+      read.unmap();
+      let ns = 0n;
+      for (let i = 0; i < used; i += 2) {
+        if (t[i + 1] > t[i]) ns += t[i + 1] - t[i];
+      }
+      return overflow ? null : Number(ns) / 1e6;
+    },
+  };
+}
