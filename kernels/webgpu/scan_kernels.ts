@@ -84,8 +84,8 @@ const DEFAULTS: ScanTuning = {
   bwdChannels: 16,
   bwdRuns: 8,
   bwdSteps: 8,
-  minWorkgroups: 256,
-  minBackwardWorkgroups: 256,
+  minWorkgroups: 512,
+  minBackwardWorkgroups: 512,
   segLen: 0,
   backwardSegLen: 0,
 };
