@@ -14,6 +14,13 @@
  * Sequences are admitted first come, first served, at most `admitPerStep`
  * per iteration so that running sequences keep moving while a queue drains.
  *
+ * On the webgpu backend the running sequences live in a {@linkcode GpuDecoder}
+ * instead: an iteration decodes a round of up to `roundTokens` tokens per
+ * sequence on the GPU (sampling included, same filters and the same seeded
+ * stream as the CPU sampler) and reads them back once; tokens past a
+ * sequence's end are dropped. The decoder (a copy of the weights) is freed
+ * whenever the engine falls idle.
+ *
  * Reference: Mamba's recurrent `step` (state-spaces/mamba
  * `utils/generation.py`, `decode`); continuous batching as in Orca (OSDI '22).
  *
@@ -28,6 +35,7 @@ import { Rng } from "../models/_rng.ts";
 import { chooseToken } from "./sampling.ts";
 import { concatStates, disposeState, gatherState } from "./_state.ts";
 import { TextStream } from "./_text_stream.ts";
+import { GpuDecoder, gpuDecodeUnsupported } from "./gpu_decoder.ts";
 
 /** Why a sequence ended. */
 export type FinishReason = "length" | "stop" | "aborted";
@@ -74,6 +82,17 @@ export interface DecodeEngineOptions {
   admitPerStep?: number;
   /** Decodes text and applies stop strings. */
   tokenizer?: TextTokenizer;
+  /**
+   * Decode on the GPU with a {@linkcode GpuDecoder} where the model allows it
+   * (webgpu backend, LM head). Default true.
+   */
+  gpuDecode?: boolean;
+  /**
+   * GPU decode: most tokens per sequence per round trip (default 128). Rounds
+   * start at 8 tokens after a sequence joins and double up to this, so the
+   * first tokens stream early and long runs pay the ~12 ms readback rarely.
+   */
+  roundTokens?: number;
 }
 
 interface Row {
@@ -89,6 +108,12 @@ interface Row {
   firstToken: number;
   resolve: (result: GenerationResult) => void;
   reject: (error: unknown) => void;
+}
+
+/** A GPU round in flight: its length and its tokens[step][slot]. */
+interface Round {
+  steps: number;
+  tokens: Promise<number[][]>;
 }
 
 const now = () => performance.now();
@@ -118,6 +143,11 @@ export class DecodeEngine {
   readonly #maxBatch: number;
   readonly #admitPerStep: number;
   readonly #tokenizer?: TextTokenizer;
+  readonly #gpuDecode: boolean;
+  readonly #roundTokens: number;
+  #decoder: GpuDecoder | null = null;
+  #ahead: Round | null = null;
+  #roundSize = 8;
   #pending: Row[] = [];
   #rows: Row[] = [];
   #state: ModelState | null = null;
@@ -133,6 +163,14 @@ export class DecodeEngine {
     this.#maxBatch = options.maxBatch ?? 16;
     this.#admitPerStep = options.admitPerStep ?? 4;
     this.#tokenizer = options.tokenizer;
+    this.#gpuDecode = options.gpuDecode ?? true;
+    this.#roundTokens = options.roundTokens ?? 128;
+    if (!Number.isInteger(this.#roundTokens) || this.#roundTokens < 1) {
+      throw new Error(
+        `DecodeEngine: roundTokens: expected an integer ≥ 1, received ${this.#roundTokens}`,
+      );
+    }
+    this.#roundSize = Math.min(8, this.#roundTokens);
   }
 
   /** Sequences being decoded now. */
@@ -180,7 +218,11 @@ export class DecodeEngine {
         resolve,
         reject,
       });
-      this.#loop ??= this.#run().finally(() => this.#loop = null);
+      this.#loop ??= this.#run().finally(() => {
+        this.#loop = null;
+        this.#decoder?.dispose();
+        this.#decoder = null;
+      });
     });
   }
 
@@ -193,11 +235,22 @@ export class DecodeEngine {
   }
 
   async #run(): Promise<void> {
+    if (this.#gpuDecode && !gpuDecodeUnsupported(this.#model)) {
+      // Slot counts 8 or 32 only: each count is a shader variant to compile.
+      this.#decoder = new GpuDecoder(this.#model, {
+        maxBatch: this.#maxBatch <= 8 ? 8 : 32,
+        maxSteps: this.#roundTokens,
+      });
+    }
+    const maxBatch = Math.min(
+      this.#maxBatch,
+      this.#decoder?.capacity ?? Infinity,
+    );
     while (this.#pending.length > 0 || this.#rows.length > 0) {
       let admitted = 0;
       while (
-        this.#pending.length > 0 && this.#rows.length < this.#maxBatch &&
-        admitted < this.#admitPerStep
+        this.#pending.length > 0 && this.#rows.length < maxBatch &&
+        admitted < this.#admitPerStep && !this.#ahead
       ) {
         const row = this.#pending.shift()!;
         admitted++;
@@ -209,12 +262,15 @@ export class DecodeEngine {
       }
       if (this.#rows.length > 0) {
         try {
-          await this.#step();
+          await (this.#decoder ? this.#round(this.#decoder) : this.#step());
         } catch (error) {
           for (const row of this.#rows) row.reject(error);
           this.#rows = [];
           if (this.#state) disposeState(this.#state);
           this.#state = null;
+          this.#ahead?.tokens.catch(() => {}); // its error is this one
+          this.#ahead = null;
+          while (this.#decoder?.active) this.#decoder.remove(0);
         }
       }
       await yieldToEventLoop();
@@ -236,6 +292,22 @@ export class DecodeEngine {
       last.dispose();
     }
     if (this.#accept(row, data)) return disposeState(state);
+    if (this.#decoder) {
+      try {
+        this.#decoder.admit({
+          state,
+          token: row.generated[row.generated.length - 1],
+          sampling: row.options.sampling,
+          rngState: row.rng.snapshot().state,
+          seen: row.context,
+        });
+      } finally {
+        disposeState(state);
+      }
+      this.#rows.push(row);
+      this.#roundSize = Math.min(8, this.#roundTokens);
+      return;
+    }
     const joined = this.#state ? concatStates([this.#state, state]) : state;
     if (this.#state) {
       disposeState(this.#state);
@@ -273,6 +345,62 @@ export class DecodeEngine {
     disposeState(old);
   }
 
+  /**
+   * One GPU round: up to `roundTokens` tokens for every running sequence.
+   * Rows are kept in the decoder's slot order (row i is slot i). The next
+   * round is submitted before this one is read back, so the GPU decodes
+   * while the readback waits, unless a sequence is waiting to join.
+   */
+  async #round(decoder: GpuDecoder): Promise<void> {
+    const rows = this.#rows;
+    const left = () =>
+      Math.max(...rows.map((r) => r.options.maxNewTokens - r.generated.length));
+    const current = this.#ahead ?? this.#submitRound(decoder, left());
+    this.#ahead = null;
+    const after = left() - current.steps;
+    if (after > 0 && this.#pending.length === 0) {
+      this.#ahead = this.#submitRound(decoder, after);
+    }
+    const finished = new Set<number>();
+    this.#takeRound(await current.tokens, finished);
+    if (finished.size === 0) return;
+    if (this.#ahead) {
+      // Drain it before slots move: its tokens continue the running rows.
+      const ahead = this.#ahead;
+      this.#ahead = null;
+      this.#takeRound(await ahead.tokens, finished);
+    }
+    // Highest slot first: the slot that moves in is always a running one.
+    for (const slot of [...finished].sort((a, b) => b - a)) {
+      rows[slot] = rows[decoder.remove(slot)];
+      rows.length = decoder.active;
+    }
+  }
+
+  #submitRound(decoder: GpuDecoder, left: number): Round {
+    const steps = Math.min(this.#roundSize, left);
+    this.#roundSize = Math.min(2 * this.#roundSize, this.#roundTokens);
+    return { steps, tokens: decoder.run(steps) };
+  }
+
+  /** Hands a round's tokens (tokens[step][slot]) to the running rows. */
+  #takeRound(tokens: number[][], finished: Set<number>): void {
+    this.#rows.forEach((row, slot) => {
+      if (finished.has(slot) || slot >= tokens[0].length) return;
+      if (row.hooks.signal?.aborted) {
+        this.#finish(row, "aborted");
+        finished.add(slot);
+        return;
+      }
+      for (const step of tokens) {
+        if (this.#take(row, step[slot])) {
+          finished.add(slot);
+          break;
+        }
+      }
+    });
+  }
+
   /** Chooses the row's next token; @returns whether the row has finished. */
   #accept(row: Row, logits: Float32Array): boolean {
     const vocab = this.#model.resolved?.vocab ?? logits.length;
@@ -282,6 +410,11 @@ export class DecodeEngine {
       row.context,
       row.rng,
     );
+    return this.#take(row, token);
+  }
+
+  /** Appends a chosen token; @returns whether the row has finished. */
+  #take(row: Row, token: number): boolean {
     if (row.generated.length === 0) row.firstToken = now();
     row.generated.push(token);
     row.context.push(token);

@@ -32,6 +32,10 @@ export interface GenerateCallOptions extends GenerateOptions {
   onToken?: (prompt: number, event: TokenEvent) => void;
   /** Most sequences decoded together (default: all prompts). */
   maxBatch?: number;
+  /** Decode on the GPU where the model allows it (default true; see `DecodeEngine`). */
+  gpuDecode?: boolean;
+  /** GPU decode: most tokens per round trip (default 128; see `DecodeEngine`). */
+  roundTokens?: number;
 }
 
 /** A generation result; beam search adds its hypotheses. */
@@ -115,7 +119,8 @@ export async function generate(
   prompts: (string | number[])[],
   options: GenerateCallOptions = {},
 ): Promise<GenerateResult[]> {
-  const { tokenizer, onToken, maxBatch, ...rest } = options;
+  const { tokenizer, onToken, maxBatch, gpuDecode, roundTokens, ...rest } =
+    options;
   const resolved = resolveGenerateOptions(rest);
   if (resolved.stop.length > 0 && !tokenizer) {
     throw new InferenceInputError(
@@ -138,6 +143,8 @@ export async function generate(
     maxBatch: maxBatch ?? ids.length,
     admitPerStep: maxBatch ?? ids.length,
     tokenizer,
+    gpuDecode,
+    roundTokens,
   });
   return await Promise.all(
     ids.map((prompt, i) =>
