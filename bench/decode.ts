@@ -8,6 +8,11 @@
  *     deno run -A bench/decode.ts [--backend auto|webgpu|wasm|cpu]
  *       [--models long,130m] [--tokens 1024] [--batch 1,8]
  *       [--prefix-tokens 64] [--ttft-prompt 512] [--out decode.json]
+ *       [--step-tokens 1024] [--round-tokens 32,64] [--profile]
+ *
+ * "recurrent step" is the tfjs step with one logits readback per token
+ * (`--step-tokens` tokens); on webgpu, "GPU rounds" is the GPU-resident
+ * decoder (`infer/gpu_decoder.ts`), once per `--round-tokens` value.
  *
  * Models: `long` is the tests/fixtures/hf-mamba/long checkpoint (3 layers,
  * d 64, vocab 512); `130m` is the Mamba-130m shape (24 layers, d 768,
@@ -27,11 +32,17 @@ import { loadModel } from "../models/io.ts";
 import { buildModel } from "../models/model.ts";
 import type { MambaModel } from "../models/types.ts";
 import { generate } from "../infer/generate.ts";
+import { GpuDecoder } from "../infer/gpu_decoder.ts";
+import { resolveGenerateOptions } from "../infer/options.ts";
 
 /** One measured row. */
 interface Row {
   model: string;
-  mode: "recurrent step" | "re-run prefix" | "time to first token";
+  mode:
+    | "recurrent step"
+    | "GPU rounds"
+    | "re-run prefix"
+    | "time to first token";
   batch: number;
   tokens: number;
   ms: number;
@@ -82,17 +93,18 @@ async function recurrent(
   model: MambaModel,
   batch: number,
   tokens: number,
+  gpu: { gpuDecode: boolean; roundTokens?: number } = { gpuDecode: false },
 ): Promise<{ ms: number; tokensPerS: number }> {
   const results = await generate(
     model,
     prompts(batch, 8, model.resolved.vocab),
-    {
-      maxNewTokens: tokens,
-    },
+    { maxNewTokens: tokens, ...gpu },
   );
-  const decodeMs = Math.max(
-    ...results.map((r) => r.timings.totalMs - r.timings.firstTokenMs),
-  );
+  // Every row is admitted (prefilled, first token read back) before the
+  // first decode step, and all were submitted together: decoding runs from
+  // the last first token to the last end.
+  const decodeMs = Math.max(...results.map((r) => r.timings.totalMs)) -
+    Math.max(...results.map((r) => r.timings.firstTokenMs));
   return {
     ms: decodeMs,
     tokensPerS: (batch * (tokens - 1)) / (decodeMs / 1000),
@@ -145,9 +157,14 @@ if (import.meta.main) {
   const tokens = Number(a.tokens ?? 1024);
   const prefixTokens = Number(a["prefix-tokens"] ?? 64);
   const ttftPrompt = Number(a["ttft-prompt"] ?? 512);
+  const stepTokens = Number(a["step-tokens"] ?? tokens);
+  const roundTokens = String(a["round-tokens"] ?? "32").split(",").map(Number);
+  const out = a.out ?? `decode-${backend}.json`;
   const rows: Row[] = [];
-  const push = (r: Row) => {
+  const profiles: unknown[] = [];
+  const push = (r: Row & { roundTokens?: number }) => {
     rows.push(r);
+    save();
     console.log(
       `${r.model.padEnd(6)} ${r.mode.padEnd(20)} b=${
         String(r.batch).padEnd(3)
@@ -158,20 +175,88 @@ if (import.meta.main) {
   };
   console.log(`backend ${backend}, ${new Date().toISOString()}`);
   const readback = backend === "webgpu" ? await readbackMs() : null;
+  // Written after every row, so a run cut short keeps what it measured.
+  const save = () =>
+    Deno.writeTextFileSync(
+      out,
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          backend,
+          deno: Deno.version.deno,
+          command: `deno run -A bench/decode.ts ${Deno.args.join(" ")}`,
+          readbackMs: readback,
+          rows,
+          profiles,
+        },
+        null,
+        2,
+      ),
+    );
   if (readback !== null) {
     console.log(`one GPU→CPU readback: ${readback.toFixed(2)} ms (median)`);
   }
   for (const name of names) {
     const model = await makeModel(name);
     await recurrent(model, 1, 4); // warm-up: pipelines, kernels
-    for (const batch of batches) {
+    if (backend === "webgpu") {
+      for (const round of roundTokens) {
+        await recurrent(model, 1, 4, { gpuDecode: true, roundTokens: round });
+        for (const batch of batches) {
+          push({
+            model: name,
+            mode: "GPU rounds",
+            roundTokens: round,
+            batch,
+            tokens,
+            ...await recurrent(model, batch, tokens, {
+              gpuDecode: true,
+              roundTokens: round,
+            }),
+          });
+        }
+      }
+    }
+    for (const batch of stepTokens > 1 ? batches : []) {
       push({
         model: name,
         mode: "recurrent step",
         batch,
-        tokens,
-        ...await recurrent(model, batch, tokens),
+        tokens: stepTokens,
+        ...await recurrent(model, batch, stepTokens),
       });
+    }
+    if (backend === "webgpu" && a.profile) {
+      for (const batch of batches) {
+        const decoder = new GpuDecoder(model, {
+          maxBatch: batch <= 8 ? 8 : 32,
+        });
+        const { state } = model.prefill([
+          prompts(1, 8, model.resolved.vocab)[0],
+        ]);
+        for (let i = 0; i < batch; i++) {
+          decoder.admit({
+            state,
+            token: 1,
+            rngState: 0,
+            seen: [],
+            sampling: resolveGenerateOptions({}).sampling,
+          });
+        }
+        state.layers.forEach((s) => tf.dispose([s.conv, s.ssm]));
+        const rows = await decoder.profile();
+        console.log(`GPU decode step profile, ${name}, batch ${batch}:`);
+        for (const r of rows) {
+          console.log(
+            `  ${r.label.padEnd(28)} ×${String(r.count).padStart(3)} ${
+              r.ms.toFixed(3).padStart(8)
+            } ms`,
+          );
+        }
+        profiles.push({ model: name, batch, rows });
+        save();
+        decoder.dispose();
+      }
     }
     if (prefixTokens > 0) {
       push({
@@ -201,21 +286,5 @@ if (import.meta.main) {
     }
     model.dispose();
   }
-  const out = a.out ?? `decode-${backend}.json`;
-  await Deno.writeTextFile(
-    out,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        backend,
-        deno: Deno.version.deno,
-        command: `deno run -A bench/decode.ts ${Deno.args.join(" ")}`,
-        readbackMs: readback,
-        rows,
-      },
-      null,
-      2,
-    ),
-  );
   console.log(`wrote ${out}`);
 }

@@ -13,6 +13,8 @@
  *
  * @module
  */
+import { matMulTransposed } from "../models/_layers.ts";
+import { type GpuTimer, makeGpuTimer } from "./_gpu_timer.ts";
 import parser from "yargs-parser";
 import { type BackendName, setBackend, tf } from "../kernels/backend.ts";
 import "../kernels/webgpu/register.ts";
@@ -38,6 +40,7 @@ const n = model.resolved.layers[0].mixer.dState,
 /** Runs `work` `repeats` times, waits once; returns ms per run. */
 async function time(work: () => tf.Tensor): Promise<number> {
   await (tf.tidy(work)).data(); // warm-up: pipelines compiled
+  timer?.begin();
   const start = performance.now();
   let last: tf.Tensor | null = null;
   for (let i = 0; i < repeats; i++) {
@@ -46,8 +49,21 @@ async function time(work: () => tf.Tensor): Promise<number> {
   }
   await last!.data();
   last!.dispose();
-  return (performance.now() - start) / repeats;
+  const wall = (performance.now() - start) / repeats;
+  const gpu = timer ? await timer.end() : null;
+  gpuMs.push(gpu === null ? null : gpu / repeats);
+  return wall;
 }
+
+/** GPU busy ms per run of each `time` call, in order (timestamp queries). */
+const gpuMs: (number | null)[] = [];
+const timer: GpuTimer | null = backend === "webgpu"
+  ? makeGpuTimer((tf.backend() as unknown as { device: GPUDevice }).device)
+  : null;
+
+// The model's own a·Wᵀ (the WGSL matMulNT on webgpu).
+const mm = (a: tf.Tensor, w: tf.Tensor) =>
+  matMulTransposed(a as tf.Tensor2D, w as tf.Tensor2D);
 
 const rows = [];
 for (const [b, l] of shapes) {
@@ -55,6 +71,7 @@ for (const [b, l] of shapes) {
     tf.randomUniform([b, l], 0, 50280, "int32")
   ) as tf.Tensor2D;
   const forward = await time(() => model.forward(ids));
+  const forwardGpu = gpuMs[gpuMs.length - 1];
   const u = tf.randomNormal([b, l, dIn]) as tf.Tensor3D;
   const delta = tf.randomNormal([b, l, dIn], -4, 0.5) as tf.Tensor3D;
   const A = tf.neg(tf.exp(tf.randomNormal([dIn, n]))) as tf.Tensor2D;
@@ -92,15 +109,15 @@ for (const [b, l] of shapes) {
   const matmul = await time(() => {
     let acc: tf.Tensor = tf.zeros([b * l, d]);
     for (let i = 0; i < layers; i++) {
-      const xz = tf.matMul(x, w.inP, false, true); // (b·l, 2·dIn)
+      const xz = mm(x, w.inP); // (b·l, 2·dIn)
       const xi = xz.slice([0, 0], [b * l, dIn]);
-      const dbc = tf.matMul(xi, w.xP, false, true); // (b·l, r+2n)
-      const dt = tf.matMul(dbc.slice([0, 0], [b * l, r]), w.dtP, false, true); // (b·l, dIn)
-      acc = tf.add(acc, tf.matMul(tf.add(xi, dt), w.outP, false, true)); // (b·l, d)
+      const dbc = mm(xi, w.xP); // (b·l, r+2n)
+      const dt = mm(dbc.slice([0, 0], [b * l, r]), w.dtP); // (b·l, dIn)
+      acc = tf.add(acc, mm(tf.add(xi, dt), w.outP)); // (b·l, d)
     }
     return tf.add(
       acc,
-      tf.matMul(x, model.params.get("backbone.embeddings.weight")!, false, true)
+      mm(x, model.params.get("backbone.embeddings.weight")!)
         .slice([0, 0], [b * l, d]),
     ); // + LM head
   });
@@ -109,6 +126,7 @@ for (const [b, l] of shapes) {
     b,
     l,
     forwardMs: forward,
+    forwardGpuMs: forwardGpu,
     scanMs: scan,
     matmulMs: matmul,
     restMs: forward - scan - matmul,
@@ -119,14 +137,16 @@ console.log(
   `Mamba-130m shape forward on ${backend}, float32, mean of ${repeats}`,
 );
 console.log(
-  "| b | l | forward ms | scan ms (24 layers) | matmuls ms (projections + head) | rest ms |",
+  "| b | l | forward ms | forward GPU ms | scan ms (24 layers) | matmuls ms (projections + head) | rest ms |",
 );
-console.log("| --- | --- | --- | --- | --- | --- |");
+console.log("| --- | --- | --- | --- | --- | --- | --- |");
 for (const x of rows) {
   console.log(
-    `| ${x.b} | ${x.l} | ${x.forwardMs.toFixed(1)} | ${x.scanMs.toFixed(1)} | ${
-      x.matmulMs.toFixed(1)
-    } | ${x.restMs.toFixed(1)} |`,
+    `| ${x.b} | ${x.l} | ${x.forwardMs.toFixed(1)} | ${
+      x.forwardGpuMs?.toFixed(1) ?? "—"
+    } | ${x.scanMs.toFixed(1)} | ${x.matmulMs.toFixed(1)} | ${
+      x.restMs.toFixed(1)
+    } |`,
   );
 }
 await Deno.writeTextFile(
