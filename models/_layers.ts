@@ -4,6 +4,7 @@
  * @module
  */
 import { tf } from "../kernels/backend.ts";
+import { matMulNT } from "../kernels/webgpu/matmul.ts";
 import type { NormNode } from "../dsl/schema.ts";
 import { webgpuNorm } from "../kernels/webgpu/norm.ts";
 
@@ -20,16 +21,17 @@ export function linear(
 ): tf.Tensor {
   const lead = x.shape.slice(0, -1);
   const flat = x.reshape([-1, x.shape[x.shape.length - 1]]); // (·, in)
-  let y = matMulTransposed(flat as tf.Tensor2D, weight as tf.Tensor2D); // (·, out)
-  if (bias) y = tf.add(y, bias);
+  const y = matMulNT(flat as tf.Tensor2D, weight as tf.Tensor2D, {
+    bias: bias as tf.Tensor1D | undefined,
+  }); // (·, out), bias fused on webgpu
   return y.reshape([...lead, weight.shape[0]]);
 }
 
 /**
- * a · Wᵀ for W (out, in). On webgpu W is transposed explicitly first: tfjs's
- * `transposeB` matMul ran 5–8× slower than a plain one on the H200 at every
- * Mamba-130m projection shape, and a transpose of the weight costs a fraction
- * of that (BENCHMARKS.md, "tfjs WebGPU matMul"). Elsewhere `transposeB`.
+ * a · Wᵀ for W (out, in). On webgpu a register-tiled WGSL kernel that reads
+ * W in its own layout (`kernels/webgpu/matmul.ts`: 4–5× tfjs's matMul on the
+ * H200, whose `transposeB` path was a further 5–8× slower, BENCHMARKS.md);
+ * elsewhere tfjs's `transposeB` matMul.
  *
  * @param a (m, in)
  * @param weight (out, in)
@@ -39,8 +41,7 @@ export function matMulTransposed(
   a: tf.Tensor2D,
   weight: tf.Tensor2D,
 ): tf.Tensor2D {
-  if (tf.getBackend() === "webgpu") return tf.matMul(a, tf.transpose(weight));
-  return tf.matMul(a, weight, false, true);
+  return matMulNT(a, weight);
 }
 
 /** SiLU(x) = x · sigmoid(x). */
