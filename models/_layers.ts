@@ -20,10 +20,16 @@ export function linear(
   bias?: tf.Tensor,
 ): tf.Tensor {
   const lead = x.shape.slice(0, -1);
-  const flat = x.reshape([-1, x.shape[x.shape.length - 1]]); // (·, in)
-  const y = matMulNT(flat as tf.Tensor2D, weight as tf.Tensor2D, {
-    bias: bias as tf.Tensor1D | undefined,
-  }); // (·, out), bias fused on webgpu
+  const flat = x.reshape([-1, x.shape[x.shape.length - 1]]) as tf.Tensor2D; // (·, in)
+  let y: tf.Tensor;
+  if (tf.getBackend() === "webgpu") {
+    y = matMulNT(flat, weight as tf.Tensor2D, {
+      bias: bias as tf.Tensor1D | undefined,
+    }); // (·, out), bias fused
+  } else {
+    y = matMulTransposed(flat, weight as tf.Tensor2D); // (·, out)
+    if (bias) y = tf.add(y, bias);
+  }
   return y.reshape([...lead, weight.shape[0]]);
 }
 
@@ -31,7 +37,7 @@ export function linear(
  * a · Wᵀ for W (out, in). On webgpu a register-tiled WGSL kernel that reads
  * W in its own layout (`kernels/webgpu/matmul.ts`: 4–5× tfjs's matMul on the
  * H200, whose `transposeB` path was a further 5–8× slower, BENCHMARKS.md);
- * elsewhere tfjs's `transposeB` matMul.
+ * elsewhere tfjs's `transposeB` matMul and its own gradient, as before.
  *
  * @param a (m, in)
  * @param weight (out, in)
@@ -41,7 +47,8 @@ export function matMulTransposed(
   a: tf.Tensor2D,
   weight: tf.Tensor2D,
 ): tf.Tensor2D {
-  return matMulNT(a, weight);
+  if (tf.getBackend() === "webgpu") return matMulNT(a, weight);
+  return tf.matMul(a, weight, false, true);
 }
 
 /** SiLU(x) = x · sigmoid(x). */

@@ -308,15 +308,18 @@ export function matMulNT(
   const precision = options.precision ?? "f32";
   const bias = options.bias;
   check(a, w, bias, precision);
-  // customGrad passes its inputs back to us; the forward's inputs are all the
-  // gradient needs, so nothing is saved.
+  // The gradient needs the forward's inputs: they are saved on the tape (a
+  // closure would see them disposed once the caller's tidy ends).
   type T = tf.Tensor | tf.GradSaveFunc;
   const f = tf.customGrad((...args: T[]) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
     const [x, wt, b] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D?];
+    save([x, wt]);
     return {
       value: forward(x, wt, bias ? b : undefined, precision), // (m, n)
-      gradFunc: (dy: tf.Tensor) => {
-        const [da, dw] = grads(dy as tf.Tensor2D, x, wt);
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+        const [da, dw] = grads(dy as tf.Tensor2D, xs, ws);
         return bias ? [da, dw, tf.sum(dy, 0)] : [da, dw];
       },
     };

@@ -289,3 +289,38 @@ Deno.test({
     tf.dispose([a, y1, y2]);
   },
 });
+
+for (const backend of ["cpu", "webgpu"] as const) {
+  Deno.test({
+    name:
+      `matMulNT gradient when its input is an intermediate freed by tidy (${backend})`,
+    ignore: backend === "webgpu" && !gpu,
+    sanitizeResources: false,
+    sanitizeOps: false,
+  }, async () => {
+    await setBackend(backend);
+    const x = tf.variable(tf.tensor2d([[1, 2, 3], [4, 5, 6]]));
+    const w = tf.variable(tf.tensor2d([[1, 0, -1], [2, 1, 0]]));
+    // loss = Σ (2x)·wᵀ: ∂/∂x[i, k] = 2 Σ_n w[n, k]; ∂/∂w[n, k] = 2 Σ_i x[i, k].
+    const { grads, value } = tf.variableGrads(() =>
+      tf.tidy(() => matMulNT(tf.mul(x, 2) as tf.Tensor2D, w).sum()) as tf.Scalar
+    );
+    assert.deepEqual(Array.from(await grads[x.name].data()), [
+      6,
+      2,
+      -2,
+      6,
+      2,
+      -2,
+    ]);
+    assert.deepEqual(Array.from(await grads[w.name].data()), [
+      10,
+      14,
+      18,
+      10,
+      14,
+      18,
+    ]);
+    tf.dispose([value, x, w, ...Object.values(grads)]);
+  });
+}
