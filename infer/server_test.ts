@@ -167,8 +167,13 @@ Deno.test("requests over the concurrency limit get 429; shutdown waits for in-fl
   const statuses = responses.map((r) => r.status).sort();
   await Promise.all(responses.map((r) => r.json()));
   assert.ok(statuses.includes(429) && statuses.includes(200), `${statuses}`);
+  const stepsBefore = model.steps;
   const slow = post(url, body);
-  await new Promise((r) => setTimeout(r, 20));
+  // Shut down once the request is being decoded (a fixed sleep raced the
+  // connection on a loaded machine: "connection refused").
+  while (model.steps === stepsBefore) {
+    await new Promise((r) => setTimeout(r, 1));
+  }
   const stopped = server.shutdown();
   const answer = await slow;
   assert.equal(answer.status, 200);
