@@ -3,15 +3,20 @@
  * only when it is final: an incomplete UTF-8 character at the end ("\uFFFD")
  * and any tail that could still grow into a stop string are held back.
  *
+ * Each token costs about the same however long the text is: the ids are
+ * decoded incrementally (`_detok.ts`) and stop strings are searched for only
+ * where a new match can start, from `max(stop.length) - 1` characters before
+ * the first character the token changed.
+ *
  * @module
  */
 import type { TextTokenizer } from "../train/tokenizers.ts";
+import { IncrementalDecode } from "./_detok.ts";
 
 /** Decodes a growing list of ids into text, piece by piece. */
 export class TextStream {
-  readonly #tokenizer: TextTokenizer;
+  readonly #decode: IncrementalDecode;
   readonly #stops: string[];
-  #ids: number[] = [];
   #full = "";
   #cut: number | null = null;
   #emitted = 0;
@@ -21,7 +26,7 @@ export class TextStream {
    * @param stops stop strings (the text ends before the first one found).
    */
   constructor(tokenizer: TextTokenizer, stops: string[] = []) {
-    this.#tokenizer = tokenizer;
+    this.#decode = new IncrementalDecode(tokenizer);
     this.#stops = stops;
   }
 
@@ -41,10 +46,13 @@ export class TextStream {
    */
   push(token: number): string {
     if (this.#cut !== null) return "";
-    this.#ids.push(token);
-    this.#full = this.#tokenizer.decode(this.#ids);
+    const changed = this.#decode.push(token);
+    this.#full = this.#decode.text;
+    // No stop string lay in the text before this push, so a match must
+    // overlap a character at or after `changed`.
     for (const stop of this.#stops) {
-      const at = this.#full.indexOf(stop);
+      const from = stop === "" ? 0 : Math.max(0, changed - stop.length + 1);
+      const at = this.#full.indexOf(stop, from);
       if (at >= 0 && (this.#cut === null || at < this.#cut)) this.#cut = at;
     }
     if (this.#cut !== null) return this.flush();
