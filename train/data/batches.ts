@@ -2,7 +2,8 @@
  * Streamed, shuffled batches of fixed shape (b, l).
  *
  * Texts are tokenized batch by batch (never the whole corpus as tensors) and
- * padded or truncated to the sequence length `l`.
+ * padded or truncated to the sequence length `l`; classification rows are kept
+ * once encoded (`_encoded.ts`), so later epochs and evaluations reuse them.
  *
  * **Padding side matters for a causal scan.** A Mamba layer reads the sequence
  * left to right and its state at position `t` depends only on tokens `≤ t`.
@@ -24,6 +25,7 @@
  */
 import { mixSeed, permutation, Rng, type RngState } from "../_rng.ts";
 import type { TextTokenizer } from "../tokenizers.ts";
+import { type EncodedExamples, encodedExamples } from "./_encoded.ts";
 import type { LabeledText } from "./files.ts";
 
 /** How texts become rows of exactly `seqLen` ids. */
@@ -107,6 +109,7 @@ export interface ClassStreamOptions extends EncodeOptions {
 export class ClassStream {
   #order: number[] = [];
   #orderEpoch = -1;
+  readonly #rows: EncodedExamples;
   /** Where the next batch starts. */
   position: ClassPosition = { epoch: 0, index: 0 };
 
@@ -125,6 +128,12 @@ export class ClassStream {
         `data: expected at least batchSize=${options.batchSize} training examples, received ${examples.length}`,
       );
     }
+    this.#rows = encodedExamples(
+      examples,
+      tokenizer,
+      options,
+      (text) => encodeFixed(tokenizer, text, options),
+    );
   }
 
   /** @returns the next batch (b, l) and advances the position. */
@@ -141,19 +150,19 @@ export class ClassStream {
       );
       this.#orderEpoch = epoch;
     }
-    const picked = this.#order.slice(index, index + b).map((i) =>
-      this.examples[i]
-    );
+    const picked = this.#order.slice(index, index + b);
     this.position = { epoch, index: index + b };
     return {
-      ids: picked.map((e) => encodeFixed(this.tokenizer, e.text, this.options)),
-      labels: picked.map((e) => e.label),
+      ids: picked.map((i) => this.#rows.row(i)),
+      labels: picked.map((i) => this.examples[i].label),
     };
   }
 }
 
 /**
- * Evaluation batches in order (the last may be smaller).
+ * Evaluation batches in order (the last may be smaller). The fitted ids of
+ * `examples` are kept after the first pass, so evaluating the same list again
+ * tokenizes nothing.
  * @param examples examples.
  * @param tokenizer the tokenizer.
  * @param options batch size, length, sides.
@@ -164,12 +173,21 @@ export function* classBatches(
   tokenizer: TextTokenizer,
   options: EncodeOptions & { batchSize: number },
 ): Generator<ClassBatch> {
+  const rows = encodedExamples(
+    examples,
+    tokenizer,
+    options,
+    (text) => encodeFixed(tokenizer, text, options),
+  );
   for (let i = 0; i < examples.length; i += options.batchSize) {
-    const part = examples.slice(i, i + options.batchSize);
-    yield {
-      ids: part.map((e) => encodeFixed(tokenizer, e.text, options)),
-      labels: part.map((e) => e.label),
-    };
+    const end = Math.min(examples.length, i + options.batchSize);
+    const ids: number[][] = [];
+    const labels: number[] = [];
+    for (let k = i; k < end; k++) {
+      ids.push(rows.row(k));
+      labels.push(examples[k].label);
+    }
+    yield { ids, labels };
   }
 }
 

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { byteTokenizer } from "../tokenizers.ts";
+import type { TextTokenizer } from "../tokenizers.ts";
+import { mixSeed, permutation } from "../_rng.ts";
 import {
+  classBatches,
   ClassStream,
   encodeFixed,
   lmBatches,
@@ -48,6 +51,66 @@ Deno.test("ClassStream: shuffled epochs, fixed shapes, resumable position", () =
   b.position = pos;
   assert.deepEqual(b.next(), next);
   assert.ok(next.ids.every((r) => r.length === 5));
+});
+
+/** The byte tokenizer, counting the texts it encodes. */
+function countingTokenizer(): { tok: TextTokenizer; calls: () => number } {
+  let n = 0;
+  return {
+    tok: {
+      ...tok,
+      encode: (text) => {
+        n++;
+        return tok.encode(text);
+      },
+    },
+    calls: () => n,
+  };
+}
+
+Deno.test("ClassStream / classBatches: each text is encoded once; rows equal encodeFixed", () => {
+  const ex = Array.from(
+    { length: 11 },
+    (_, i) => ({ text: `text ${"é".repeat(i)} ${i}`, label: i % 3 }),
+  );
+  const opts = {
+    batchSize: 4,
+    seqLen: 9,
+    seed: 5,
+    truncateSide: "left" as const,
+  };
+  const { tok: counting, calls } = countingTokenizer();
+  const s = new ClassStream(ex, counting, opts);
+  // Oracle: the old stream, shuffling per epoch and encoding every row.
+  const want = [];
+  for (let epoch = 0; epoch < 4; epoch++) {
+    const order = permutation(ex.length, mixSeed(opts.seed, epoch));
+    for (let at = 0; at + 4 <= ex.length; at += 4) {
+      const picked = order.slice(at, at + 4).map((i) => ex[i]);
+      want.push({
+        ids: picked.map((e) => encodeFixed(tok, e.text, opts)),
+        labels: picked.map((e) => e.label),
+      });
+    }
+  }
+  for (const [step, batch] of want.entries()) {
+    assert.deepEqual(s.next(), batch, `batch ${step}`);
+  }
+  assert.equal(calls(), 11); // 12 batches of 4 = 4 epochs of 8 rows
+  const plain = () => ex.map((e) => encodeFixed(tok, e.text, opts));
+  for (let pass = 0; pass < 3; pass++) {
+    const rows = [...classBatches(ex, counting, opts)];
+    assert.deepEqual(rows.flatMap((b) => b.ids), plain());
+    assert.deepEqual(rows.flatMap((b) => b.labels), ex.map((e) => e.label));
+    assert.equal(rows.at(-1)!.ids.length, 3);
+  }
+  assert.equal(calls(), 11); // kept rows, shared with the stream
+  ex[2] = { text: "replaced", label: 1 };
+  const again = [...classBatches(ex, counting, opts)].flatMap((b) => b.ids);
+  assert.deepEqual(again, plain());
+  assert.equal(calls(), 12); // only the replaced text
+  [...classBatches(ex, counting, { ...opts, seqLen: 4 })];
+  assert.equal(calls(), 23); // other options: a fresh encoding
 });
 
 Deno.test("LmStream / lmBatches: targets are inputs shifted by one; resumable", () => {
