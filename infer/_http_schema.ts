@@ -1,11 +1,13 @@
 /**
  * Private: the JSON request bodies of the HTTP server (snake_case, as in
  * Hugging Face and OpenAI APIs), derived from `GenerateOptionsSchema` so the
- * two never disagree, and their conversion to library options.
+ * two never disagree, and their conversion to library options; and the JSON
+ * shape of a generation result.
  *
  * @module
  */
 import { z } from "zod";
+import type { GenerateResult } from "./generate.ts";
 import { type GenerateOptions, GenerateOptionsSchema } from "./options.ts";
 
 /** camelCase → snake_case. */
@@ -68,4 +70,35 @@ export function requestOptions(body: GenerateRequest): GenerateOptions {
   }
   if (typeof body.stop === "string") out.stop = [body.stop];
   return out as GenerateOptions;
+}
+
+/**
+ * @param r a generation result.
+ * @returns its JSON shape (snake_case, as `/v1/generate` answers).
+ */
+export function presentResult(r: GenerateResult) {
+  return {
+    output_ids: r.outputIds,
+    ...(r.text !== undefined ? { text: r.text } : {}),
+    finish_reason: r.finishReason,
+    seed: r.seed,
+    usage: {
+      prompt_tokens: r.promptIds.length,
+      completion_tokens: r.outputIds.length,
+      total_tokens: r.promptIds.length + r.outputIds.length,
+    },
+    timings: {
+      queued_ms: r.timings.queuedMs,
+      first_token_ms: r.timings.firstTokenMs,
+      total_ms: r.timings.totalMs,
+    },
+    ...(r.hypotheses
+      ? {
+        hypotheses: r.hypotheses.map((h) => ({
+          output_ids: h.outputIds,
+          score: h.score,
+        })),
+      }
+      : {}),
+  };
 }

@@ -17,6 +17,10 @@
  * `maxConcurrent` get 429. Sampled requests join one continuous batch
  * (`DecodeEngine`, first come first served); beam searches run beside it.
  *
+ * The routes live in `_generate_route.ts` (validation, JSON or SSE via
+ * `_sse.ts`) and `_classify_route.ts`; request bodies in `_http_schema.ts`;
+ * the shared 4xx error and body parsing in `_http.ts`.
+ *
  * Reference: Hugging Face text-generation-inference `/generate` and
  * `/generate_stream` (field names, SSE framing).
  *
@@ -24,24 +28,16 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { Context } from "hono";
-import type { z } from "zod";
 import { getBackend } from "../kernels/backend.ts";
 import type { MambaModel } from "../models/types.ts";
 import type { TextTokenizer } from "../train/tokenizers.ts";
-import { DecodeEngine, type TokenEvent } from "./engine.ts";
-import { type GenerateResult, promptToIds, runBeamSearch } from "./generate.ts";
-import {
-  describeZodError,
-  InferenceInputError,
-  resolveGenerateOptions,
-} from "./options.ts";
-import {
-  ClassifyRequestSchema,
-  GenerateRequestSchema,
-  requestOptions,
-} from "./_http_schema.ts";
-import { fitIds } from "../train/data/batches.ts";
+import { DecodeEngine } from "./engine.ts";
+import { InferenceInputError } from "./options.ts";
+import { fail, HttpError, type RouteContext } from "./_http.ts";
+import { generateRoute } from "./_generate_route.ts";
+import { classifyRoute } from "./_classify_route.ts";
+
+export { classifyRows } from "./classify.ts";
 
 /** Server limits (every one enforced with a 4xx naming the field). */
 export interface ServerLimits {
@@ -91,43 +87,6 @@ export interface App {
   readonly inFlight: number;
   /** Stops taking requests (503) and resolves when in-flight ones finish. */
   drain(): Promise<void>;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: 400 | 404 | 413 | 429 | 503,
-    readonly field: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const fail = (c: Context, e: HttpError) =>
-  c.json({ error: { message: e.message, field: e.field } }, e.status);
-
-async function readJson<S extends z.ZodType>(
-  c: Context,
-  schema: S,
-): Promise<z.infer<S>> {
-  let body: unknown;
-  try {
-    body = JSON.parse(await c.req.text());
-  } catch (e) {
-    throw new HttpError(
-      400,
-      "body",
-      `body: expected a JSON object, received malformed JSON (${
-        (e as Error).message
-      })`,
-    );
-  }
-  const parsed = schema.safeParse(body, { reportInput: true });
-  if (!parsed.success) {
-    const { field, message } = describeZodError(parsed.error);
-    throw new HttpError(400, field, message);
-  }
-  return parsed.data;
 }
 
 /**
@@ -230,179 +189,19 @@ export function createApp(options: AppOptions): App {
       queued: engine.queued,
     }));
 
-  app.post("/v1/generate", async (c) => {
-    if (head.kind !== "lm_head") {
-      throw new HttpError(
-        400,
-        "model",
-        `model: /v1/generate needs an lm_head model, this one has a ${head.kind} head (use /v1/classify)`,
-      );
-    }
-    const body = await readJson(c, GenerateRequestSchema);
-    if ((body.prompt === undefined) === (body.input_ids === undefined)) {
-      throw new HttpError(
-        400,
-        "prompt",
-        "prompt: expected exactly one of prompt (text) or input_ids",
-      );
-    }
-    const field = body.prompt !== undefined ? "prompt" : "input_ids";
-    const ids = promptToIds(body.prompt ?? body.input_ids!, {
-      vocab,
-      tokenizer,
-      field,
-    });
-    if (ids.length > limits.maxPromptTokens) {
-      throw new HttpError(
-        400,
-        field,
-        `${field}: expected at most ${limits.maxPromptTokens} tokens, received ${ids.length}`,
-      );
-    }
-    const max = body.max_new_tokens;
-    if (max !== undefined && max > limits.maxNewTokens) {
-      throw new HttpError(
-        400,
-        "max_new_tokens",
-        `max_new_tokens: expected at most ${limits.maxNewTokens} (the server's limit), received ${max}`,
-      );
-    }
-    if ((body.num_beams ?? 1) > limits.maxBeams) {
-      throw new HttpError(
-        400,
-        "num_beams",
-        `num_beams: expected at most ${limits.maxBeams}, received ${body.num_beams}`,
-      );
-    }
-    if ((body.stop?.length ?? 0) > 0 && !tokenizer) {
-      throw new HttpError(
-        400,
-        "stop",
-        "stop: stop strings need a tokenizer; this model has none (use stop_token_ids)",
-      );
-    }
-    const resolved = resolveGenerateOptions({
-      stopTokenIds: options.defaultStopTokenIds ?? [],
-      ...requestOptions(body),
-    });
-    if (body.stream && resolved.numBeams > 1) {
-      throw new HttpError(
-        400,
-        "stream",
-        "stream: not supported with num_beams > 1",
-      );
-    }
-    admit();
-    if (!body.stream) {
-      try {
-        const result = resolved.numBeams > 1
-          ? await runBeamSearch(model, ids, resolved, tokenizer)
-          : await engine.submit(ids, resolved);
-        return c.json(present(result));
-      } finally {
-        release();
-      }
-    }
-    return streamEvents(ids, resolved);
-  });
-
-  /** SSE: one `data:` event per token, then `event: done` with the result. */
-  function streamEvents(
-    ids: number[],
-    resolved: ReturnType<typeof resolveGenerateOptions>,
-  ): Response {
-    const abort = new AbortController(); // aborted when the client goes away
-    const encoder = new TextEncoder();
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        const send = (text: string) => {
-          try {
-            controller.enqueue(encoder.encode(text));
-          } catch {
-            abort.abort(); // the client went away
-          }
-        };
-        engine.submit(ids, resolved, {
-          signal: abort.signal,
-          onToken: (e: TokenEvent) => send(`data: ${JSON.stringify(e)}\n\n`),
-        }).then(
-          (result) =>
-            send(`event: done\ndata: ${JSON.stringify(present(result))}\n\n`),
-          (error) =>
-            send(
-              `event: error\ndata: ${
-                JSON.stringify({ error: { message: String(error) } })
-              }\n\n`,
-            ),
-        ).finally(() => {
-          release();
-          try {
-            controller.close();
-          } catch { /* already closed */ }
-        });
-      },
-      cancel() {
-        abort.abort();
-      },
-    });
-    return new Response(body, {
-      headers: {
-        "content-type": "text/event-stream",
-        "cache-control": "no-cache",
-      },
-    });
-  }
-
-  app.post("/v1/classify", async (c) => {
-    if (head.kind !== "classifier") {
-      throw new HttpError(
-        400,
-        "model",
-        `model: /v1/classify needs a classifier model, this one has a ${head.kind} head (use /v1/generate)`,
-      );
-    }
-    const body = await readJson(c, ClassifyRequestSchema);
-    if ((body.text === undefined) === (body.input_ids === undefined)) {
-      throw new HttpError(
-        400,
-        "text",
-        "text: expected exactly one of text or input_ids",
-      );
-    }
-    const field = body.text !== undefined ? "text" : "input_ids";
-    const raw = body.text ?? body.input_ids!;
-    const many = Array.isArray(raw) && raw.some((x) => typeof x !== "number");
-    const inputs = (many ? raw : [raw]) as (string | number[])[];
-    const rows = inputs.map((x, i) =>
-      promptToIds(x, {
-        vocab,
-        tokenizer,
-        field: many ? `${field}.${i}` : field,
-      })
-    );
-    for (const [i, r] of rows.entries()) {
-      if (r.length > limits.maxPromptTokens) {
-        throw new HttpError(
-          400,
-          many ? `${field}.${i}` : field,
-          `${field}: expected at most ${limits.maxPromptTokens} tokens, received ${r.length}`,
-        );
-      }
-    }
-    admit();
-    try {
-      const probabilities = await classifyRows(model, rows, {
-        padId: tokenizer?.padId,
-      });
-      const tokens = rows.reduce((s, r) => s + r.length, 0);
-      return c.json({
-        probabilities,
-        usage: { prompt_tokens: tokens, total_tokens: tokens },
-      });
-    } finally {
-      release();
-    }
-  });
+  const ctx: RouteContext = {
+    model,
+    tokenizer,
+    vocab,
+    headKind: head.kind,
+    limits,
+    defaultStopTokenIds: options.defaultStopTokenIds,
+    engine,
+    admit,
+    release,
+  };
+  app.post("/v1/generate", generateRoute(ctx));
+  app.post("/v1/classify", classifyRoute(ctx));
 
   return {
     fetch: (request) => app.fetch(request),
@@ -414,66 +213,6 @@ export function createApp(options: AppOptions): App {
       if (inFlight === 0) return Promise.resolve();
       return new Promise<void>((resolve) => drained = resolve);
     },
-  };
-}
-
-/**
- * Class probabilities, one input at a time (each alone: no padding between
- * inputs). A model with a fixed sequence length (`seqLen` in its
- * architecture) sees each input the way training fed it
- * (`fitIds` with training's default sides): cut to the first `seqLen`
- * tokens, then padded on the left with `padId` — for mean pooling the pads
- * are part of what the model learned to average.
- *
- * @param model a classifier-head model.
- * @param rows token-id lists.
- * @param options `padId`: the tokenizer's pad id (default 0).
- * @returns (rows, c) probabilities (raw scores when the head's activation is "none").
- */
-export async function classifyRows(
-  model: MambaModel,
-  rows: number[][],
-  options: { padId?: number } = {},
-): Promise<number[][]> {
-  const seqLen = model.resolved.seqLen;
-  const out: number[][] = [];
-  for (const row of rows) {
-    const ids = seqLen === undefined
-      ? row
-      : fitIds(row, options.padId ?? 0, { seqLen });
-    const probs = model.forward([ids]); // (1, c)
-    out.push(Array.from(await probs.data()));
-    probs.dispose();
-    await new Promise((r) => setTimeout(r, 0));
-  }
-  return out;
-}
-
-/** The JSON shape of a generation result. */
-function present(r: GenerateResult) {
-  return {
-    output_ids: r.outputIds,
-    ...(r.text !== undefined ? { text: r.text } : {}),
-    finish_reason: r.finishReason,
-    seed: r.seed,
-    usage: {
-      prompt_tokens: r.promptIds.length,
-      completion_tokens: r.outputIds.length,
-      total_tokens: r.promptIds.length + r.outputIds.length,
-    },
-    timings: {
-      queued_ms: r.timings.queuedMs,
-      first_token_ms: r.timings.firstTokenMs,
-      total_ms: r.timings.totalMs,
-    },
-    ...(r.hypotheses
-      ? {
-        hypotheses: r.hypotheses.map((h) => ({
-          output_ids: h.outputIds,
-          score: h.score,
-        })),
-      }
-      : {}),
   };
 }
 

@@ -1,0 +1,71 @@
+/**
+ * Private: `POST /v1/classify` — `text` or `input_ids`, one or several;
+ * answers `probabilities`, one row per input.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import { classifyRows } from "./classify.ts";
+import { promptToIds } from "./generate.ts";
+import { ClassifyRequestSchema } from "./_http_schema.ts";
+import { HttpError, readJson, type RouteContext } from "./_http.ts";
+
+/**
+ * @param ctx the app's model, limits and admission.
+ * @returns the route's handler.
+ */
+export function classifyRoute(
+  ctx: RouteContext,
+): (c: Context) => Promise<Response> {
+  const { model, tokenizer, vocab, limits } = ctx;
+  return async (c) => {
+    if (ctx.headKind !== "classifier") {
+      throw new HttpError(
+        400,
+        "model",
+        `model: /v1/classify needs a classifier model, this one has a ${ctx.headKind} head (use /v1/generate)`,
+      );
+    }
+    const body = await readJson(c, ClassifyRequestSchema);
+    if ((body.text === undefined) === (body.input_ids === undefined)) {
+      throw new HttpError(
+        400,
+        "text",
+        "text: expected exactly one of text or input_ids",
+      );
+    }
+    const field = body.text !== undefined ? "text" : "input_ids";
+    const raw = body.text ?? body.input_ids!;
+    const many = Array.isArray(raw) && raw.some((x) => typeof x !== "number");
+    const inputs = (many ? raw : [raw]) as (string | number[])[];
+    const rows = inputs.map((x, i) =>
+      promptToIds(x, {
+        vocab,
+        tokenizer,
+        field: many ? `${field}.${i}` : field,
+      })
+    );
+    for (const [i, r] of rows.entries()) {
+      if (r.length > limits.maxPromptTokens) {
+        throw new HttpError(
+          400,
+          many ? `${field}.${i}` : field,
+          `${field}: expected at most ${limits.maxPromptTokens} tokens, received ${r.length}`,
+        );
+      }
+    }
+    ctx.admit();
+    try {
+      const probabilities = await classifyRows(model, rows, {
+        padId: tokenizer?.padId,
+      });
+      const tokens = rows.reduce((s, r) => s + r.length, 0);
+      return c.json({
+        probabilities,
+        usage: { prompt_tokens: tokens, total_tokens: tokens },
+      });
+    } finally {
+      ctx.release();
+    }
+  };
+}
