@@ -237,26 +237,39 @@ async function record(
 
 const fwd = (x: Inputs) => () => webgpuSelectiveScan(x).y;
 
+/** The inputs that get a gradient, in the order of {@linkcode scanGrads}. */
+const GRAD_NAMES = [
+  "u",
+  "delta",
+  "A",
+  "B",
+  "C",
+  "D",
+  "z",
+  "deltaBias",
+] as const;
+
+/**
+ * The 8 gradients of Σ y·w, taken as the gradients of y with dy = w: the same
+ * numbers, without differentiating a `tf.sum`, whose tfjs gradient builds
+ * `ones(y.shape)` on the CPU and uploads it on every call. In Deno each upload
+ * maps a fresh staging buffer and costs far more than its size suggests; it is
+ * the likely cause of the 5.1 s wall against 115 ms of GPU time per call at
+ * (8, 2048, 1536, 16) on the H200 (bench/results/scan_gpu_h200.json, measured
+ * before this change).
+ */
+function scanGrads(x: Inputs, dy: tf.Tensor): tf.Tensor[] {
+  const names = GRAD_NAMES;
+  return tf.grads((...xs: tf.Tensor[]) => {
+    const m = Object.fromEntries(names.map((k, i) => [k, xs[i]]));
+    return webgpuSelectiveScan({ ...m, deltaSoftplus: true } as never).y;
+  })(names.map((k) => x[k] as tf.Tensor), dy);
+}
+
 /** Σ over the 8 gradients of Σ y·w (one scalar to sync on). */
 function fwdBwd(x: Inputs, w: tf.Tensor) {
-  const names = [
-    "u",
-    "delta",
-    "A",
-    "B",
-    "C",
-    "D",
-    "z",
-    "deltaBias",
-  ] as const;
-  const g = tf.grads((...xs: tf.Tensor[]) => {
-    const m = Object.fromEntries(names.map((k, i) => [k, xs[i]]));
-    return tf.sum(
-      tf.mul(webgpuSelectiveScan({ ...m, deltaSoftplus: true } as never).y, w),
-    );
-  });
-  const vars = names.map((k) => x[k] as tf.Tensor);
-  return () => tf.tidy(() => tf.addN(g(vars).map((t) => tf.sum(t.square()))));
+  return () =>
+    tf.tidy(() => tf.addN(scanGrads(x, w).map((t) => tf.sum(t.square()))));
 }
 
 // 1. correctness on this GPU at the default launch shapes (the llvmpipe
@@ -274,7 +287,7 @@ const checks: Record<string, number> = {};
 {
   const [b, l, dIn, n] = [2, 300, 200, 16];
   const x = inputs(b, l, dIn, n, true);
-  const names = ["u", "delta", "A", "B", "C", "D", "z", "deltaBias"] as const;
+  const names = GRAD_NAMES;
   const p = Object.fromEntries(
     await Promise.all(names.map(async (k) => [k, await x[k]!.data()])),
   );
@@ -286,15 +299,7 @@ const checks: Record<string, number> = {};
     checks[`forward segLen=${segLen}`] = relErr(await y.data(), want.y);
     y.dispose();
     const gy = tf.randomUniform([b, l, dIn], -1, 1);
-    const got = tf.grads((...xs: tf.Tensor[]) => {
-      const m = Object.fromEntries(names.map((k, i) => [k, xs[i]]));
-      return tf.sum(
-        tf.mul(
-          webgpuSelectiveScan({ ...m, deltaSoftplus: true } as never).y,
-          gy,
-        ),
-      );
-    })(names.map((k) => x[k] as tf.Tensor));
+    const got = scanGrads(x, gy);
     const wantG = referenceScanGrad(ref, await gy.data()) as unknown as Record<
       string,
       Float64Array

@@ -26,7 +26,9 @@ interface Backend {
   bufferManager: {
     acquireBuffer(size: number, usage: number): GPUBuffer;
   };
-  tensorMap: { get(id: object): { resource: unknown } };
+  tensorMap: {
+    get(id: object): { resource: unknown; values?: ArrayLike<number> | null };
+  };
   makeTensorInfo(shape: number[], dtype: "float32"): tf.TensorInfo;
   uploadToGPU(id: object): void;
   disposeData(id: object, force?: boolean): boolean;
@@ -126,6 +128,44 @@ export function allocate(backend: Backend, shape: number[]): tf.TensorInfo {
 export function gpuBuffer(backend: Backend, t: tf.TensorInfo): GPUBuffer {
   backend.uploadToGPU(t.dataId);
   return backend.tensorMap.get(t.dataId).resource as GPUBuffer;
+}
+
+/**
+ * Whether a tensor is all zeros and still lives on the CPU (never uploaded).
+ * tfjs's engine makes such a tensor (`makeZerosTypedArray`) as the gradient
+ * of every kernel output the loss does not use; binding it would upload it
+ * through a fresh mapped staging buffer, which in Deno costs far more than
+ * its size suggests (a fresh buffer per upload, copied on map; seconds per
+ * 100 MB measured on the H200), so kernels check first.
+ *
+ * @param backend the WebGPU backend.
+ * @param t a tensor on that backend.
+ * @returns true when `t` has no GPU buffer and every value is 0.
+ */
+export function isCpuZeros(backend: Backend, t: tf.TensorInfo): boolean {
+  const data = backend.tensorMap.get(t.dataId);
+  if (data.resource != null || !data.values) return false;
+  const v = data.values;
+  for (let i = 0; i < v.length; i++) if (v[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Allocates a float32 tensor on the GPU and zeroes it there (`clearBuffer`
+ * in tfjs's pending command encoder: no upload).
+ *
+ * @param backend the WebGPU backend.
+ * @param shape its shape.
+ * @returns the TensorInfo (owned by the caller).
+ */
+export function gpuZeros(backend: Backend, shape: number[]): tf.TensorInfo {
+  const info = allocate(backend, shape);
+  if (shape.reduce((a, b) => a * b, 1) === 0) return info;
+  backend.ensureCommandEncoderReady();
+  backend.endComputePassEncoder();
+  backend.commandEncoder!.clearBuffer(gpuBuffer(backend, info));
+  backend.commandQueueOwnedIds.add(info.dataId);
+  return info;
 }
 
 /**

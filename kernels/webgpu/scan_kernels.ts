@@ -14,6 +14,8 @@ import { tf } from "../backend.ts";
 import {
   allocate,
   dispatch,
+  gpuZeros,
+  isCpuZeros,
   pipeline,
   release,
   webgpuBackend,
@@ -287,8 +289,17 @@ function backwardKernel(
   const [u, dl, P, B, C] = list;
   let k = 5;
   const z = flags.hasZ ? list[k++] : undefined;
-  const [ckpt, gy, gstate] = list.slice(k);
+  const [ckpt, gyIn, gstateIn] = list.slice(k);
   const [b, l, dIn] = u.shape;
+  // tfjs's engine passes CPU-built zeros as the gradient of an output the loss
+  // does not use (the final state, usually): never upload them. A zero final
+  // state gradient is the same as none; a zero ∂y is cleared on the GPU.
+  const temps: Info[] = [];
+  const gstate = isCpuZeros(backend, gstateIn) ? undefined : gstateIn;
+  let gy = gyIn;
+  if (isCpuZeros(backend, gyIn)) {
+    temps.push(gy = gpuZeros(backend, [b, l, dIn]));
+  }
   const N = P.shape[1] - 2;
   const K = flags.K;
   const DC = tuning.bwdChannels;
@@ -321,7 +332,6 @@ function backwardKernel(
     +flags.softplus,
     +hasGhEnd,
   ];
-  const temps: Info[] = [];
   let ghEnd: Info | undefined = gstate;
   if (nseg > 1) {
     const lc: BackwardConfig = { ...cfg, mode: "local" };

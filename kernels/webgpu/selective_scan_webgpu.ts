@@ -35,7 +35,10 @@ function expectShape(
   }
 }
 
-/** Packs [A | D | Δ bias] into P (dIn, n+2). */
+/**
+ * Packs [A | D | Δ bias] into P (dIn, n+2). A missing column is `tf.fill`ed
+ * (a GPU kernel), not `tf.zeros` (built on the CPU, then uploaded).
+ */
 function pack(
   A: tf.Tensor2D,
   D: tf.Tensor1D | undefined,
@@ -43,7 +46,7 @@ function pack(
 ): tf.Tensor2D {
   const dIn = A.shape[0];
   const col = (t: tf.Tensor1D | undefined) =>
-    t ? t.reshape([dIn, 1]) : tf.zeros([dIn, 1]);
+    t ? t.reshape([dIn, 1]) : tf.fill([dIn, 1], 0);
   return tf.concat([A, col(D), col(bias)], 1) as tf.Tensor2D;
 }
 
@@ -124,7 +127,11 @@ export function webgpuSelectiveScan(
   });
 }
 
-/** Gradient of the forward kernel: one {@linkcode SCAN_BWD} call. */
+/**
+ * Gradient of the forward kernel: one {@linkcode SCAN_BWD} call. `dyState`
+ * is usually tfjs's CPU-built zeros (the loss ignores the final state); the
+ * kernel recognises those and does not upload them.
+ */
 function scanGrad(
   dy: tf.Tensor | tf.Tensor[],
   saved: tf.Tensor[],
