@@ -11,6 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import "./_wasm_kernels.ts";
+import "./_reduce_grads.ts";
 import { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 
 /** The tfjs namespace (`@tensorflow/tfjs` 4.22) every part of the project uses; import it from here, never a second copy. */
