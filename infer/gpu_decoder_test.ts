@@ -11,7 +11,7 @@ import type { MambaModel } from "../models/types.ts";
 import { FIXTURES, readExpected, relativeError } from "../tests/_util.ts";
 import { greedyFixture } from "../tests/_infer_fixtures.ts";
 import { DecodeEngine } from "./engine.ts";
-import { GpuDecoder } from "./gpu_decoder.ts";
+import { GpuDecoder, type SlotInit } from "./gpu_decoder.ts";
 import { resolveGenerateOptions } from "./options.ts";
 import { argmax, chooseToken, type SamplingConfig } from "./sampling.ts";
 
@@ -43,6 +43,30 @@ const disposeState = (
   state: { layers: { conv: tf.Tensor; ssm: tf.Tensor }[] },
 ) => state.layers.forEach((l) => tf.dispose([l.conv, l.ssm]));
 
+/**
+ * Prefills `prompt` with the tfjs forward and admits it into `decoder`
+ * (greedy, token 11 next, unless `init` says otherwise).
+ * @returns the prompt's last logits.
+ */
+async function admit(
+  decoder: GpuDecoder,
+  model: MambaModel,
+  prompt: number[],
+  init: Partial<Omit<SlotInit, "state">> = {},
+): Promise<Float32Array> {
+  const { state, last } = await prefill(model, prompt);
+  decoder.admit({
+    state,
+    token: 11,
+    sampling: GREEDY,
+    rngState: 0,
+    seen: [],
+    ...init,
+  });
+  disposeState(state);
+  return last;
+}
+
 Deno.test({
   name:
     `GpuDecoder: one step per prefix length = HF logits_f64 (long) ≤ ${STEP_TOLERANCE}`,
@@ -56,15 +80,7 @@ Deno.test({
   const prefixes = [1, 2, 5, 17, l - 1];
   const decoder = new GpuDecoder(model, { maxBatch: SLOTS });
   for (const p of prefixes) {
-    const { state } = await prefill(model, ids.slice(0, p));
-    decoder.admit({
-      state,
-      token: ids[p],
-      sampling: GREEDY,
-      rngState: 0,
-      seen: [],
-    });
-    disposeState(state);
+    await admit(decoder, model, ids.slice(0, p), { token: ids[p] });
   }
   const tokens = await decoder.run(1);
   const logits = await decoder.logits();
@@ -131,18 +147,15 @@ Deno.test({
   const contexts: number[][] = [];
   const rngs: Rng[] = [];
   for (const [i, sampling] of configs.entries()) {
-    const { state } = await prefill(model, prompt);
     const seed = 1000 + i;
     rngs.push(new Rng(seed));
     contexts.push([...prompt, 3]);
-    decoder.admit({
-      state,
+    await admit(decoder, model, prompt, {
       token: 3,
       sampling,
       rngState: new Rng(seed).snapshot().state,
       seen: contexts[i],
     });
-    disposeState(state);
   }
   const v = model.resolved.paddedVocab;
   let differentFromGreedy = 0;
@@ -179,30 +192,12 @@ Deno.test({
   const alone: number[][] = [];
   for (const prompt of prompts) {
     const decoder = new GpuDecoder(model, { maxBatch: SLOTS });
-    const { state } = await prefill(model, prompt);
-    decoder.admit({
-      state,
-      token: 11,
-      sampling: GREEDY,
-      rngState: 0,
-      seen: [],
-    });
-    disposeState(state);
+    await admit(decoder, model, prompt);
     alone.push((await decoder.run(10)).map((r) => r[0]));
     decoder.dispose();
   }
   const decoder = new GpuDecoder(model, { maxBatch: SLOTS });
-  for (const prompt of prompts) {
-    const { state } = await prefill(model, prompt);
-    decoder.admit({
-      state,
-      token: 11,
-      sampling: GREEDY,
-      rngState: 0,
-      seen: [],
-    });
-    disposeState(state);
-  }
+  for (const prompt of prompts) await admit(decoder, model, prompt);
   const head = await decoder.run(4); // every slot: its first 4 tokens
   assert.equal(decoder.remove(0), 2); // slot 2 (prompt 2) moves to slot 0
   assert.throws(
