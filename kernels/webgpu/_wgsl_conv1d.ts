@@ -61,26 +61,42 @@ fn flat(wid: vec3<u32>, lid: vec3<u32>) -> u32 {
 const uniforms = [...CONV_UNIFORMS];
 
 /**
+ * One conv shader: the storage bindings (`outputs`, then x, hist, w, bias,
+ * then `inputs`), the uniforms, the shared functions, `helpers`, and a
+ * `main` whose `body` sees the thread's flat index `i`.
+ */
+function convShader(
+  outputs: string[],
+  inputs: string[],
+  body: string,
+  helpers = "",
+): string {
+  const bindings = [
+    ...outputs.map((name) => ({ name, write: true })),
+    ...["x", "hist", "w", "bias", ...inputs].map((name) => ({
+      name,
+      write: false,
+    })),
+  ];
+  return /* wgsl */ `
+${declare(bindings, uniforms)}
+${COMMON}${helpers}
+@compute @workgroup_size(${CONV_WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = flat(wid, lid);${body}}
+`;
+}
+
+/**
  * Forward: u = SiLU(bias + Σ_j w[c, j] · xpad[t + j]) (b, l, dIn) and the
  * new history xpad[l .. l+k-2] (b, k-1, dIn), one thread per element.
  */
 export function convForwardShader(): string {
-  return /* wgsl */ `
-${
-    declare([
-      { name: "u", write: true },
-      { name: "hout", write: true },
-      { name: "x", write: false },
-      { name: "hist", write: false },
-      { name: "w", write: false },
-      { name: "bias", write: false },
-    ], uniforms)
-  }
-${COMMON}
-@compute @workgroup_size(${CONV_WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = flat(wid, lid);
+  return convShader(
+    ["u", "hout"],
+    [],
+    /* wgsl */ `
   let nu = U.b * U.l * U.dIn;
   let h = U.k - 1u;
   if (i < nu) {
@@ -95,8 +111,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let bi = o / (U.dIn * h);
     hout[o] = xpad(bi, U.l + s, c);
   }
-}
-`;
+`,
+  );
 }
 
 /**
@@ -106,20 +122,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
  * history gradient (b, k-1, dIn).
  */
 export function convBackwardShader(): string {
-  return /* wgsl */ `
-${
-    declare([
-      { name: "gx", write: true },
-      { name: "gh", write: true },
-      { name: "x", write: false },
-      { name: "hist", write: false },
-      { name: "w", write: false },
-      { name: "bias", write: false },
-      { name: "du", write: false },
-      { name: "dh", write: false },
-    ], uniforms)
-  }
-${COMMON}
+  const gpad = /* wgsl */ `
 fn gpad(bi: u32, s: u32, c: u32) -> f32 {
   var acc = 0.0;
   if (U.hasDh == 1u && s >= U.l) {
@@ -133,11 +136,11 @@ fn gpad(bi: u32, s: u32, c: u32) -> f32 {
     }
   }
   return acc;
-}
-@compute @workgroup_size(${CONV_WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = flat(wid, lid);
+}`;
+  return convShader(
+    ["gx", "gh"],
+    ["du", "dh"],
+    /* wgsl */ `
   let nx = U.b * U.l * U.W;
   let h = U.k - 1u;
   if (i < nx) {
@@ -156,8 +159,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let bi = o / (U.dIn * h);
     gh[o] = gpad(bi, s, c);
   }
-}
-`;
+`,
+    gpad,
+  );
 }
 
 /**
@@ -166,22 +170,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
  * the flattened (b·l) time axis into part (nchunk, dIn, k+1).
  */
 export function convWeightGradShader(): string {
-  return /* wgsl */ `
-${
-    declare([
-      { name: "part", write: true },
-      { name: "x", write: false },
-      { name: "hist", write: false },
-      { name: "w", write: false },
-      { name: "bias", write: false },
-      { name: "du", write: false },
-    ], uniforms)
-  }
-${COMMON}
-@compute @workgroup_size(${CONV_WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = flat(wid, lid);
+  return convShader(
+    ["part"],
+    ["du"],
+    /* wgsl */ `
   let rows = U.b * U.l;
   let nchunk = (rows + U.rowsPerChunk - 1u) / U.rowsPerChunk;
   if (i >= nchunk * U.dIn) { return; }
@@ -198,6 +190,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     acc[U.k] += g;
   }
   for (var j = 0u; j <= U.k; j++) { part[(i * (U.k + 1u)) + j] = acc[j]; }
-}
-`;
+`,
+  );
 }
