@@ -24,10 +24,14 @@
  */
 import {
   type Binding,
+  chainRuns,
   declare,
   loadRow,
+  localFinish,
   LOG2E,
   MATH,
+  SEGMENT_UNIFORMS,
+  segmentMain,
   unroll,
 } from "./_wgsl_common.ts";
 
@@ -59,13 +63,7 @@ export function backwardWorkgroupBytes(c: BackwardConfig): number {
 
 /** Uniform fields of the backward shaders, in order (K = L, the chunk). */
 export const BACKWARD_UNIFORMS = [
-  "b",
-  "l",
-  "dIn",
-  "segLen",
-  "nseg",
-  "nck",
-  "K",
+  ...SEGMENT_UNIFORMS,
   "nblk",
   "softplus",
   "hasGhEnd",
@@ -163,13 +161,9 @@ ${each((k) => `      gg${k} = (gg${k} + gyr * ${Ck(k)}) * exp2(dv * a${k});`)}
 ${each((k) => `    sG[${k}u * ${WG}u + lid] = gg${k};`)}
     sS[lid] = sum2;`;
   const fwdCarry = `
-      var hc = ckpt[((bi * U.nck + c0 / U.K) * U.dIn + dj) * ${N}u + kj];
-      for (var q = 0u; q < ${S}u; q = q + 1u) {
-        let i = kj * ${WG}u + q * ${DC}u + cj;
-        let hl = sH[i];
-        sH[i] = hc;
-        hc = exp2(aj * sS[q * ${DC}u + cj]) * hc + hl;
-      }`;
+      var hc = ckpt[((bi * U.nck + c0 / U.K) * U.dIn + dj) * ${N}u + kj];${
+    chainRuns({ buf: "sH", carry: "hc", S, DC, reverse: false, total: false })
+  }`;
   // (D) per state: recompute the run's states, reverse, accumulate.
   const perState = `
 ${
@@ -279,13 +273,7 @@ ${
     gAux[(row + d) * ${N + 2}u + ${N}u] = a;
     gAux[(row + d) * ${N + 2}u + ${N + 1}u] = bsum;
   }`
-    : `
-  let row = (bi * U.nseg + seg) * U.dIn;
-  for (var j = lid; j < ${DC * N}u; j = j + ${WG}u) {
-    let dj = d0 + j % ${DC}u;
-    if (dj < U.dIn) { ghloc[(row + dj) * ${N}u + j / ${DC}u] = sCar[j]; }
-  }
-  if (lid < ${DC}u && dOk) { ssum[row + d] = tot; }`;
+    : localFinish("ghloc", DC, S, N);
   return /* wgsl */ `
 ${declare(backwardBindings(c), BACKWARD_UNIFORMS)}
 ${MATH}
@@ -301,25 +289,7 @@ var<workgroup> sRed: array<f32, ${2 * L * R}>;
 var<workgroup> sRA: array<f32, ${WG}>;`
       : ""
   }
-
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let bi = wid.z;
-  let seg = wid.y;
-  let d0 = wid.x * ${DC}u;
-  let s = lid / ${DC}u;
-  let ch = lid % ${DC}u;
-  let d = d0 + ch;
-  let dOk = d < U.dIn;
-  let dc = min(d, U.dIn - 1u);
-  let g0 = seg * U.segLen;
-  let g1 = min(g0 + U.segLen, U.l);
-  let pb = dc * ${N + 2}u;
-${each((k) => `  let a${k} = P[pb + ${k}u] * ${LOG2E};`)}
-  let Dv = P[pb + ${N}u];
-  let bias = P[pb + ${N + 1}u];
-  var tot = 0.0;
+${segmentMain(DC, S, N)}
   var gDs = 0.0;
   var gBs = 0.0;
   for (var j = lid; j < ${DC * N}u; j = j + ${WG}u) {
@@ -349,16 +319,9 @@ ${each((k) => `  let a${k} = P[pb + ${k}u] * ${LOG2E};`)}
       let dj = min(d0 + cj, U.dIn - 1u);
       let aj = sA[j] * ${LOG2E};
       ${full ? fwdCarry : ""}
-      var gc = sCar[j];
-      for (var q1 = ${S}u; q1 > 0u; q1 = q1 - 1u) {
-        let q = q1 - 1u;
-        let i = kj * ${WG}u + q * ${DC}u + cj;
-        let gl = sG[i];
-        sG[i] = gc;
-        let ds = sS[q * ${DC}u + cj];
-        gc = exp2(aj * ds) * gc + gl;
-        if (j < ${DC}u) { tot = tot + ds; }
-      }
+      var gc = sCar[j];${
+    chainRuns({ buf: "sG", carry: "gc", S, DC, reverse: true, total: true })
+  }
       sCar[j] = gc;
     }
     workgroupBarrier();

@@ -1,5 +1,6 @@
 /**
- * WGSL pieces shared by the scan shaders: bindings, softplus, SiLU.
+ * WGSL pieces shared by the scan shaders: bindings, softplus, SiLU, and the
+ * parts of the chunked forward and backward scans that are the same logic.
  *
  * Reference: state-spaces/mamba `csrc/selective_scan/selective_scan_fwd_kernel.cuh`
  * (softplus threshold form replaced by the overflow-free one below).
@@ -103,4 +104,125 @@ export const LOG2E = 1.4426950408889634;
 /** @returns `f(0) + "\n" + … + f(n-1)`. */
 export function unroll(n: number, f: (k: number) => string): string {
   return [...Array(n).keys()].map(f).join("\n");
+}
+
+/**
+ * Uniform fields every chunked scan shader (forward and backward) starts
+ * with, in order; each shader appends its own.
+ */
+export const SEGMENT_UNIFORMS = [
+  "b",
+  "l",
+  "dIn",
+  "segLen",
+  "nseg",
+  "nck",
+  "K",
+];
+
+/**
+ * Opening of a chunked scan shader's `main`, shared by forward and backward:
+ * a workgroup owns DC channels of batch row `bi` over segment `seg`
+ * [g0, g1); thread `lid` owns channel `d` (`ch` within the block, `dc`
+ * clamped to the last channel, `dOk` whether it is real) and run `s`. Reads
+ * the channel's packed parameters P (dIn, N+2) = [A | D | bias] into `a0..`
+ * (A·log2 e), `Dv`, `bias`, and opens the ΣΔ' total `tot`.
+ *
+ * @param DC channels per workgroup.
+ * @param S runs per chunk.
+ * @param N state size.
+ * @returns WGSL up to and inside `main`'s opening brace.
+ */
+export function segmentMain(DC: number, S: number, N: number): string {
+  return /* wgsl */ `
+@compute @workgroup_size(${DC * S})
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let bi = wid.z;
+  let seg = wid.y;
+  let d0 = wid.x * ${DC}u;
+  let s = lid / ${DC}u;
+  let ch = lid % ${DC}u;
+  let d = d0 + ch;
+  let dOk = d < U.dIn;
+  let dc = min(d, U.dIn - 1u);
+  let g0 = seg * U.segLen;
+  let g1 = min(g0 + U.segLen, U.l);
+  let pb = dc * ${N + 2}u;
+${unroll(N, (k) => `  let a${k} = P[pb + ${k}u] * ${LOG2E};`)}
+  let Dv = P[pb + ${N}u];
+  let bias = P[pb + ${N + 1}u];
+  var tot = 0.0;`;
+}
+
+/** Options of {@linkcode chainRuns}. */
+export interface ChainRuns {
+  /** Workgroup array of the runs' local results, (N, S, DC). */
+  buf: string;
+  /** WGSL variable holding the carry, advanced in place. */
+  carry: string;
+  /** Runs per chunk. */
+  S: number;
+  /** Channels per workgroup. */
+  DC: number;
+  /** Walk the runs last to first (the backward's reverse recurrence). */
+  reverse: boolean;
+  /** Whether threads j < DC add each run's ΣΔ' (sS) to `tot`. */
+  total: boolean;
+}
+
+/**
+ * The carry pass over one chunk's S runs for thread j's (channel cj, state
+ * kj), in workgroup memory: each run's local result in `buf` is replaced by
+ * the carry entering the run, and the carry steps over the run,
+ * carry ← exp2(aj · ΣΔ'_q) · carry + local_q (aj = A·log2 e, ΣΔ'_q in sS).
+ *
+ * @param o the arrays, sizes and direction.
+ * @returns WGSL of the loop.
+ */
+export function chainRuns(o: ChainRuns): string {
+  const { buf, carry, S, DC } = o;
+  const loop = o.reverse
+    ? `for (var q1 = ${S}u; q1 > 0u; q1 = q1 - 1u) {
+        let q = q1 - 1u;`
+    : `for (var q = 0u; q < ${S}u; q = q + 1u) {`;
+  return /* wgsl */ `
+      ${loop}
+        let i = kj * ${DC * S}u + q * ${DC}u + cj;
+        let loc = ${buf}[i];
+        ${buf}[i] = ${carry};
+        let ds = sS[q * ${DC}u + cj];
+        ${carry} = exp2(aj * ds) * ${carry} + loc;${
+    o.total
+      ? `
+        if (j < ${DC}u) { tot = tot + ds; }`
+      : ""
+  }
+      }`;
+}
+
+/**
+ * End of a "local" pass (length split across workgroups): writes the
+ * carried result sCar of each (channel, state) to `out` (b, nseg, dIn, N)
+ * and the segment's ΣΔ' `tot` to ssum (b, nseg, dIn).
+ *
+ * @param out the output binding.
+ * @param DC channels per workgroup.
+ * @param S runs per chunk.
+ * @param N state size.
+ * @returns WGSL.
+ */
+export function localFinish(
+  out: string,
+  DC: number,
+  S: number,
+  N: number,
+): string {
+  return /* wgsl */ `
+  let row = (bi * U.nseg + seg) * U.dIn;
+  for (var j = lid; j < ${DC * N}u; j = j + ${DC * S}u) {
+    let dj = d0 + j % ${DC}u;
+    if (dj < U.dIn) { ${out}[(row + dj) * ${N}u + j / ${DC}u] = sCar[j]; }
+  }
+  if (lid < ${DC}u && dOk) { ssum[row + d] = tot; }`;
 }

@@ -25,10 +25,14 @@
  */
 import {
   type Binding,
+  chainRuns,
   declare,
   loadRow,
+  localFinish,
   LOG2E,
   MATH,
+  SEGMENT_UNIFORMS,
+  segmentMain,
   unroll,
 } from "./_wgsl_common.ts";
 
@@ -61,17 +65,7 @@ export function forwardWorkgroupBytes(c: ForwardConfig): number {
  * Uniform fields of the forward shaders, in order. K: checkpoint interval
  * (0: none); softplus, hasHin: 0 or 1.
  */
-export const FORWARD_UNIFORMS = [
-  "b",
-  "l",
-  "dIn",
-  "segLen",
-  "nseg",
-  "nck",
-  "K",
-  "softplus",
-  "hasHin",
-];
+export const FORWARD_UNIFORMS = [...SEGMENT_UNIFORMS, "softplus", "hasHin"];
 
 /**
  * Storage bindings, in order: outputs then inputs. `hin` (b, nseg, dIn, N)
@@ -168,13 +162,7 @@ ${each((k) => `      ckpt[cb + ${k}u] = h${k};`)}
       if (dj < U.dIn) { hend[dj * ${N}u + j / ${DC}u + bi * U.dIn * ${N}u] = sCar[j]; }
     }
   }`
-    : `
-  let row = (bi * U.nseg + seg) * U.dIn;
-  for (var j = lid; j < ${DC * N}u; j = j + ${WG}u) {
-    let dj = d0 + j % ${DC}u;
-    if (dj < U.dIn) { hloc[(row + dj) * ${N}u + j / ${DC}u] = sCar[j]; }
-  }
-  if (lid < ${DC}u && dOk) { ssum[row + d] = tot; }`;
+    : localFinish("hloc", DC, S, N);
   return /* wgsl */ `
 ${declare(forwardBindings(c), FORWARD_UNIFORMS)}
 ${MATH}
@@ -182,24 +170,7 @@ var<workgroup> sH: array<f32, ${WG * N}>;
 var<workgroup> sS: array<f32, ${WG}>;
 var<workgroup> sCar: array<f32, ${DC * N}>;
 var<workgroup> sA: array<f32, ${DC * N}>;
-
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let bi = wid.z;
-  let seg = wid.y;
-  let d0 = wid.x * ${DC}u;
-  let s = lid / ${DC}u;
-  let d = d0 + lid % ${DC}u;
-  let dOk = d < U.dIn;
-  let dc = min(d, U.dIn - 1u);
-  let g0 = seg * U.segLen;
-  let g1 = min(g0 + U.segLen, U.l);
-  let pb = dc * ${N + 2}u;
-${each((k) => `  let a${k} = P[pb + ${k}u] * ${LOG2E};`)}
-  let Dv = P[pb + ${N}u];
-  let bias = P[pb + ${N + 1}u];
-  var tot = 0.0;
+${segmentMain(DC, S, N)}
   for (var j = lid; j < ${DC * N}u; j = j + ${WG}u) {
     let dj = min(d0 + j % ${DC}u, U.dIn - 1u);
     let kj = j / ${DC}u;
@@ -222,15 +193,9 @@ ${each((k) => `    sH[${k}u * ${WG}u + lid] = h${k};`)}
       let cj = j % ${DC}u;
       let kj = j / ${DC}u;
       let aj = sA[j];
-      var hc = sCar[j];
-      for (var q = 0u; q < ${S}u; q = q + 1u) {
-        let i = kj * ${WG}u + q * ${DC}u + cj;
-        let hl = sH[i];
-        sH[i] = hc;
-        let ds = sS[q * ${DC}u + cj];
-        hc = exp2(aj * ds) * hc + hl;
-        if (j < ${DC}u) { tot = tot + ds; }
-      }
+      var hc = sCar[j];${
+    chainRuns({ buf: "sH", carry: "hc", S, DC, reverse: false, total: true })
+  }
       sCar[j] = hc;
     }
     workgroupBarrier();
