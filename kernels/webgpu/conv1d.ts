@@ -15,6 +15,7 @@
  */
 import { tf } from "../backend.ts";
 import { allocate, dispatch, pipeline, webgpuBackend } from "./_dispatch.ts";
+import { gradMap, registerWebGPUKernels } from "./_register.ts";
 import {
   CONV_WORKGROUP,
   convBackwardShader,
@@ -139,27 +140,17 @@ function convGrad(
   if (a.hasHist) grads.push(gh);
   else gh.dispose();
   if (a.hasBias) grads.push(sums.slice([0, k], [dIn, 1]).reshape([dIn]));
-  const map: Record<string, () => tf.Tensor> = {};
-  grads.forEach((g, i) => map[String(i)] = () => g);
-  return map;
+  return gradMap(grads);
 }
 
 let registered = false;
 function ensureRegistered(): void {
   if (registered) return;
   registered = true;
-  for (
-    const [kernelName, fn] of [
-      [CONV_FWD, forwardKernel],
-      [CONV_BWD, backwardKernel],
-    ] as const
-  ) {
-    tf.registerKernel({
-      kernelName,
-      backendName: "webgpu",
-      kernelFunc: fn as unknown as tf.KernelFunc,
-    });
-  }
+  registerWebGPUKernels([
+    [CONV_FWD, forwardKernel],
+    [CONV_BWD, backwardKernel],
+  ]);
   tf.registerGradient({
     kernelName: CONV_FWD,
     saveAllInputs: true,

@@ -26,6 +26,7 @@ import {
   matMulWorkgroupBytes,
   toF16Shader,
 } from "./_wgsl_matmul.ts";
+import { registerWebGPUKernels } from "./_register.ts";
 
 /** Name of the tfjs kernel (inputs a, w, optional bias; attr precision). */
 export const MATMUL_NT = "MambaMatMulNT";
@@ -189,11 +190,7 @@ let registered = false;
 function register(): void {
   if (registered) return;
   registered = true;
-  tf.registerKernel({
-    kernelName: MATMUL_NT,
-    backendName: "webgpu",
-    kernelFunc: matMulKernel as unknown as tf.KernelFunc,
-  });
+  registerWebGPUKernels([[MATMUL_NT, matMulKernel]]);
 }
 
 function check(

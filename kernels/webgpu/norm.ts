@@ -13,6 +13,7 @@
  */
 import { tf } from "../backend.ts";
 import { allocate, dispatch, pipeline, webgpuBackend } from "./_dispatch.ts";
+import { gradMap, registerWebGPUKernels } from "./_register.ts";
 import { normBackwardShader, normForwardShader } from "./_wgsl_norm.ts";
 
 /** Name of the norm kernel: inputs [x, w, (bias)], output y. */
@@ -131,34 +132,21 @@ function normGrads(
   return out;
 }
 
-function toMap(grads: tf.Tensor[]): Record<string, () => tf.Tensor> {
-  const map: Record<string, () => tf.Tensor> = {};
-  grads.forEach((g, i) => map[String(i)] = () => g);
-  return map;
-}
-
 let registered = false;
 function ensureRegistered(): void {
   if (registered) return;
   registered = true;
-  const kernels = [
+  registerWebGPUKernels([
     [NORM_FWD, forwardKernel(false)],
     [ADD_NORM_FWD, forwardKernel(true)],
     [NORM_BWD, backwardKernel],
-  ] as const;
-  for (const [kernelName, fn] of kernels) {
-    tf.registerKernel({
-      kernelName,
-      backendName: "webgpu",
-      kernelFunc: fn as unknown as tf.KernelFunc,
-    });
-  }
+  ]);
   tf.registerGradient({
     kernelName: NORM_FWD,
     saveAllInputs: true,
     gradFunc: ((dy: tf.Tensor, saved: tf.Tensor[], attrs: NormAttrs) => {
       const [x, w] = saved;
-      return toMap(normGrads(x, w, dy, undefined, attrs));
+      return gradMap(normGrads(x, w, dy, undefined, attrs));
     }) as unknown as tf.GradConfig["gradFunc"],
   });
   tf.registerGradient({
@@ -169,7 +157,7 @@ function ensureRegistered(): void {
       const [, , w] = saved;
       const sum = saved[saved.length - 1];
       const [gs, ...rest] = normGrads(sum, w, dy[0], dy[1], attrs);
-      return toMap([gs, gs.clone(), ...rest]);
+      return gradMap([gs, gs.clone(), ...rest]);
     }) as unknown as tf.GradConfig["gradFunc"],
   });
 }

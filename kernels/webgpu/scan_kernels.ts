@@ -34,6 +34,7 @@ import {
   backwardWorkgroupBytes,
 } from "./_wgsl_backward.ts";
 import { reduceBCShader, reduceRowsShader } from "./_wgsl_reduce.ts";
+import { registerWebGPUKernels } from "./_register.ts";
 import { type StepConfig, stepKey, stepShader } from "./_wgsl_step.ts";
 
 /** Name of the forward kernel: outputs [y, final state, checkpoints]. */
@@ -432,18 +433,11 @@ let registered = false;
 export function registerScanKernels(gradFunc: tf.GradConfig["gradFunc"]): void {
   if (registered) return;
   registered = true;
-  const kernels = [
+  registerWebGPUKernels([
     [SCAN_FWD, forwardKernel],
     [SCAN_BWD, backwardKernel],
     [SCAN_STEP, stepKernel],
-  ] as const;
-  for (const [kernelName, fn] of kernels) {
-    tf.registerKernel({
-      kernelName,
-      backendName: "webgpu",
-      kernelFunc: fn as unknown as tf.KernelFunc,
-    });
-  }
+  ]);
   tf.registerGradient({
     kernelName: SCAN_FWD,
     saveAllInputs: true,

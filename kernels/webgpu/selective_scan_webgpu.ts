@@ -19,6 +19,7 @@ import {
   SCAN_STEP,
   type ScanFlags,
 } from "./scan_kernels.ts";
+import { gradMap } from "./_register.ts";
 
 function expectShape(
   name: string,
@@ -155,9 +156,7 @@ function scanGrad(
   const grads: tf.Tensor[] = [gu, gdl, gP, gB, gC];
   if (flags.hasZ) grads.push(gz);
   if (flags.hasInit) grads.push(gh0);
-  const map: Record<string, () => tf.Tensor> = {};
-  grads.forEach((g, i) => map[String(i)] = () => g);
-  return map;
+  return gradMap(grads);
 }
 
 let registered = false;
