@@ -37,6 +37,7 @@ import {
 import {
   type ScanTuning,
   setScanTuning,
+  SOFTWARE_TUNING,
 } from "../kernels/webgpu/scan_kernels.ts";
 import {
   webgpuScanStep,
@@ -72,18 +73,7 @@ const timer: GpuTimer | null = makeGpuTimer(backend.device);
 console.log("timestamp-query:", timer ? "yes" : "no (gpuMs will be null)");
 // --quick (llvmpipe): the tests' small launch shapes, whose shaders compile
 // in seconds there and are likely in Mesa's shader cache already.
-const defaults = setScanTuning(
-  quick
-    ? {
-      fwdChannels: 4,
-      fwdRuns: 4,
-      fwdSteps: 2,
-      bwdChannels: 4,
-      bwdRuns: 4,
-      bwdSteps: 2,
-    }
-    : "defaults",
-);
+const defaults = setScanTuning(quick ? SOFTWARE_TUNING : "defaults");
 
 /** [b, l, dIn, n, official forward ms]. */
 const SHAPES: [number, number, number, number, number][] = quick

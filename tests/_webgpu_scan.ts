@@ -12,7 +12,10 @@
 import assert from "node:assert/strict";
 import { hasWebGPU, setBackend, tf } from "../kernels/backend.ts";
 import { setPoisonOutputs } from "../kernels/webgpu/_dispatch.ts";
-import { setScanTuning } from "../kernels/webgpu/scan_kernels.ts";
+import {
+  setScanTuning,
+  SOFTWARE_TUNING,
+} from "../kernels/webgpu/scan_kernels.ts";
 import {
   GRAD_OF,
   referenceScan,
@@ -155,24 +158,10 @@ export async function checkCase(c: Case, seed: number, grads: boolean) {
 }
 
 /**
- * Small launch shapes for the tests: 4 channels × 4 runs × 2 steps (chunks
- * of 8 steps, forward and backward). The shaders unroll the steps of a run,
- * and llvmpipe's compile time grows steeply with that (the defaults, 8 steps,
- * take minutes per shader there); the code paths are the same. The GPU bench
- * checks the default launch shapes against the oracle on the GPU.
- */
-export const TEST_TUNING = {
-  fwdChannels: 4,
-  fwdRuns: 4,
-  fwdSteps: 2,
-  bwdChannels: 4,
-  bwdRuns: 4,
-  bwdSteps: 2,
-};
-
-/**
- * Runs `fn` on the webgpu backend with NaN-poisoned outputs, the test launch
- * shapes and the given segment lengths, restoring the defaults afterwards.
+ * Runs `fn` on the webgpu backend with NaN-poisoned outputs, the small
+ * launch shapes {@linkcode SOFTWARE_TUNING} (the GPU bench checks the
+ * default ones against the oracle on the GPU) and the given segment
+ * lengths, restoring the defaults afterwards.
  */
 export async function poisoned(
   tuning: { segLen: number; backwardSegLen: number },
@@ -180,7 +169,7 @@ export async function poisoned(
 ): Promise<void> {
   await setBackend("webgpu");
   setPoisonOutputs(true);
-  setScanTuning({ ...TEST_TUNING, ...tuning });
+  setScanTuning({ ...SOFTWARE_TUNING, ...tuning });
   try {
     await fn();
   } finally {

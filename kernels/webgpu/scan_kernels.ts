@@ -93,31 +93,34 @@ const DEFAULTS: ScanTuning = {
   backwardSegLen: 0,
 };
 /**
- * Launch shapes on a software adapter (Mesa's llvmpipe, PCI vendor 0x10005):
- * its shader compiler takes minutes on the unrolled 8-step runs of the
- * defaults, seconds on these; speed there is not the point.
+ * Small launch shapes, 4 channels × 4 runs × 2 steps (chunks of 8 steps,
+ * forward and backward), taken by default on a software adapter (Mesa's
+ * llvmpipe, PCI vendor 0x10005) and by the tests and `bench/scan_gpu.ts
+ * --quick` everywhere: the shaders unroll the steps of a run and llvmpipe's
+ * compile time grows steeply with that (minutes per shader on the defaults'
+ * 8 steps, seconds on these); the code paths are the same.
  */
-const SOFTWARE: Partial<ScanTuning> = {
+export const SOFTWARE_TUNING: Readonly<Partial<ScanTuning>> = Object.freeze({
   fwdChannels: 4,
   fwdRuns: 4,
   fwdSteps: 2,
   bwdChannels: 4,
   bwdRuns: 4,
   bwdSteps: 2,
-};
+});
 const tuning: ScanTuning = { ...DEFAULTS };
 const overridden = new Set<string>();
 let adapted = false;
 
-/** On the first kernel call: software adapter → {@linkcode SOFTWARE} shapes. */
+/** On the first kernel call: software adapter → {@linkcode SOFTWARE_TUNING}. */
 function adaptToAdapter(backend: Backend): void {
   if (adapted) return;
   adapted = true;
   const info = (backend as unknown as { adapterInfo?: { vendor?: string } })
     .adapterInfo;
   if (info?.vendor !== String(0x10005)) return;
-  Object.assign(DEFAULTS, SOFTWARE);
-  for (const [k, v] of Object.entries(SOFTWARE)) {
+  Object.assign(DEFAULTS, SOFTWARE_TUNING);
+  for (const [k, v] of Object.entries(SOFTWARE_TUNING)) {
     if (!overridden.has(k)) Object.assign(tuning, { [k]: v });
   }
 }

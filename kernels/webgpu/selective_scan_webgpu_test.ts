@@ -14,7 +14,7 @@ import {
   type RefScanInputs,
 } from "../scan_reference.ts";
 import { setPoisonOutputs, webgpuBackend } from "./_dispatch.ts";
-import { setScanTuning } from "./scan_kernels.ts";
+import { setScanTuning, SOFTWARE_TUNING } from "./scan_kernels.ts";
 import { webgpuSelectiveScan } from "./selective_scan_webgpu.ts";
 
 const ignore = !(await hasWebGPU());
@@ -117,12 +117,7 @@ Deno.test({
       // Segments of 8 steps (local, carry and full passes) and none.
       for (const segLen of [8, 0]) {
         setScanTuning({
-          fwdChannels: 4,
-          fwdRuns: 4,
-          fwdSteps: 2,
-          bwdChannels: 4,
-          bwdRuns: 4,
-          bwdSteps: 2,
+          ...SOFTWARE_TUNING,
           segLen,
           backwardSegLen: segLen,
         });
