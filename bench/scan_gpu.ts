@@ -34,6 +34,7 @@ import {
   referenceScan,
   referenceScanGrad,
 } from "../kernels/scan_reference.ts";
+import { SCAN_INPUT_NAMES } from "../kernels/scan_types.ts";
 import {
   type ScanTuning,
   setScanTuning,
@@ -227,17 +228,14 @@ async function record(
 
 const fwd = (x: Inputs) => () => webgpuSelectiveScan(x).y;
 
-/** The inputs that get a gradient, in the order of {@linkcode scanGrads}. */
-const GRAD_NAMES = [
-  "u",
-  "delta",
-  "A",
-  "B",
-  "C",
-  "D",
-  "z",
-  "deltaBias",
-] as const;
+type InputName = (typeof SCAN_INPUT_NAMES)[number];
+/**
+ * The inputs that get a gradient (all but the initial state, not given
+ * here), in the order of {@linkcode scanGrads}.
+ */
+const GRAD_NAMES = SCAN_INPUT_NAMES.filter(
+  (k): k is Exclude<InputName, "initialState"> => k !== "initialState",
+);
 
 /**
  * The 8 gradients of Σ y·w, taken as the gradients of y with dy = w: the same

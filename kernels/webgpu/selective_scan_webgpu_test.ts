@@ -13,6 +13,7 @@ import {
   referenceScanGrad,
   type RefScanInputs,
 } from "../scan_reference.ts";
+import { SCAN_INPUT_NAMES } from "../scan_types.ts";
 import { setPoisonOutputs, webgpuBackend } from "./_dispatch.ts";
 import { setScanTuning, SOFTWARE_TUNING } from "./scan_kernels.ts";
 import { webgpuSelectiveScan } from "./selective_scan_webgpu.ts";
@@ -43,18 +44,7 @@ function inputs(): RefScanInputs {
   };
 }
 
-const NAMES = [
-  "u",
-  "delta",
-  "A",
-  "B",
-  "C",
-  "D",
-  "z",
-  "deltaBias",
-  "initialState",
-] as const;
-const SHAPES: Record<(typeof NAMES)[number], number[]> = {
+const SHAPES: Record<(typeof SCAN_INPUT_NAMES)[number], number[]> = {
   u: [b, l, dIn],
   delta: [b, l, dIn],
   A: [dIn, n],
@@ -79,7 +69,7 @@ function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
 /** Gradients of `out` (y or the final state) with dy = `dy`. */
 function grads(xs: tf.Tensor[], out: "y" | "state", dy: tf.Tensor) {
   return tf.grads((...v: tf.Tensor[]) => {
-    const m = Object.fromEntries(NAMES.map((k, i) => [k, v[i]]));
+    const m = Object.fromEntries(SCAN_INPUT_NAMES.map((k, i) => [k, v[i]]));
     const o = webgpuSelectiveScan({ ...m, deltaSoftplus: true } as never, {
       returnState: true,
     });
@@ -107,7 +97,9 @@ Deno.test({
     try {
       const p = inputs();
       const want = referenceScan(p);
-      const xs = NAMES.map((k) => tf.tensor(p[k] as Float32Array, SHAPES[k]));
+      const xs = SCAN_INPUT_NAMES.map((k) =>
+        tf.tensor(p[k] as Float32Array, SHAPES[k])
+      );
       const gy = tf.randomUniform([b, l, dIn], -1, 1); // (b, l, dIn)
       const gs = tf.randomUniform([b, dIn, n], -1, 1); // (b, dIn, n)
       const gyV = await gy.data();
@@ -128,15 +120,17 @@ Deno.test({
           const ref = out === "y"
             ? referenceScanGrad(p, gyV, new Float32Array(gsV.length))
             : referenceScanGrad(p, new Float32Array(want.y.length), gsV);
-          for (let i = 0; i < NAMES.length; i++) {
-            const key = GRAD_OF[NAMES[i] as keyof typeof GRAD_OF];
+          for (let i = 0; i < SCAN_INPUT_NAMES.length; i++) {
+            const key = GRAD_OF[SCAN_INPUT_NAMES[i] as keyof typeof GRAD_OF];
             const e = relErr(
               await got[i].data(),
               (ref as unknown as Record<string, Float64Array>)[key],
             );
             assert.ok(
               e <= 1e-4,
-              `${out} segLen=${segLen}: gradient of ${NAMES[i]}: rel err ${e}`,
+              `${out} segLen=${segLen}: gradient of ${
+                SCAN_INPUT_NAMES[i]
+              }: rel err ${e}`,
             );
           }
           tf.dispose(got);
