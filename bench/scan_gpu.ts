@@ -35,6 +35,7 @@ import {
   referenceScanGrad,
 } from "../kernels/scan_reference.ts";
 import { SCAN_INPUT_NAMES } from "../kernels/scan_types.ts";
+import { relErr } from "../kernels/webgpu/_test_util.ts";
 import {
   type ScanTuning,
   setScanTuning,
@@ -262,15 +263,6 @@ function fwdBwd(x: Inputs, w: tf.Tensor) {
 
 // 1. correctness on this GPU at the default launch shapes (the llvmpipe
 // tests use small ones): forward split and not, every gradient.
-const relErr = (got: ArrayLike<number>, want: ArrayLike<number>) => {
-  let num = 0, den = 0;
-  for (let i = 0; i < want.length; i++) {
-    const e = Math.abs(got[i] - want[i]);
-    num = Number.isNaN(e) ? Infinity : Math.max(num, e);
-    den = Math.max(den, Math.abs(want[i]));
-  }
-  return num / Math.max(den, 1e-30);
-};
 const checks: Record<string, number> = {};
 {
   const [b, l, dIn, n] = [2, 300, 200, 16];

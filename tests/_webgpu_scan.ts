@@ -10,8 +10,8 @@
  * max |got − want| / max |want| over the whole tensor.
  */
 import assert from "node:assert/strict";
-import { hasWebGPU, setBackend, tf } from "../kernels/backend.ts";
-import { setPoisonOutputs } from "../kernels/webgpu/_dispatch.ts";
+import { hasWebGPU, tf } from "../kernels/backend.ts";
+import { onPoisonedWebGPU, relErr, rng } from "../kernels/webgpu/_test_util.ts";
 import {
   setScanTuning,
   SOFTWARE_TUNING,
@@ -26,14 +26,6 @@ import { webgpuSelectiveScan } from "../kernels/webgpu/selective_scan_webgpu.ts"
 
 /** No adapter here: the tests are reported as ignored. */
 export const ignore = !(await hasWebGPU());
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-}
 
 /** One test shape. */
 export interface Case {
@@ -74,21 +66,6 @@ export function makeInputs(c: Case, seed: number): RefScanInputs {
       }
       : {}),
   };
-}
-
-export function relErr(
-  got: ArrayLike<number>,
-  want: ArrayLike<number>,
-): number {
-  assert.equal(got.length, want.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    const e = Math.abs(got[i] - want[i]);
-    num = Number.isNaN(e) ? Infinity : Math.max(num, e);
-    den = Math.max(den, Math.abs(want[i]));
-  }
-  return num / Math.max(den, 1e-30);
 }
 
 type Named = Record<string, tf.Tensor>;
@@ -167,13 +144,10 @@ export async function poisoned(
   tuning: { segLen: number; backwardSegLen: number },
   fn: () => Promise<void>,
 ): Promise<void> {
-  await setBackend("webgpu");
-  setPoisonOutputs(true);
   setScanTuning({ ...SOFTWARE_TUNING, ...tuning });
   try {
-    await fn();
+    await onPoisonedWebGPU(fn);
   } finally {
-    setPoisonOutputs(false);
     setScanTuning("defaults");
   }
 }

@@ -7,12 +7,12 @@ import assert from "node:assert/strict";
 import type { tf } from "../kernels/backend.ts";
 import { referenceScan } from "../kernels/scan_reference.ts";
 import { webgpuScanStep } from "../kernels/webgpu/selective_scan_webgpu.ts";
+import { relErr } from "../kernels/webgpu/_test_util.ts";
 import {
   checkCase,
   ignore,
   makeInputs,
   poisoned,
-  relErr,
   tensors,
 } from "./_webgpu_scan.ts";
 

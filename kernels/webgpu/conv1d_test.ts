@@ -8,17 +8,12 @@
  */
 import assert from "node:assert/strict";
 import { hasWebGPU, setBackend, tf } from "../backend.ts";
-import { setPoisonOutputs } from "./_dispatch.ts";
+import { gradsAt, onPoisonedWebGPU, relErr, rng } from "./_test_util.ts";
 import { webgpuCausalConv1dSilu } from "./conv1d.ts";
 
 const ignore = !(await hasWebGPU());
 const FWD_TOL = 1e-5;
 const GRAD_TOL = 1e-4;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 4294967296;
-}
 
 interface Case {
   b: number;
@@ -86,17 +81,6 @@ function oracle(c: Case, v: Record<string, Float32Array>) {
   return { u, hout, gx, gh, gw, gb };
 }
 
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  assert.equal(got.length, want.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < got.length; i++) {
-    if (!Number.isFinite(got[i])) return Infinity;
-    num = Math.max(num, Math.abs(got[i] - want[i]));
-    den = Math.max(den, Math.abs(want[i]));
-  }
-  return den === 0 ? num : num / den;
-}
-
 async function check(c: Case, seed: number): Promise<void> {
   const { b, l, dIn, k, W } = c;
   const r = rng(seed);
@@ -132,13 +116,11 @@ async function check(c: Case, seed: number): Promise<void> {
   ];
   assert.ok(e.every((x) => x <= FWD_TOL), `${label} forward ${e}`);
   const used = [0, 1, ...(c.hist ? [2] : []), ...(c.bias ? [3] : [])];
-  const grads = tf.grads((...xs: tf.Tensor[]) => {
-    const all: tf.Tensor[] = [...ins];
-    used.forEach((i, n) => all[i] = xs[n]);
+  const grads = gradsAt(ins, used, (all) => {
     const o = run(all);
     const s = tf.sum(tf.mul(o.u, du));
     return c.dh ? tf.add(s, tf.sum(tf.mul(o.history, dh))) : s;
-  })(used.map((i) => ins[i]));
+  });
   const wantG = [want.gx, want.gw, want.gh, want.gb];
   for (const [n, i] of used.entries()) {
     const err = relErr(await grads[n].data(), wantG[i]);
@@ -153,10 +135,8 @@ async function check(c: Case, seed: number): Promise<void> {
 Deno.test({
   name: "webgpu conv1d+SiLU: forward, history, gradients vs float64 oracle",
   ignore,
-  async fn() {
-    await setBackend("webgpu");
-    setPoisonOutputs(true);
-    try {
+  fn: () =>
+    onPoisonedWebGPU(async () => {
       let seed = 1;
       for (const b of [1, 3]) {
         for (const l of [1, 5, 70]) {
@@ -179,10 +159,7 @@ Deno.test({
           }
         }
       }
-    } finally {
-      setPoisonOutputs(false);
-    }
-  },
+    }),
 });
 
 Deno.test({

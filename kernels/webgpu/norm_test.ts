@@ -9,29 +9,13 @@
  */
 import assert from "node:assert/strict";
 import { hasWebGPU, setBackend, tf } from "../backend.ts";
-import { setPoisonOutputs } from "./_dispatch.ts";
+import { gradsAt, onPoisonedWebGPU, relErr, rng } from "./_test_util.ts";
 import { type NormKind, webgpuAddNorm, webgpuNorm } from "./norm.ts";
 
 const ignore = !(await hasWebGPU());
 const FWD_TOL = 1e-5;
 const GRAD_TOL = 1e-4;
 const EPS = 1e-5;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 4294967296;
-}
-
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  assert.equal(got.length, want.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < got.length; i++) {
-    if (!Number.isFinite(got[i])) return Infinity;
-    num = Math.max(num, Math.abs(got[i] - want[i]));
-    den = Math.max(den, Math.abs(want[i]));
-  }
-  return den === 0 ? num : num / den;
-}
 
 /**
  * float64 y = norm(v) and the gradients of Σ dy·y to v, w, bias, from the
@@ -112,13 +96,11 @@ async function check(c: Case, seed: number): Promise<void> {
     assert.ok(relErr(await out.sum.data(), v) <= FWD_TOL, `${label} sum`);
   }
   const used = [0, 1, ...(c.bias ? [2] : []), ...(c.residual ? [3] : [])];
-  const grads = tf.grads((...xs: tf.Tensor[]) => {
-    const all: tf.Tensor[] = [...ins];
-    used.forEach((i, n) => all[i] = xs[n]);
+  const grads = gradsAt(ins, used, (all) => {
     const o = run(all);
     const s = tf.sum(tf.mul(o.y, dy));
     return o.sum ? tf.add(s, tf.sum(tf.mul(o.sum, ds))) : s;
-  })(used.map((i) => ins[i]));
+  });
   // Through the sum, x and the residual both get gv + ds.
   const gx = c.residual ? want.gv.map((g, i) => g + dsv[i]) : want.gv;
   const wantG = [gx, want.gw, want.gb, gx];
@@ -135,10 +117,8 @@ async function check(c: Case, seed: number): Promise<void> {
 Deno.test({
   name: "webgpu norm: RMS/Layer, residual add, gradients vs float64 Jacobian",
   ignore,
-  async fn() {
-    await setBackend("webgpu");
-    setPoisonOutputs(true);
-    try {
+  fn: () =>
+    onPoisonedWebGPU(async () => {
       let seed = 1;
       for (const shape of [[3, 5, 7], [1, 70, 64], [2, 3, 768], [1, 1, 7]]) {
         for (const kind of ["rms_norm", "layer_norm"] as const) {
@@ -149,10 +129,7 @@ Deno.test({
           }
         }
       }
-    } finally {
-      setPoisonOutputs(false);
-    }
-  },
+    }),
 });
 
 Deno.test({

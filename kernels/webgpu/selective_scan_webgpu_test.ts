@@ -15,6 +15,7 @@ import {
 } from "../scan_reference.ts";
 import { SCAN_INPUT_NAMES } from "../scan_types.ts";
 import { setPoisonOutputs, webgpuBackend } from "./_dispatch.ts";
+import { relErr, rng } from "./_test_util.ts";
 import { setScanTuning, SOFTWARE_TUNING } from "./scan_kernels.ts";
 import { webgpuSelectiveScan } from "./selective_scan_webgpu.ts";
 
@@ -22,8 +23,7 @@ const ignore = !(await hasWebGPU());
 const [b, l, dIn, n] = [2, 40, 12, 16]; // (b, l, dIn, n)
 
 function inputs(): RefScanInputs {
-  let s = 12345;
-  const r = () => (s = (s * 1664525 + 1013904223) >>> 0) / 4294967296;
+  const r = rng(12345);
   const f = (len: number, lo: number, hi: number) =>
     Float32Array.from({ length: len }, () => lo + (hi - lo) * r());
   return {
@@ -55,16 +55,6 @@ const SHAPES: Record<(typeof SCAN_INPUT_NAMES)[number], number[]> = {
   deltaBias: [dIn],
   initialState: [b, dIn, n],
 };
-
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < want.length; i++) {
-    const e = Math.abs(got[i] - want[i]);
-    num = Number.isNaN(e) ? Infinity : Math.max(num, e);
-    den = Math.max(den, Math.abs(want[i]));
-  }
-  return num / Math.max(den, 1e-30);
-}
 
 /** Gradients of `out` (y or the final state) with dy = `dy`. */
 function grads(xs: tf.Tensor[], out: "y" | "state", dy: tf.Tensor) {
