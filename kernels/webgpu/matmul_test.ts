@@ -159,27 +159,20 @@ Deno.test({
       const ones = new Float32Array(m).fill(1);
       const db = oracle(ones, dyT, undefined, [1, m, n]);
       const what = `m${m} k${k} n${n}`;
-      assertClose(
-        await ga.data() as Float32Array,
-        da.y,
-        da.scale,
-        F32_TOL,
-        `dA ${what}`,
-      );
-      assertClose(
-        await gw.data() as Float32Array,
-        dw.y,
-        dw.scale,
-        F32_TOL,
-        `dW ${what}`,
-      );
-      assertClose(
-        await gb.data() as Float32Array,
-        db.y,
-        db.scale,
-        F32_TOL,
-        `dBias ${what}`,
-      );
+      const checks = [[ga, da, "dA"], [gw, dw, "dW"], [
+        gb,
+        db,
+        "dBias",
+      ]] as const;
+      for (const [got, want, name] of checks) {
+        assertClose(
+          await got.data() as Float32Array,
+          want.y,
+          want.scale,
+          F32_TOL,
+          `${name} ${what}`,
+        );
+      }
       tf.dispose([ga, gw, gb]);
     }
   },
