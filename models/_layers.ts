@@ -8,6 +8,13 @@ import { matMulNT } from "../kernels/webgpu/matmul.ts";
 import type { NormNode } from "../dsl/schema.ts";
 import { webgpuNorm } from "../kernels/webgpu/norm.ts";
 
+/** A linear layer's function: x (…, in), W (out, in), bias (out) → (…, out). */
+export type Linear = (
+  x: tf.Tensor,
+  weight: tf.Tensor,
+  bias?: tf.Tensor,
+) => tf.Tensor;
+
 /**
  * x · Wᵀ + bias for a torch-layout weight W (out, in).
  *

@@ -17,7 +17,7 @@ import "../kernels/webgpu/register.ts";
 import { selectiveScanStep } from "../kernels/scan_step.ts";
 import type { ScanImpl } from "../kernels/scan_types.ts";
 import type { LayerState } from "./types.ts";
-import { linear, silu } from "./_layers.ts";
+import { type Linear, linear, silu } from "./_layers.ts";
 import {
   fusedConvSupports,
   webgpuCausalConv1dSilu,
@@ -179,6 +179,8 @@ export function mixerForward(
  * @param hidden (b, d) normalised hidden state of the new token.
  * @param cfg sizes.
  * @param state the state after the previous token.
+ * @param project x · Wᵀ + bias (default {@linkcode linear}; the model passes
+ *   one with cached transposed weights on wasm).
  * @returns y (b, d) and the state after this token.
  */
 export function mixerStep(
@@ -186,10 +188,11 @@ export function mixerStep(
   hidden: tf.Tensor2D,
   cfg: MixerConfig,
   state: LayerState,
+  project: Linear = linear,
 ): { y: tf.Tensor2D; state: LayerState } {
   const b = hidden.shape[0];
   const { dInner: dIn, dState: n, dtRank: r, dConv: k } = cfg;
-  const xz = linear(hidden, w.inProj, w.inProjBias); // (b, 2·dIn)
+  const xz = project(hidden, w.inProj, w.inProjBias); // (b, 2·dIn)
   const x = xz.slice([0, 0], [b, dIn]); // (b, dIn)
   const z = xz.slice([0, dIn], [b, dIn]) as tf.Tensor2D; // (b, dIn)
   const window = tf.concat([state.conv, x.reshape([b, 1, dIn])], 1); // (b, k, dIn)
@@ -197,11 +200,11 @@ export function mixerStep(
   let pre: tf.Tensor = tf.sum(tf.mul(window, taps), 1); // (b, dIn)
   if (w.convBias) pre = tf.add(pre, w.convBias);
   const u = silu(pre) as tf.Tensor2D; // (b, dIn)
-  const dbc = linear(u, w.xProj); // (b, r + 2n)
+  const dbc = project(u, w.xProj); // (b, r + 2n)
   const dt = dbc.slice([0, 0], [b, r]); // (b, r)
   const B = dbc.slice([0, r], [b, n]) as tf.Tensor2D; // (b, n)
   const C = dbc.slice([0, r + n], [b, n]) as tf.Tensor2D; // (b, n)
-  const delta = linear(dt, w.dtProj) as tf.Tensor2D; // (b, dIn)
+  const delta = project(dt, w.dtProj) as tf.Tensor2D; // (b, dIn)
   const A = tf.neg(tf.exp(w.ALog)) as tf.Tensor2D; // (dIn, n)
   const next = selectiveScanStep({
     u,
@@ -215,7 +218,7 @@ export function mixerStep(
     deltaSoftplus: true,
     state: state.ssm,
   });
-  const y = linear(next.y, w.outProj, w.outProjBias) as tf.Tensor2D; // (b, d)
+  const y = project(next.y, w.outProj, w.outProjBias) as tf.Tensor2D; // (b, d)
   const conv = window.slice([0, 1, 0], [b, k - 1, dIn]) as tf.Tensor3D;
   return { y, state: { conv, ssm: next.state } };
 }

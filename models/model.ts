@@ -29,7 +29,7 @@ import {
   mixerWeights,
   zeroLayerState,
 } from "./mixer.ts";
-import { applyNorm, matMulTransposed } from "./_layers.ts";
+import { applyNorm, type Linear, linear, matMulTransposed } from "./_layers.ts";
 import { classify } from "./_head.ts";
 import { toIdTensor } from "./_ids.ts";
 import type {
@@ -184,13 +184,14 @@ class Model implements MambaModel {
             normed as tf.Tensor2D,
             cfg,
             state.layers[step.layer],
+            this.#stepLinear,
           );
           layers.push(out.state);
           h = tf.add(h, out.y);
         } else if (step.kind === "norm") {
           h = this.#topNorm(normIndex++, step, h) as tf.Tensor2D;
         } else if (step.kind === "lm_head") {
-          const logits = matMulTransposed(h, this.#lmWeight()); // (b, v)
+          const logits = this.#stepLinear(h, this.#lmWeight()); // (b, v)
           return { logits: logits as tf.Tensor2D, state: { layers } };
         }
       }
@@ -206,7 +207,30 @@ class Model implements MambaModel {
 
   dispose(): void {
     for (const v of this.params.values()) v.dispose();
+    for (const { t } of this.#transposed.values()) t.dispose();
+    this.#transposed.clear();
   }
+
+  /**
+   * The decode step's x · Wᵀ + bias. On wasm with W transposed once and
+   * kept: tfjs-wasm's fast matMul has no transposed operand, so a
+   * `transposeB` product transposes W on every call (`kernels/_wasm_kernels.ts`)
+   * — the LM head alone is 50280 × 768 per token at the Mamba-130m shape.
+   * The same transpose and product as before, so the same numbers. A copy is
+   * remade when its variable's value changes (training assigns new data).
+   */
+  readonly #stepLinear: Linear = (x, weight, bias) => {
+    if (tf.getBackend() !== "wasm") return linear(x, weight, bias);
+    let entry = this.#transposed.get(weight);
+    if (!entry || entry.dataId !== weight.dataId) {
+      entry?.t.dispose();
+      entry = { dataId: weight.dataId, t: tf.keep(tf.transpose(weight)) };
+      this.#transposed.set(weight, entry);
+    }
+    const y = tf.matMul(x as tf.Tensor2D, entry.t as tf.Tensor2D); // (b, out)
+    return bias ? tf.add(y, bias) : y;
+  };
+  readonly #transposed = new Map<tf.Tensor, { dataId: object; t: tf.Tensor }>();
 
   #run(
     ids: TokenIds,

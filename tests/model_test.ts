@@ -352,3 +352,28 @@ Deno.test(
     await Deno.remove(dir, { recursive: true });
   },
 );
+
+Deno.test(
+  "wasm decode step: cached transposed weights follow a changed variable",
+  opts,
+  async () => {
+    await setBackend("wasm");
+    const model = buildModel(smallLm, { seed: 7 });
+    const fresh = buildModel(smallLm, { seed: 8 });
+    const run = async (m: typeof model) => {
+      const { logits } = m.step([3, 9], m.initialState(2));
+      const data = await logits.data();
+      logits.dispose();
+      return data;
+    };
+    const before = await run(model);
+    // Every weight of `model` takes `fresh`'s value: the step must follow.
+    for (const [name, v] of model.params) v.assign(fresh.params.get(name)!);
+    const after = await run(model);
+    const want = await run(fresh);
+    assert.deepEqual(Array.from(after), Array.from(want));
+    assert.notDeepEqual(Array.from(before), Array.from(want));
+    model.dispose();
+    fresh.dispose();
+  },
+);
