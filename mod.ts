@@ -135,6 +135,7 @@ export type {
   LayerState,
   MambaModel,
   ModelState,
+  PrefillOptions,
   TokenIds,
 } from "./models/types.ts";
 export {
@@ -155,6 +156,12 @@ export {
   type SubmitHooks,
   type TokenEvent,
 } from "./infer/engine.ts";
+export {
+  GpuDecoder,
+  type GpuDecoderOptions,
+  gpuDecodeUnsupported,
+  type SlotInit,
+} from "./infer/gpu_decoder.ts";
 export {
   type GenerateOptions,
   InferenceInputError,

@@ -88,7 +88,7 @@ export async function beamSearch(
     if (finished.length > k) finished.pop();
   };
 
-  const prefill = model.prefill([promptIds]); // logits (1, l, v)
+  const prefill = model.prefill([promptIds], { lastOnly: true }); // logits (1, 1, v)
   const l = prefill.logits.shape[1];
   let rows: tf.Tensor2D = tf.tidy(() =>
     prefill.logits.slice([0, l - 1, 0], [1, 1, -1]).squeeze([1])

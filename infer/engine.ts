@@ -281,7 +281,9 @@ export class DecodeEngine {
   async #admit(row: Row): Promise<void> {
     row.admitted = now();
     if (row.hooks.signal?.aborted) return this.#finish(row, "aborted");
-    const { logits, state } = this.#model.prefill([row.prompt]); // (1, l, v)
+    const { logits, state } = this.#model.prefill([row.prompt], {
+      lastOnly: true,
+    }); // (1, 1, v), or (1, l, v) from a model that ignores lastOnly
     const [, l, v] = logits.shape;
     const last = tf.tidy(() => logits.slice([0, l - 1, 0], [1, 1, v])); // (1, 1, v)
     logits.dispose();

@@ -37,6 +37,7 @@ import type {
   LayerState,
   MambaModel,
   ModelState,
+  PrefillOptions,
   TokenIds,
 } from "./types.ts";
 
@@ -145,10 +146,18 @@ class Model implements MambaModel {
     return tf.tidy(() => this.#run(ids, options, false).output);
   }
 
-  prefill(ids: TokenIds): { logits: tf.Tensor3D; state: ModelState } {
+  prefill(
+    ids: TokenIds,
+    options: PrefillOptions = {},
+  ): { logits: tf.Tensor3D; state: ModelState } {
     this.#requireLm("prefill");
     return tf.tidy(() => {
-      const { output, states } = this.#run(ids, {}, true);
+      const { output, states } = this.#run(
+        ids,
+        {},
+        true,
+        options.lastOnly ?? false,
+      );
       return { logits: output as tf.Tensor3D, state: { layers: states } };
     });
   }
@@ -236,6 +245,7 @@ class Model implements MambaModel {
     ids: TokenIds,
     options: ForwardOptions,
     wantState: boolean,
+    lastOnly = false,
   ): { output: tf.Tensor; states: LayerState[] } {
     const idT = toIdTensor(ids, this.resolved.vocab, "forward: ids"); // (b, l)
     let h = tf.gather(
@@ -277,6 +287,10 @@ class Model implements MambaModel {
           h = this.#topNorm(normIndex++, step, h) as tf.Tensor3D;
           break;
         case "lm_head": {
+          if (lastOnly) {
+            const [b, l, d] = h.shape;
+            h = h.slice([0, l - 1, 0], [b, 1, d]); // (b, 1, d)
+          }
           const [b, l, d] = h.shape;
           const logits = matMulTransposed(
             h.reshape([b * l, d]),

@@ -36,6 +36,15 @@ export interface ForwardOptions {
   raw?: boolean;
 }
 
+/** Options of {@linkcode MambaModel.prefill}. */
+export interface PrefillOptions {
+  /**
+   * LM-head logits for the last position only, (b, 1, v): what generation
+   * needs, without the head's (l − 1) · d · v multiply-adds.
+   */
+  lastOnly?: boolean;
+}
+
 /** A built Mamba model: hyperparameters (the DSL data) apart from weights. */
 export interface MambaModel {
   /** The architecture, as validated DSL data (defaults filled in). */
@@ -54,9 +63,15 @@ export interface MambaModel {
   /**
    * Parallel forward over a prompt that also returns the state to continue
    * from with {@linkcode MambaModel.step}. LM heads only.
-   * @returns logits (b, l, v) and the state after the last token.
+   * @param ids (b, l) the prompt.
+   * @param options `lastOnly`: logits of the last position only.
+   * @returns logits (b, l, v) — (b, 1, v) with `lastOnly` — and the state
+   *   after the last token.
    */
-  prefill(ids: TokenIds): { logits: tf.Tensor3D; state: ModelState };
+  prefill(
+    ids: TokenIds,
+    options?: PrefillOptions,
+  ): { logits: tf.Tensor3D; state: ModelState };
   /**
    * One recurrent step, O(1) in the sequence length.
    * @param ids (b) one new token per sequence.

@@ -377,3 +377,38 @@ Deno.test(
     fresh.dispose();
   },
 );
+
+for (const backend of ["cpu", "wasm"] as const) {
+  Deno.test(
+    `prefill lastOnly = the last row of the full prefill, same state (${backend}) ≤ 1e-6`,
+    opts,
+    async () => {
+      await setBackend(backend);
+      const model = buildModel(smallLm, { seed: 2 });
+      const ids = [[5, 1, 7, 7, 2, 30], [9, 9, 4, 0, 11, 3]];
+      const full = model.prefill(ids);
+      const last = model.prefill(ids, { lastOnly: true });
+      const [b, l, v] = full.logits.shape;
+      assert.deepEqual(last.logits.shape, [b, 1, v]);
+      const want = full.logits.slice([0, l - 1, 0], [b, 1, v]);
+      const err = relativeError(await last.logits.data(), await want.data());
+      assert.ok(err <= 1e-6, `logits: ${err}`);
+      for (const [i, layer] of full.state.layers.entries()) {
+        const other = last.state.layers[i];
+        assert.deepEqual(
+          Array.from(await other.ssm.data()),
+          Array.from(await layer.ssm.data()),
+        );
+        assert.deepEqual(
+          Array.from(await other.conv.data()),
+          Array.from(await layer.conv.data()),
+        );
+      }
+      tf.dispose([full.logits, last.logits, want]);
+      for (const s of [full.state, last.state]) {
+        for (const layer of s.layers) tf.dispose([layer.conv, layer.ssm]);
+      }
+      model.dispose();
+    },
+  );
+}
