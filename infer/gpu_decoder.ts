@@ -78,8 +78,8 @@ interface Item {
   label: string;
   pipe: GPUComputePipeline;
   group: GPUBindGroup;
-  /** Workgroups (x or [x, y]) for `batch` active slots. */
-  groups: (batch: number) => number | [number, number];
+  /** Workgroups for `batch` active slots. */
+  groups: (batch: number) => number;
 }
 
 /**
@@ -105,14 +105,6 @@ function flushTfjs(backend: ReturnType<typeof webgpuBackend>): void {
   backend.endComputePassEncoder();
   backend.submitQueue();
 }
-
-const dispatch = (
-  pass: GPUComputePassEncoder,
-  groups: number | [number, number],
-) =>
-  typeof groups === "number"
-    ? pass.dispatchWorkgroups(groups)
-    : pass.dispatchWorkgroups(groups[0], groups[1]);
 
 const normSpec = (norm: NormNode, hasBias: boolean): NormSpec => ({
   kind: norm.kind,
@@ -572,7 +564,7 @@ export class GpuDecoder {
       for (const item of this.#items) {
         pass.setPipeline(item.pipe);
         pass.setBindGroup(0, item.group);
-        dispatch(pass, item.groups(batch));
+        pass.dispatchWorkgroups(item.groups(batch));
       }
       pass.setPipeline(this.#sampler);
       pass.setBindGroup(0, this.#samplerGroups[s]);
@@ -614,7 +606,7 @@ export class GpuDecoder {
         for (const item of items) {
           pass.setPipeline(item.pipe);
           pass.setBindGroup(0, item.group);
-          dispatch(pass, item.groups(batch));
+          pass.dispatchWorkgroups(item.groups(batch));
         }
       }
       pass.end();
