@@ -114,16 +114,16 @@ function rowStats(
   c: { k: number; xStride: number; bmax: number },
   norm: NormSpec,
   threads: number,
-  xName: string,
-  slots: string,
+  load: (index: string) => string,
 ): string {
   const { k, xStride } = c;
+  const slots = `${c.bmax}u`;
   const pass = (what: string, value: string) => `
   for (var b = 0u; b < ${slots}; b++) {
     var s = 0.0;
     if (b < params.batch) {
       for (var i = lid; i < ${k}u; i += ${threads}u) {
-        let v = ${xName}[b * ${xStride}u + i];
+        let v = ${load(`b * ${xStride}u + i`)};
         s += ${value};
       }
     }
@@ -190,17 +190,12 @@ export function matvecWgsl(c: MatvecConfig): string {
     }`;
   // Statistics read the input as scalars: a second, f32 view is not
   // possible on one binding, so they index components of the vector.
-  const scalarX = vec === 4 ? "x[(IDX) / 4u][(IDX) % 4u]" : "x[IDX]";
   const stats = c.norm
     ? rowStats(
       { k: c.k, xStride: c.xStride, bmax: c.bmax },
       c.norm,
       threads,
-      "xs_",
-      `${c.bmax}u`,
-    ).replaceAll(
-      /xs_\[([^\]]+)\]/g,
-      (_m, idx: string) => scalarX.replaceAll("IDX", idx),
+      (i) => vec === 4 ? `x[(${i}) / 4u][(${i}) % 4u]` : `x[${i}]`,
     )
     : "";
   const half = c.nOut / 2;
@@ -365,8 +360,7 @@ export function normWgsl(d: number, bmax: number, norm: NormSpec): string {
     { k: d, xStride: d, bmax },
     norm,
     ROW_THREADS,
-    "h",
-    `${bmax}u`,
+    (i) => `h[${i}]`,
   );
   const value = norm.kind === "rms_norm"
     ? "h[at] * stat[b * 2u + 1u] * g[i]"
