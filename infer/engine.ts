@@ -147,7 +147,8 @@ export class DecodeEngine {
   readonly #roundTokens: number;
   #decoder: GpuDecoder | null = null;
   #ahead: Round | null = null;
-  #roundSize = 8;
+  /** Tokens of the next GPU round: 8 after a join, doubling to roundTokens. */
+  #roundSize: number;
   #pending: Row[] = [];
   #rows: Row[] = [];
   #state: ModelState | null = null;
@@ -170,7 +171,11 @@ export class DecodeEngine {
         `DecodeEngine: roundTokens: expected an integer ≥ 1, received ${this.#roundTokens}`,
       );
     }
-    this.#roundSize = Math.min(8, this.#roundTokens);
+    this.#roundSize = this.#firstRound;
+  }
+
+  get #firstRound(): number {
+    return Math.min(8, this.#roundTokens);
   }
 
   /** Sequences being decoded now. */
@@ -270,7 +275,7 @@ export class DecodeEngine {
           this.#state = null;
           this.#ahead?.tokens.catch(() => {}); // its error is this one
           this.#ahead = null;
-          while (this.#decoder?.active) this.#decoder.remove(0);
+          this.#decoder?.clear();
         }
       }
       await yieldToEventLoop();
@@ -307,7 +312,7 @@ export class DecodeEngine {
         disposeState(state);
       }
       this.#rows.push(row);
-      this.#roundSize = Math.min(8, this.#roundTokens);
+      this.#roundSize = this.#firstRound;
       return;
     }
     const joined = this.#state ? concatStates([this.#state, state]) : state;

@@ -539,6 +539,11 @@ export class GpuDecoder {
     return last;
   }
 
+  /** Frees every slot (their contents are overwritten by later admits). */
+  clear(): void {
+    this.#active = 0;
+  }
+
   /**
    * Decodes `steps` tokens for every active slot in one submit.
    *

@@ -214,6 +214,11 @@ Deno.test({
     alone[2],
   );
   assert.deepEqual(head.map((r) => r[0]), alone[0].slice(0, 4));
+  // clear() frees every slot; a new sequence starts clean in slot 0.
+  decoder.clear();
+  assert.equal(decoder.active, 0);
+  await admit(decoder, model, prompts[0]);
+  assert.deepEqual((await decoder.run(10)).map((r) => r[0]), alone[0]);
   decoder.dispose();
   model.dispose();
 });
