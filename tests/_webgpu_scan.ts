@@ -11,7 +11,8 @@
  */
 import assert from "node:assert/strict";
 import { hasWebGPU, tf } from "../kernels/backend.ts";
-import { onPoisonedWebGPU, relErr, rng } from "../kernels/webgpu/_test_util.ts";
+import { onPoisonedWebGPU, relErr } from "../kernels/webgpu/_test_util.ts";
+import { rng } from "../kernels/_scan_test_data.ts";
 import {
   setScanTuning,
   SOFTWARE_TUNING,

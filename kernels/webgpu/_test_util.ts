@@ -1,6 +1,6 @@
 /**
  * Helpers shared by the WGSL kernels' tests (and the GPU bench's oracle
- * check): a seeded generator, the relative error they all measure, the
+ * check): the relative error they all measure, the
  * gradients of a loss with respect to a subset of its inputs, and runs on
  * the webgpu backend with NaN-poisoned outputs.
  *
@@ -12,15 +12,6 @@
 import assert from "node:assert/strict";
 import { setBackend, tf } from "../backend.ts";
 import { setPoisonOutputs } from "./_dispatch.ts";
-
-/**
- * @param seed the seed.
- * @returns a generator of uniform numbers in [0, 1) (a 32-bit LCG).
- */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 4294967296;
-}
 
 /**
  * Relative error max |got − want| / max |want| over the whole tensor;

@@ -8,7 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { hasWebGPU, setBackend, tf } from "../backend.ts";
-import { gradsAt, onPoisonedWebGPU, relErr, rng } from "./_test_util.ts";
+import { gradsAt, onPoisonedWebGPU, relErr } from "./_test_util.ts";
+import { rng } from "../_scan_test_data.ts";
 import { webgpuCausalConv1dSilu } from "./conv1d.ts";
 
 const ignore = !(await hasWebGPU());

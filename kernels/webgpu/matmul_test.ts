@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { hasWebGPU, setBackend, tf } from "../backend.ts";
+import { rng } from "../_scan_test_data.ts";
 import { setPoisonOutputs } from "./_dispatch.ts";
 import {
   f16CacheSize,
@@ -17,13 +18,8 @@ const gpu = await hasWebGPU();
 
 /** Deterministic values in [-1, 1). */
 function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => 2 * r() - 1);
 }
 
 /** Float64 oracle: y[i][j] = Σ_p a[i][p] w[j][p] + b[j], and Σ |a w| + |b|. */

@@ -15,7 +15,8 @@ import {
 } from "../scan_reference.ts";
 import { SCAN_INPUT_NAMES } from "../scan_types.ts";
 import { setPoisonOutputs, webgpuBackend } from "./_dispatch.ts";
-import { relErr, rng } from "./_test_util.ts";
+import { relErr } from "./_test_util.ts";
+import { rng } from "../_scan_test_data.ts";
 import { setScanTuning, SOFTWARE_TUNING } from "./scan_kernels.ts";
 import { webgpuSelectiveScan } from "./selective_scan_webgpu.ts";
 
