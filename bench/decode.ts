@@ -15,8 +15,8 @@
  * decoder (`infer/gpu_decoder.ts`), once per `--round-tokens` value.
  *
  * Models: `long` is the tests/fixtures/hf-mamba/long checkpoint (3 layers,
- * d 64, vocab 512); `130m` is the Mamba-130m shape (24 layers, d 768,
- * vocab 50280, d_state 16, float32) with random weights.
+ * d 64, vocab 512); `130m` is `examples/mamba_130m.ts` (24 layers, d 768,
+ * vocab 50280, d_state 16, float32) with random weights (seed 0).
  * On the GPU machine: `bash ../shared/gpu/prepare.sh bench/decode.ts`, then
  * `source .gpu/env.sh && deno run -A .gpu/decode.js --backend webgpu`.
  *
@@ -27,13 +27,13 @@
  */
 import parser from "yargs-parser";
 import { type BackendName, setBackend, tf } from "../kernels/backend.ts";
-import { architectureFromHfConfig } from "../models/hf_config.ts";
 import { loadModel } from "../models/io.ts";
 import { buildModel } from "../models/model.ts";
 import type { MambaModel } from "../models/types.ts";
 import { generate } from "../infer/generate.ts";
 import { GpuDecoder } from "../infer/gpu_decoder.ts";
 import { resolveGenerateOptions } from "../infer/options.ts";
+import mamba130m from "../examples/mamba_130m.ts";
 
 /** One measured row. */
 interface Row {
@@ -49,22 +49,6 @@ interface Row {
   tokensPerS: number;
 }
 
-const MAMBA_130M = {
-  hidden_size: 768,
-  num_hidden_layers: 24,
-  vocab_size: 50280,
-  state_size: 16,
-  expand: 2,
-  intermediate_size: 1536,
-  conv_kernel: 4,
-  time_step_rank: 48,
-  use_bias: false,
-  use_conv_bias: true,
-  tie_word_embeddings: true,
-  layer_norm_epsilon: 1e-5,
-  residual_in_fp32: true,
-};
-
 async function makeModel(name: string): Promise<MambaModel> {
   if (name === "long") {
     return await loadModel(
@@ -72,12 +56,7 @@ async function makeModel(name: string): Promise<MambaModel> {
     );
   }
   if (name === "130m") {
-    return buildModel(
-      architectureFromHfConfig(MAMBA_130M, "mamba-130m shape"),
-      {
-        seed: 0,
-      },
-    );
+    return buildModel(mamba130m, { seed: 0 });
   }
   throw new Error(`--models: expected long or 130m, received ${name}`);
 }
