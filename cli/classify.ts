@@ -12,7 +12,7 @@ import parser from "yargs-parser";
 import { type BackendName, setBackend } from "../kernels/backend.ts";
 import { promptToIds } from "../infer/generate.ts";
 import { loadServedModel } from "../infer/load.ts";
-import { classifyRows } from "../infer/server.ts";
+import { classifyRows } from "../infer/classify.ts";
 
 const HELP =
   `usage: deno task classify --model <dir|url> [--backend NAME] [--json] "text" … | --ids 1,2,3`;

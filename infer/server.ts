@@ -37,8 +37,6 @@ import { fail, HttpError, type RouteContext } from "./_http.ts";
 import { generateRoute } from "./_generate_route.ts";
 import { classifyRoute } from "./_classify_route.ts";
 
-export { classifyRows } from "./classify.ts";
-
 /** Server limits (every one enforced with a 4xx naming the field). */
 export interface ServerLimits {
   /** Largest request body in bytes (default 1 MiB) → 413. */
