@@ -71,7 +71,8 @@ const byList = new WeakMap<LabeledText[], EncodedExamples>();
 
 /**
  * The kept rows of an example list, made on the first call (and again when the
- * tokenizer or the encoding options change).
+ * tokenizer or the encoding options change). Examples appended to the list
+ * later lie past the kept rows and are encoded on every use.
  */
 export function encodedExamples(
   examples: LabeledText[],
@@ -80,10 +81,7 @@ export function encodedExamples(
   encode: (text: string) => number[],
 ): EncodedExamples {
   let rows = byList.get(examples);
-  if (
-    rows === undefined || !rows.matches(tokenizer, options) ||
-    rows.examples.length !== examples.length
-  ) {
+  if (rows === undefined || !rows.matches(tokenizer, options)) {
     const { seqLen, padSide, truncateSide } = options;
     rows = new EncodedExamples(examples, tokenizer, {
       seqLen,

@@ -111,6 +111,13 @@ Deno.test("ClassStream / classBatches: each text is encoded once; rows equal enc
   assert.equal(calls(), 12); // only the replaced text
   [...classBatches(ex, counting, { ...opts, seqLen: 4 })];
   assert.equal(calls(), 23); // other options: a fresh encoding
+  ex.push({ text: "appended later", label: 2 });
+  const grown = [...classBatches(ex, counting, { ...opts, seqLen: 4 })];
+  assert.deepEqual(
+    grown.flatMap((b) => b.ids),
+    ex.map((e) => encodeFixed(tok, e.text, { ...opts, seqLen: 4 })),
+  );
+  assert.equal(calls(), 24); // only the appended text (past the kept rows)
 });
 
 Deno.test("LmStream / lmBatches: targets are inputs shifted by one; resumable", () => {
