@@ -169,6 +169,22 @@ export function gpuZeros(backend: Backend, shape: number[]): tf.TensorInfo {
 }
 
 /**
+ * Lays out a one-dimensional count of workgroups as a grid within the
+ * device's per-dimension limit (the shader is given gx to flatten it back).
+ *
+ * @param device the device.
+ * @param groups how many workgroups.
+ * @returns [gx, gy, 1] with gx · gy ≥ groups.
+ */
+export function groupGrid(
+  device: GPUDevice,
+  groups: number,
+): [number, number, number] {
+  const gx = Math.min(groups, device.limits.maxComputeWorkgroupsPerDimension);
+  return [gx, Math.ceil(groups / Math.max(gx, 1)), 1];
+}
+
+/**
  * Records one dispatch into tfjs's pending command encoder.
  *
  * @param backend the WebGPU backend.

@@ -14,7 +14,13 @@
  * @module
  */
 import { tf } from "../backend.ts";
-import { allocate, dispatch, pipeline, webgpuBackend } from "./_dispatch.ts";
+import {
+  allocate,
+  dispatch,
+  groupGrid,
+  pipeline,
+  webgpuBackend,
+} from "./_dispatch.ts";
 import { gradMap, registerWebGPUKernels } from "./_register.ts";
 import {
   CONV_WORKGROUP,
@@ -43,11 +49,9 @@ interface ConvAttrs {
   hasBias: boolean;
 }
 
-/** Workgroup grid covering n threads: [gx, gy, 1] with gx within limits. */
+/** Workgroup grid covering n threads. */
 function grid(device: GPUDevice, n: number): [number, number, number] {
-  const groups = Math.ceil(n / CONV_WORKGROUP);
-  const gx = Math.min(groups, device.limits.maxComputeWorkgroupsPerDimension);
-  return [gx, Math.ceil(groups / Math.max(gx, 1)), 1];
+  return groupGrid(device, Math.ceil(n / CONV_WORKGROUP));
 }
 
 /** Splits the kernel inputs [x, weight, (history), (bias), …rest]. */

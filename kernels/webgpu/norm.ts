@@ -12,7 +12,13 @@
  * @module
  */
 import { tf } from "../backend.ts";
-import { allocate, dispatch, pipeline, webgpuBackend } from "./_dispatch.ts";
+import {
+  allocate,
+  dispatch,
+  groupGrid,
+  pipeline,
+  webgpuBackend,
+} from "./_dispatch.ts";
 import { gradMap, registerWebGPUKernels } from "./_register.ts";
 import { normBackwardShader, normForwardShader } from "./_wgsl_norm.ts";
 
@@ -51,12 +57,7 @@ function epsBits(eps: number): number {
 function launch(device: GPUDevice, x: Info, a: NormAttrs) {
   const d = x.shape[x.shape.length - 1];
   const rows = x.shape.slice(0, -1).reduce((p, q) => p * q, 1);
-  const gx = Math.min(rows, device.limits.maxComputeWorkgroupsPerDimension);
-  const groups: [number, number, number] = [
-    gx,
-    Math.ceil(rows / Math.max(gx, 1)),
-    1,
-  ];
+  const groups = groupGrid(device, rows);
   const uni = [
     rows,
     d,
@@ -64,7 +65,7 @@ function launch(device: GPUDevice, x: Info, a: NormAttrs) {
     +a.hasBias,
     epsBits(a.eps),
     +!!a.hasDs,
-    gx,
+    groups[0],
   ];
   return { uni, groups };
 }
