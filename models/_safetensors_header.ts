@@ -55,7 +55,7 @@ export class SafetensorsError extends Error {
 export const MAX_HEADER_BYTES = 100_000_000;
 
 /** A parsed header without its file position. */
-export type Header = Omit<SafetensorsHeader, "dataStart">;
+type Header = Omit<SafetensorsHeader, "dataStart">;
 
 /** The u64 header length from `prefix`, checked against the file size. */
 export function readHeaderLength(
