@@ -1,7 +1,8 @@
 /**
- * Where the time of a WebGPU forward goes: wall time of the Mamba-130m-shape
- * forward (few layers) against the GPU time tfjs's timestamp queries measure
- * per kernel, under a few backend flags. Prints tables; writes JSON.
+ * Where the time of a WebGPU forward goes: wall time of the Mamba-130m
+ * forward (examples/mamba_130m.ts with `--layers` blocks, random weights)
+ * against the GPU time tfjs's timestamp queries measure per kernel, under a
+ * few backend flags. Prints tables; writes JSON.
  *
  * Usage: deno run -A bench/profile_gpu.ts [--layers 4] [--b 1] [--l 2048]
  *        [--out bench/results/profile_gpu.json]
@@ -11,16 +12,8 @@
 import parser from "yargs-parser";
 import { setBackend, tf } from "../kernels/backend.ts";
 import "../kernels/webgpu/register.ts";
-import {
-  architecture,
-  embedding,
-  lmHead,
-  mamba,
-  repeat,
-  residual,
-  rmsNorm,
-} from "../dsl/builder.ts";
 import { buildModel } from "../models/model.ts";
+import mamba130m from "../examples/mamba_130m.ts";
 
 const args = parser(Deno.args, { string: ["out"] });
 const layers = Number(args.layers ?? 4),
@@ -30,18 +23,13 @@ const out = String(args.out ?? "bench/results/profile_gpu.json");
 await setBackend("webgpu");
 const projectDefault = tf.env().get("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE");
 tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", 15); // tfjs's own default first
-const model = buildModel(
-  architecture({
-    name: "profile",
-    nodes: [
-      embedding({ vocab: 50280, dim: 768 }),
-      repeat(layers, [residual({ mixer: mamba({ dState: 16 }) })]),
-      rmsNorm(),
-      lmHead(),
-    ],
-  }),
-  { seed: 0 },
-);
+// examples/mamba_130m.ts with `layers` blocks instead of 24.
+const model = buildModel({
+  ...mamba130m,
+  nodes: mamba130m.nodes.map((node) =>
+    node.kind === "repeat" ? { ...node, times: layers } : node
+  ),
+}, { seed: 0 });
 const ids = tf.randomUniform([b, l], 0, 50280, "int32") as tf.Tensor2D;
 
 async function wall(label: string): Promise<number> {
