@@ -41,7 +41,7 @@ interface Backend {
 export function webgpuBackend(): Backend {
   if (tf.getBackend() !== "webgpu") {
     throw new Error(
-      `webgpu scan: expected the "webgpu" backend, received "${tf.getBackend()}"`,
+      `kernels/webgpu: expected the "webgpu" backend, received "${tf.getBackend()}"`,
     );
   }
   return tf.backend() as unknown as Backend;
@@ -204,7 +204,7 @@ export function dispatch(
   const limit = backend.device.limits.maxComputeWorkgroupsPerDimension;
   if (groups.some((g) => g > limit)) {
     throw new Error(
-      `webgpu scan: dispatch ${groups} exceeds maxComputeWorkgroupsPerDimension ${limit}`,
+      `kernels/webgpu: dispatch ${groups} exceeds maxComputeWorkgroupsPerDimension ${limit}`,
     );
   }
   const data = new Uint32Array(Math.max(4, Math.ceil(uniforms.length / 4) * 4));
