@@ -9,6 +9,8 @@
  *
  * @module
  */
+import { dirname } from "node:path";
+import parser from "yargs-parser";
 import {
   type BackendName,
   hasWebGPU,
@@ -20,12 +22,9 @@ import { referenceScan } from "../kernels/scan_reference.ts";
 import type { ScanImpl } from "../kernels/scan_types.ts";
 import { Rng } from "../models/_rng.ts";
 
-const args = Object.fromEntries(
-  Deno.args.map((a) => a.replace(/^--/, "").split("=") as [string, string]),
-);
-const lengths = (args.lengths ?? "256,512,1024,2048,4096").split(",").map(
-  Number,
-);
+const args = parser(Deno.args, { string: ["lengths", "backends", "out"] });
+const lengths = String(args.lengths ?? "256,512,1024,2048,4096").split(",")
+  .map(Number);
 const repeats = Number(args.repeats ?? 3);
 const out = String(args.out ?? "bench/results/scan.json");
 const dIn = 256, n = 16, b = 1;
@@ -146,7 +145,7 @@ for (const backend of backendList) {
     );
   }
 }
-await Deno.mkdir(out.replace(/\/[^/]*$/, ""), { recursive: true });
+await Deno.mkdir(dirname(out), { recursive: true });
 await Deno.writeTextFile(
   out,
   JSON.stringify(
