@@ -19,6 +19,7 @@ import {
 } from "../kernels/backend.ts";
 import { selectiveScan } from "../kernels/selective_scan.ts";
 import { referenceScan } from "../kernels/scan_reference.ts";
+import { relError } from "../kernels/_scan_test_data.ts";
 import type { ScanImpl } from "../kernels/scan_types.ts";
 import { Rng } from "../models/_rng.ts";
 
@@ -44,15 +45,6 @@ function inputs(l: number, seed: number) {
   const C = arr(b * l * n, () => rng.normal());
   const D = arr(dIn, () => 1);
   return { b, l, dIn, n, u, delta, A, B, C, D, deltaBias, deltaSoftplus: true };
-}
-
-function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num += (a[i] - ref[i]) ** 2;
-    den += ref[i] ** 2;
-  }
-  return Math.sqrt(num / den);
 }
 
 interface Row {
@@ -111,7 +103,7 @@ for (const l of lengths) {
         impl,
         l,
         ms: times[Math.floor(times.length / 2)],
-        relError: relErr(first, ref.y),
+        relError: relError(first, ref.y),
       });
     }
     tf.dispose(
