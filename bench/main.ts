@@ -1,7 +1,7 @@
 /**
- * `deno task bench [scan|decode|train|all] [-- extra args]`: runs the
- * project's benches one after another, each printing its table and writing
- * its JSON under bench/results/.
+ * `deno task bench [scan|decode|train|server|gpu|all] [-- extra args]`:
+ * runs the project's benches one after another, each printing its table and
+ * writing its JSON under bench/results/ (`all` is scan, decode, server, train).
  *
  * - scan: reference / chunked / seed on cpu, wasm, webgpu at (1, L, 256, 16)
  *   (bench/scan.ts);
@@ -16,24 +16,20 @@ const BENCHES: Record<string, string[]> = {
   scan: ["bench/scan.ts", "--out=bench/results/scan.json"],
   decode: [
     "bench/decode.ts",
-    ...[
-      "--backend",
-      "wasm",
-      "--models",
-      "long",
-      "--tokens",
-      "1024",
-      "--batch",
-      "1,8",
-    ],
-    ...[
-      "--prefix-tokens",
-      "1024",
-      "--ttft-prompt",
-      "512",
-      "--out",
-      "bench/results/decode_wasm.json",
-    ],
+    "--backend",
+    "wasm",
+    "--models",
+    "long",
+    "--tokens",
+    "1024",
+    "--batch",
+    "1,8",
+    "--prefix-tokens",
+    "1024",
+    "--ttft-prompt",
+    "512",
+    "--out",
+    "bench/results/decode_wasm.json",
   ],
   train: [
     "bench/train_throughput.ts",
