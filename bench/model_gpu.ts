@@ -37,8 +37,17 @@ const d = model.resolved.dModel, dIn = model.resolved.layers[0].mixer.dInner;
 const n = model.resolved.layers[0].mixer.dState,
   r = model.resolved.layers[0].mixer.dtRankValue;
 
-/** Runs `work` `repeats` times, waits once; returns ms per run. */
-async function time(work: () => tf.Tensor): Promise<number> {
+const timer: GpuTimer | null = backend === "webgpu"
+  ? makeGpuTimer((tf.backend() as unknown as { device: GPUDevice }).device)
+  : null;
+
+/**
+ * Runs `work` `repeats` times, waits once; returns wall ms per run and, on
+ * webgpu, GPU busy ms per run (timestamp queries).
+ */
+async function time(
+  work: () => tf.Tensor,
+): Promise<{ ms: number; gpuMs: number | null }> {
   await (tf.tidy(work)).data(); // warm-up: pipelines compiled
   timer?.begin();
   const start = performance.now();
@@ -49,17 +58,10 @@ async function time(work: () => tf.Tensor): Promise<number> {
   }
   await last!.data();
   last!.dispose();
-  const wall = (performance.now() - start) / repeats;
+  const ms = (performance.now() - start) / repeats;
   const gpu = timer ? await timer.end() : null;
-  gpuMs.push(gpu === null ? null : gpu / repeats);
-  return wall;
+  return { ms, gpuMs: gpu === null ? null : gpu / repeats };
 }
-
-/** GPU busy ms per run of each `time` call, in order (timestamp queries). */
-const gpuMs: (number | null)[] = [];
-const timer: GpuTimer | null = backend === "webgpu"
-  ? makeGpuTimer((tf.backend() as unknown as { device: GPUDevice }).device)
-  : null;
 
 // The model's own a·Wᵀ (the WGSL matMulNT on webgpu).
 const mm = (a: tf.Tensor, w: tf.Tensor) =>
@@ -71,7 +73,6 @@ for (const [b, l] of shapes) {
     tf.randomUniform([b, l], 0, 50280, "int32")
   ) as tf.Tensor2D;
   const forward = await time(() => model.forward(ids));
-  const forwardGpu = gpuMs[gpuMs.length - 1];
   const u = tf.randomNormal([b, l, dIn]) as tf.Tensor3D;
   const delta = tf.randomNormal([b, l, dIn], -4, 0.5) as tf.Tensor3D;
   const A = tf.neg(tf.exp(tf.randomNormal([dIn, n]))) as tf.Tensor2D;
@@ -79,7 +80,7 @@ for (const [b, l] of shapes) {
   const C = tf.randomNormal([b, l, n]) as tf.Tensor3D;
   const D = tf.ones([dIn]) as tf.Tensor1D;
   const bias = tf.zeros([dIn]) as tf.Tensor1D;
-  const scan = await time(() => {
+  const { ms: scan } = await time(() => {
     let y: tf.Tensor = tf.zeros([b, l, dIn]);
     for (let i = 0; i < layers; i++) {
       y = tf.add(
@@ -106,7 +107,7 @@ for (const [b, l] of shapes) {
     dtP: tf.randomNormal([dIn, r]),
     outP: tf.randomNormal([d, dIn]),
   };
-  const matmul = await time(() => {
+  const { ms: matmul } = await time(() => {
     let acc: tf.Tensor = tf.zeros([b * l, d]);
     for (let i = 0; i < layers; i++) {
       const xz = mm(x, w.inP); // (b·l, 2·dIn)
@@ -125,11 +126,11 @@ for (const [b, l] of shapes) {
   rows.push({
     b,
     l,
-    forwardMs: forward,
-    forwardGpuMs: forwardGpu,
+    forwardMs: forward.ms,
+    forwardGpuMs: forward.gpuMs,
     scanMs: scan,
     matmulMs: matmul,
-    restMs: forward - scan - matmul,
+    restMs: forward.ms - scan - matmul,
   });
 }
 
