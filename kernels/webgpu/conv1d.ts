@@ -216,7 +216,7 @@ export function webgpuCausalConv1dSilu(
   const offset = options.offset ?? 0;
   const [b, , W] = x.shape;
   const [dIn, one, k] = weight.shape;
-  if (one !== 1 || k < 2 || k > MAX_CONV_K) {
+  if (one !== 1 || !fusedConvSupports(k)) {
     throw new Error(
       `webgpuCausalConv1dSilu: weight: expected shape [dIn, 1, k] with 2 ≤ k ≤ ${MAX_CONV_K}, received [${weight.shape}]`,
     );
