@@ -1,7 +1,8 @@
 /**
  * `POST /v1/classify` with a real classifier model over HTTP: probabilities
  * equal the model's own forward on the input as training encodes it (cut to
- * seqLen, left-padded), for one and several inputs; a wrong head is a 400.
+ * seqLen, left-padded), for one and several inputs; an id outside the
+ * vocabulary is a 400 naming input_ids (a wrong head: infer/server_test.ts).
  */
 import assert from "node:assert/strict";
 import { setBackend } from "../kernels/backend.ts";
@@ -46,21 +47,25 @@ Deno.test({
       "free money, click now!!!",
       "meeting moved to 3pm; agenda attached, see you there",
     ];
-    const res = await fetch(`http://127.0.0.1:${server.port}/v1/classify`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ text: texts }),
-    });
-    assert.equal(res.status, 200);
-    const { probabilities } = await res.json();
-    assert.equal(probabilities.length, 2);
-    for (const [i, text] of texts.entries()) {
+    const post = (body: unknown) =>
+      fetch(`http://127.0.0.1:${server.port}/v1/classify`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const wants = texts.map((text) => {
       const ids = encodeFixed(tokenizer, text, {
         seqLen: 24,
         padSide: "left",
         truncateSide: "right",
       });
-      const want = Array.from(model.forward([ids]).dataSync());
+      return Array.from(model.forward([ids]).dataSync());
+    });
+    const res = await post({ text: texts });
+    assert.equal(res.status, 200);
+    const { probabilities } = await res.json();
+    assert.equal(probabilities.length, 2);
+    for (const [i, want] of wants.entries()) {
       assert.equal(probabilities[i].length, 3);
       for (let c = 0; c < 3; c++) {
         assert.ok(Math.abs(probabilities[i][c] - want[c]) <= 1e-6);
@@ -71,11 +76,15 @@ Deno.test({
         ) < 1e-5,
       );
     }
-    const bad = await fetch(`http://127.0.0.1:${server.port}/v1/classify`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ input_ids: [1, 300] }),
-    });
+    const one = await post({ text: texts[1] });
+    assert.equal(one.status, 200);
+    const single = (await one.json()).probabilities;
+    assert.equal(single.length, 1);
+    assert.equal(single[0].length, 3);
+    for (let c = 0; c < 3; c++) {
+      assert.ok(Math.abs(single[0][c] - wants[1][c]) <= 1e-6);
+    }
+    const bad = await post({ input_ids: [1, 300] });
     assert.equal(bad.status, 400);
     assert.match((await bad.json()).error.message, /input_ids/);
   } finally {
