@@ -40,7 +40,31 @@ const BENCHES: Record<string, string[]> = {
   gpu: ["bench/scan_gpu.ts", "--out", "bench/results/scan_gpu.json"],
 };
 
-const [which = "all", ...extra] = Deno.args;
+/**
+ * The preset's flags, less those `extra` sets again (so `deno task bench
+ * decode -- --tokens 4` overrides the preset's `--tokens 1024` instead of
+ * giving the bench both), then `extra`.
+ */
+function withOverrides(preset: string[], extra: string[]): string[] {
+  const name = (arg: string) => arg.slice(2).split("=")[0];
+  const given = new Set(extra.filter((a) => a.startsWith("--")).map(name));
+  const kept: string[] = [];
+  for (let i = 0; i < preset.length; i++) {
+    const arg = preset[i];
+    const takesNext = arg.startsWith("--") && !arg.includes("=") &&
+      i + 1 < preset.length && !preset[i + 1].startsWith("--");
+    if (arg.startsWith("--") && given.has(name(arg))) {
+      if (takesNext) i++;
+      continue;
+    }
+    kept.push(arg);
+  }
+  return [...kept, ...extra];
+}
+
+const [which = "all", ...rest] = Deno.args;
+// `deno task bench decode -- --tokens 4` hands the "--" through.
+const extra = rest[0] === "--" ? rest.slice(1) : rest;
 const names = which === "all" ? ["scan", "decode", "server", "train"] : [which];
 for (const name of names) {
   const entry = BENCHES[name];
@@ -52,9 +76,10 @@ for (const name of names) {
     );
     Deno.exit(2);
   }
-  console.log(`\n## ${name}: deno run -A ${[...entry, ...extra].join(" ")}`);
+  const args = withOverrides(entry, extra);
+  console.log(`\n## ${name}: deno run -A ${args.join(" ")}`);
   const { code } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...entry, ...extra],
+    args: ["run", "-A", ...args],
     stdout: "inherit",
     stderr: "inherit",
   }).output();
