@@ -9,10 +9,12 @@
  *       [--models long,130m] [--tokens 1024] [--batch 1,8]
  *       [--prefix-tokens 64] [--ttft-prompt 512] [--out decode.json]
  *       [--step-tokens 1024] [--round-tokens 32,64] [--profile]
+ *       [--kernels narrow,wide] (GPU decoder launch shapes; default narrow)
  *
  * "recurrent step" is the tfjs step with one logits readback per token
  * (`--step-tokens` tokens); on webgpu, "GPU rounds" is the GPU-resident
- * decoder (`infer/gpu_decoder.ts`), once per `--round-tokens` value.
+ * decoder (`infer/gpu_decoder.ts`), once per `--round-tokens` value and
+ * per `--kernels` launch shape (default narrow).
  *
  * Models: `long` is the tests/fixtures/hf-mamba/long checkpoint (3 layers,
  * d 64, vocab 512); `130m` is `examples/mamba_130m.ts` (24 layers, d 768,
@@ -34,6 +36,9 @@ import { generate } from "../infer/generate.ts";
 import { GpuDecoder } from "../infer/gpu_decoder.ts";
 import { resolveGenerateOptions } from "../infer/options.ts";
 import mamba130m from "../examples/mamba_130m.ts";
+
+/** Launch shapes of the GPU decoder's kernels. */
+type Kernels = "narrow" | "wide";
 
 /** One measured row. */
 interface Row {
@@ -72,7 +77,11 @@ async function recurrent(
   model: MambaModel,
   batch: number,
   tokens: number,
-  gpu: { gpuDecode: boolean; roundTokens?: number } = { gpuDecode: false },
+  gpu: {
+    gpuDecode: boolean;
+    roundTokens?: number;
+    gpuKernels?: Kernels;
+  } = { gpuDecode: false },
 ): Promise<{ ms: number; tokensPerS: number }> {
   const results = await generate(
     model,
@@ -127,7 +136,7 @@ async function readbackMs(n = 30): Promise<number> {
 
 if (import.meta.main) {
   const a = parser(Deno.args, {
-    string: ["backend", "models", "batch", "out"],
+    string: ["backend", "models", "batch", "out", "kernels"],
     configuration: { "camel-case-expansion": false },
   });
   const backend = await setBackend((a.backend ?? "auto") as BackendName);
@@ -138,10 +147,11 @@ if (import.meta.main) {
   const ttftPrompt = Number(a["ttft-prompt"] ?? 512);
   const stepTokens = Number(a["step-tokens"] ?? tokens);
   const roundTokens = String(a["round-tokens"] ?? "32").split(",").map(Number);
+  const kernelSets = String(a.kernels ?? "narrow").split(",") as Kernels[];
   const out = a.out ?? `decode-${backend}.json`;
   const rows: Row[] = [];
   const profiles: unknown[] = [];
-  const push = (r: Row & { roundTokens?: number }) => {
+  const push = (r: Row & { roundTokens?: number; kernels?: Kernels }) => {
     rows.push(r);
     save();
     console.log(
@@ -179,20 +189,21 @@ if (import.meta.main) {
     const model = await makeModel(name);
     await recurrent(model, 1, 4); // warm-up: pipelines, kernels
     if (backend === "webgpu") {
-      for (const round of roundTokens) {
-        await recurrent(model, 1, 4, { gpuDecode: true, roundTokens: round });
-        for (const batch of batches) {
-          push({
-            model: name,
-            mode: "GPU rounds",
-            roundTokens: round,
-            batch,
-            tokens,
-            ...await recurrent(model, batch, tokens, {
-              gpuDecode: true,
+      for (const gpuKernels of kernelSets) {
+        for (const round of roundTokens) {
+          const gpu = { gpuDecode: true, roundTokens: round, gpuKernels };
+          await recurrent(model, 1, 4, gpu);
+          for (const batch of batches) {
+            push({
+              model: name,
+              mode: "GPU rounds",
               roundTokens: round,
-            }),
-          });
+              kernels: gpuKernels,
+              batch,
+              tokens,
+              ...await recurrent(model, batch, tokens, gpu),
+            });
+          }
         }
       }
     }
@@ -205,9 +216,10 @@ if (import.meta.main) {
         ...await recurrent(model, batch, stepTokens),
       });
     }
-    if (backend === "webgpu" && a.profile) {
+    for (const kernels of backend === "webgpu" && a.profile ? kernelSets : []) {
       for (const batch of batches) {
         const decoder = new GpuDecoder(model, {
+          kernels,
           maxBatch: batch <= 8 ? 8 : 32,
         });
         const { state } = model.prefill([
@@ -224,7 +236,9 @@ if (import.meta.main) {
         }
         state.layers.forEach((s) => tf.dispose([s.conv, s.ssm]));
         const rows = await decoder.profile();
-        console.log(`GPU decode step profile, ${name}, batch ${batch}:`);
+        console.log(
+          `GPU decode step profile, ${name}, ${kernels} kernels, batch ${batch}:`,
+        );
         for (const r of rows) {
           console.log(
             `  ${r.label.padEnd(28)} ×${String(r.count).padStart(3)} ${
@@ -232,7 +246,7 @@ if (import.meta.main) {
             } ms`,
           );
         }
-        profiles.push({ model: name, batch, rows });
+        profiles.push({ model: name, kernels, batch, rows });
         save();
         decoder.dispose();
       }

@@ -35,7 +35,11 @@ import { Rng } from "../models/_rng.ts";
 import { chooseToken } from "./sampling.ts";
 import { concatStates, disposeState, gatherState } from "./_state.ts";
 import { TextStream } from "./_text_stream.ts";
-import { GpuDecoder, gpuDecodeUnsupported } from "./gpu_decoder.ts";
+import {
+  GpuDecoder,
+  type GpuDecoderOptions,
+  gpuDecodeUnsupported,
+} from "./gpu_decoder.ts";
 
 /** Why a sequence ended. */
 export type FinishReason = "length" | "stop" | "aborted";
@@ -93,6 +97,8 @@ export interface DecodeEngineOptions {
    * first tokens stream early and long runs pay the ~12 ms readback rarely.
    */
   roundTokens?: number;
+  /** GPU decode: the step's launch shapes (see {@linkcode GpuDecoderOptions}). */
+  gpuKernels?: GpuDecoderOptions["kernels"];
 }
 
 interface Row {
@@ -145,6 +151,7 @@ export class DecodeEngine {
   readonly #tokenizer?: TextTokenizer;
   readonly #gpuDecode: boolean;
   readonly #roundTokens: number;
+  readonly #gpuKernels: GpuDecoderOptions["kernels"];
   #decoder: GpuDecoder | null = null;
   #ahead: Round | null = null;
   /** Tokens of the next GPU round: 8 after a join, doubling to roundTokens. */
@@ -166,6 +173,7 @@ export class DecodeEngine {
     this.#tokenizer = options.tokenizer;
     this.#gpuDecode = options.gpuDecode ?? true;
     this.#roundTokens = options.roundTokens ?? 128;
+    this.#gpuKernels = options.gpuKernels;
     if (!Number.isInteger(this.#roundTokens) || this.#roundTokens < 1) {
       throw new Error(
         `DecodeEngine: roundTokens: expected an integer ≥ 1, received ${this.#roundTokens}`,
@@ -245,6 +253,7 @@ export class DecodeEngine {
       this.#decoder = new GpuDecoder(this.#model, {
         maxBatch: this.#maxBatch <= 8 ? 8 : 32,
         maxSteps: this.#roundTokens,
+        kernels: this.#gpuKernels,
       });
     }
     const maxBatch = Math.min(

@@ -36,6 +36,8 @@ export interface GenerateCallOptions extends GenerateOptions {
   gpuDecode?: boolean;
   /** GPU decode: most tokens per round trip (default 128; see `DecodeEngine`). */
   roundTokens?: number;
+  /** GPU decode: the step's launch shapes (see `GpuDecoder`). */
+  gpuKernels?: "narrow" | "wide";
 }
 
 /** A generation result; beam search adds its hypotheses. */
@@ -119,8 +121,15 @@ export async function generate(
   prompts: (string | number[])[],
   options: GenerateCallOptions = {},
 ): Promise<GenerateResult[]> {
-  const { tokenizer, onToken, maxBatch, gpuDecode, roundTokens, ...rest } =
-    options;
+  const {
+    tokenizer,
+    onToken,
+    maxBatch,
+    gpuDecode,
+    roundTokens,
+    gpuKernels,
+    ...rest
+  } = options;
   const resolved = resolveGenerateOptions(rest);
   if (resolved.stop.length > 0 && !tokenizer) {
     throw new InferenceInputError(
@@ -145,6 +154,7 @@ export async function generate(
     tokenizer,
     gpuDecode,
     roundTokens,
+    gpuKernels,
   });
   return await Promise.all(
     ids.map((prompt, i) =>

@@ -31,9 +31,9 @@ import {
 } from "../kernels/webgpu/_dispatch.ts";
 import {
   embedWgsl,
-  MATVEC_ROWS,
   matvecBindings,
   type MatvecConfig,
+  matvecGroups,
   matvecKey,
   matvecWgsl,
   type NormSpec,
@@ -41,6 +41,7 @@ import {
   ROW_THREADS,
   SAMPLER_FIELDS,
   samplerWgsl,
+  scanStepLanes,
   scanStepWgsl,
 } from "../kernels/webgpu/_wgsl_decode.ts";
 import type { NormNode } from "../dsl/schema.ts";
@@ -54,6 +55,15 @@ export interface GpuDecoderOptions {
   maxBatch?: number;
   /** Most tokens per round (default 64). */
   maxSteps?: number;
+  /**
+   * Launch shapes of the step's kernels. `"narrow"` (default, the one
+   * measured on the H200 in BENCHMARKS.md): 32 lanes per matrix row, one
+   * thread per scan channel. `"wide"`: lanes per row sized to each matrix
+   * (up to 256) and one lane per state group in the scan step, for more
+   * parallel, shorter loops; correct (the same tests) but not yet measured
+   * on a GPU.
+   */
+  kernels?: "narrow" | "wide";
 }
 
 /** What a new sequence brings into a slot. */
@@ -170,6 +180,15 @@ export class GpuDecoder {
         `GpuDecoder: maxBatch: expected an integer in [1, 32], received ${bmax}`,
       );
     }
+    const wide = (options.kernels ?? "narrow") === "wide";
+    if (
+      options.kernels !== undefined &&
+      !["narrow", "wide"].includes(options.kernels)
+    ) {
+      throw new Error(
+        `GpuDecoder: kernels: expected "narrow" or "wide", received ${options.kernels}`,
+      );
+    }
     const maxSteps = options.maxSteps ?? 64;
     if (!Number.isInteger(maxSteps) || maxSteps < 1) {
       throw new Error(
@@ -239,16 +258,17 @@ export class GpuDecoder {
       });
     const matvec = (
       label: string,
-      c: MatvecConfig,
+      config: MatvecConfig,
       named: Record<string, GPUBuffer>,
     ) => {
+      const c = wide ? config : { ...config, lanes: 32 };
       const pipe = pipeline(this.#device, matvecKey(c), () => matvecWgsl(c));
       const buffers = matvecBindings(c).map((name) => named[name]);
       this.#items.push({
         label,
         pipe,
         group: group(pipe, buffers),
-        groups: () => Math.ceil(c.nOut / MATVEC_ROWS),
+        groups: () => matvecGroups(c),
       });
     };
 
@@ -311,10 +331,11 @@ export class GpuDecoder {
           x: uz,
           params: this.#params,
         });
+        const lanes = wide ? scanStepLanes(n) : 1;
         const scanPipe = pipeline(
           this.#device,
-          `decode_scan_${dIn}_${n}_${rank}`,
-          () => scanStepWgsl({ dIn, n, r: rank }),
+          `decode_scan_${dIn}_${n}_${rank}_${lanes}`,
+          () => scanStepWgsl({ dIn, n, r: rank, lanes }),
         );
         const A = derived(
           tf.tidy(() => tf.neg(tf.exp(model.params.get(`${p}.mixer.A_log`)!))),
@@ -333,7 +354,7 @@ export class GpuDecoder {
             weight(`${p}.mixer.D`),
             this.#params,
           ]),
-          groups: (b) => Math.ceil((b * dIn) / ROW_THREADS),
+          groups: (b) => Math.ceil((b * dIn) / (ROW_THREADS / lanes)),
         });
         matvec("out_proj (+ residual)", {
           k: dIn,

@@ -67,38 +67,47 @@ async function admit(
   return last;
 }
 
-Deno.test({
-  name:
-    `GpuDecoder: one step per prefix length = HF logits_f64 (long) ≤ ${STEP_TOLERANCE}`,
-  ...options,
-}, async () => {
-  await setBackend("webgpu");
-  const expected = await readExpected("long");
-  const model = await loadModel(`${FIXTURES}long`);
-  const ids = expected.inputIds[0];
-  const [, l, v] = expected.logitsShape;
-  const prefixes = [1, 2, 5, 17, l - 1];
-  const decoder = new GpuDecoder(model, { maxBatch: SLOTS });
-  for (const p of prefixes) {
-    await admit(decoder, model, ids.slice(0, p), { token: ids[p] });
-  }
-  const tokens = await decoder.run(1);
-  const logits = await decoder.logits();
-  prefixes.forEach((p, slot) => {
-    const ours = logits.subarray(slot * v, (slot + 1) * v);
-    const want = expected.logitsF64.subarray(p * v, (p + 1) * v);
-    const err = relativeError(ours, want);
-    assert.ok(err <= STEP_TOLERANCE, `prefix ${p}: ${err.toExponential(2)}`);
-    assert.equal(tokens[0][slot], argmax(ours), `prefix ${p}: argmax`);
-  });
-  assert.ok(l > 17);
-  decoder.dispose();
-  model.dispose();
-});
-
-for (const fixture of ["tiny", "long"] as const) {
+for (const kernels of ["narrow", "wide"] as const) {
   Deno.test({
-    name: `GpuDecoder: greedy ids = Hugging Face greedy_ids (${fixture})`,
+    name:
+      `GpuDecoder: one step per prefix length = HF logits_f64 (long, ${kernels} kernels) ≤ ${STEP_TOLERANCE}`,
+    ...options,
+  }, async () => {
+    await setBackend("webgpu");
+    const expected = await readExpected("long");
+    const model = await loadModel(`${FIXTURES}long`);
+    const ids = expected.inputIds[0];
+    const [, l, v] = expected.logitsShape;
+    const prefixes = [1, 2, 5, 17, l - 1];
+    const decoder = new GpuDecoder(model, { maxBatch: SLOTS, kernels });
+    for (const p of prefixes) {
+      await admit(decoder, model, ids.slice(0, p), { token: ids[p] });
+    }
+    const tokens = await decoder.run(1);
+    const logits = await decoder.logits();
+    prefixes.forEach((p, slot) => {
+      const ours = logits.subarray(slot * v, (slot + 1) * v);
+      const want = expected.logitsF64.subarray(p * v, (p + 1) * v);
+      const err = relativeError(ours, want);
+      assert.ok(err <= STEP_TOLERANCE, `prefix ${p}: ${err.toExponential(2)}`);
+      assert.equal(tokens[0][slot], argmax(ours), `prefix ${p}: argmax`);
+    });
+    assert.ok(l > 17);
+    decoder.dispose();
+    model.dispose();
+  });
+}
+
+for (
+  const [fixture, kernels] of [
+    ["tiny", "narrow"],
+    ["long", "narrow"],
+    ["long", "wide"],
+  ] as const
+) {
+  Deno.test({
+    name:
+      `GpuDecoder: greedy ids = Hugging Face greedy_ids (${fixture}, ${kernels} kernels)`,
     ...options,
   }, async () => {
     await setBackend("webgpu");
@@ -106,7 +115,11 @@ for (const fixture of ["tiny", "long"] as const) {
     const model = await loadModel(`${FIXTURES}${fixture}`);
     const { state, last } = await prefill(model, prompt);
     const first = argmax(last.subarray(0, model.resolved.vocab));
-    const decoder = new GpuDecoder(model, { maxBatch: SLOTS, maxSteps: 8 });
+    const decoder = new GpuDecoder(model, {
+      maxBatch: SLOTS,
+      maxSteps: 8,
+      kernels,
+    });
     decoder.admit({
       state,
       token: first,

@@ -10,10 +10,12 @@
  * gather, top-level norms, the LM head and the sampler, which writes the next
  * token where the next step's embedding gather reads it.
  *
- * The matrix-vector kernel gives each output row one group of 32 lanes that
- * read the row's weights coalesced (vec4 when the width allows) and multiply
- * them with every sequence's input, so the weights are read once per step
- * whatever the batch.
+ * The matrix-vector kernel gives each output row a group of 32–256 lanes
+ * that read the row's weights coalesced (vec4 when the width allows) and
+ * multiply them with every sequence's input, so the weights are read once per
+ * step whatever the batch. The group is as wide as keeps each lane to a few
+ * loads and the GPU busy with the rows there are ({@linkcode matvecLanes}):
+ * these kernels are bound by latency, not bandwidth.
  *
  * Glossary: `b` sequence slot, `d` model width, `dIn` inner width, `n` state
  * size, `r` dt rank, `kc` conv width, `v` padded vocab.
@@ -25,10 +27,10 @@
  */
 import { MATH } from "./_wgsl_common.ts";
 
-/** Output rows per matvec workgroup (one group of 32 lanes each). */
-export const MATVEC_ROWS = 8;
-/** Threads of the row-wise kernels (norm, sampler, embedding). */
+/** Threads of every decode workgroup. */
 export const ROW_THREADS = 256;
+/** Workgroups below which a matvec widens its rows' lane groups. */
+const BUSY_GROUPS = 264;
 
 /** Normalisation of a row: none, RMSNorm, or LayerNorm (with or without bias). */
 export interface NormSpec {
@@ -61,13 +63,45 @@ export interface MatvecConfig {
   kc?: number;
   /** Conv bias (epilogue "conv"). */
   convBias?: boolean;
+  /** Lanes per output row (a power of two in [32, 256]); default {@linkcode matvecLanes}. */
+  lanes?: number;
+}
+
+/**
+ * Lanes per output row: enough that each lane loads about four weight vectors,
+ * widened while fewer than {@linkcode BUSY_GROUPS} workgroups would run, but
+ * never past one load per lane (idle lanes still pay every barrier, which a
+ * software adapter runs thread by thread).
+ *
+ * @param c the config.
+ * @returns a power of two in [32, 256].
+ */
+export function matvecLanes(c: MatvecConfig): number {
+  if (c.lanes !== undefined) return c.lanes;
+  const loads = c.k / (c.k % 4 === 0 && c.xStride % 4 === 0 ? 4 : 1);
+  let lanes = 32;
+  while (lanes < ROW_THREADS && loads / lanes > 4) lanes *= 2;
+  while (
+    lanes < ROW_THREADS && 2 * lanes <= loads &&
+    c.nOut / (ROW_THREADS / lanes) < BUSY_GROUPS
+  ) lanes *= 2;
+  return lanes;
+}
+
+/**
+ * @param c the config.
+ * @returns the workgroups of one dispatch.
+ */
+export function matvecGroups(c: MatvecConfig): number {
+  return Math.ceil(c.nOut / (ROW_THREADS / matvecLanes(c)));
 }
 
 /** @returns the pipeline cache key of a matvec config. */
 export function matvecKey(c: MatvecConfig): string {
   const n = c.norm ? `${c.norm.kind}${c.norm.eps}${+c.norm.bias}` : "none";
   return `decode_mv_k${c.k}_o${c.nOut}_s${c.xStride}_b${c.bmax}_${n}_` +
-    `${+c.bias}_${c.epilogue}_${c.kc ?? 0}${+(c.convBias ?? false)}`;
+    `${+c.bias}_${c.epilogue}_${c.kc ?? 0}${+(c.convBias ?? false)}_` +
+    `l${matvecLanes(c)}`;
 }
 
 /**
@@ -162,14 +196,17 @@ function rowStats(
 /**
  * @param c the config.
  * @returns the WGSL of y (b, nOut) (+)= W (nOut, k) · norm(x) (b, k) + bias,
- *   one workgroup per {@linkcode MATVEC_ROWS} rows.
+ *   {@linkcode matvecLanes} lanes per row, {@linkcode ROW_THREADS} threads
+ *   per workgroup.
  */
 export function matvecWgsl(c: MatvecConfig): string {
   const vec = c.k % 4 === 0 && c.xStride % 4 === 0 ? 4 : 1;
   const T = vec === 4 ? "vec4<f32>" : "f32";
   const kv = c.k / vec;
   const xs = c.xStride / vec;
-  const threads = MATVEC_ROWS * 32;
+  const threads = ROW_THREADS;
+  const lanes = matvecLanes(c);
+  const rows = threads / lanes;
   const dot = vec === 4 ? "dot(wv, xn)" : "wv * xn";
   const names = matvecBindings(c);
   const types: Record<string, string> = {
@@ -234,13 +271,12 @@ var<workgroup> stat: array<f32, ${2 * c.bmax}>;
 fn main(@builtin(local_invocation_index) lid: u32,
         @builtin(workgroup_id) wg: vec3<u32>) {
   ${stats}
-  let lane = lid % 32u;
-  let slotRow = lid / 32u;
-  let row = wg.x * ${MATVEC_ROWS}u + slotRow;
+  let lane = lid % ${lanes}u;
+  let row = wg.x * ${rows}u + lid / ${lanes}u;
   var acc: array<f32, ${c.bmax}>;
   for (var b = 0u; b < BMAX; b++) { acc[b] = 0.0; }
   if (row < NOUT) {
-    for (var j = lane; j < KV; j += 32u) {
+    for (var j = lane; j < KV; j += ${lanes}u) {
       let wv = w[row * KV + j]${rms ? " * gn[j]" : ""};
       for (var b = 0u; b < BMAX; b++) {
         if (b < params.batch) {
@@ -251,19 +287,23 @@ fn main(@builtin(local_invocation_index) lid: u32,
       }
     }
   }
-  for (var b = 0u; b < BMAX; b++) { red[lid * BMAX + b] = acc[b]; }
+  // Tree sum over each row's lanes; slot-major so lanes hit distinct banks.
+  for (var b = 0u; b < BMAX; b++) { red[b * ${threads}u + lid] = acc[b]; }
   workgroupBarrier();
-  if (lid < ${MATVEC_ROWS}u * BMAX) {
-    let r = lid / BMAX;
-    let b = lid % BMAX;
-    let row = wg.x * ${MATVEC_ROWS}u + r;
-    if (row < NOUT && b < params.batch) {
-      var v = 0.0;
-      for (var l = 0u; l < 32u; l++) { v += red[(r * 32u + l) * BMAX + b]; }
-      ${rms ? "v *= stat[b * 2u + 1u];" : ""}
-      ${c.bias ? "v += bias[row];" : ""}
-      ${epilogue}
+  for (var s = ${lanes / 2}u; s > 0u; s >>= 1u) {
+    if (lane < s) {
+      for (var b = 0u; b < BMAX; b++) {
+        red[b * ${threads}u + lid] += red[b * ${threads}u + lid + s];
+      }
     }
+    workgroupBarrier();
+  }
+  let b = lane;
+  if (row < NOUT && b < params.batch) {
+    var v = red[b * ${threads}u + lid - lane];
+    ${rms ? "v *= stat[b * 2u + 1u];" : ""}
+    ${c.bias ? "v += bias[row];" : ""}
+    ${epilogue}
   }
 }
 `;
@@ -274,11 +314,27 @@ export interface ScanStepConfig {
   dIn: number;
   n: number;
   r: number;
+  /** Lanes per (slot, channel), a power of two ≤ 32; default {@linkcode scanStepLanes}. */
+  lanes?: number;
+}
+
+/**
+ * Lanes per channel of the scan step: the state size rounded up to a power
+ * of two, at most 32.
+ *
+ * @param n state size.
+ * @returns lanes per (slot, channel).
+ */
+export function scanStepLanes(n: number): number {
+  let lanes = 1;
+  while (lanes < n && lanes < 32) lanes *= 2;
+  return lanes;
 }
 
 /**
  * @param c sizes.
- * @returns the WGSL of the fused step, one thread per (slot, channel):
+ * @returns the WGSL of the fused step, {@linkcode scanStepLanes} lanes per
+ *   (slot, channel), each lane a share of the dt_proj row and of the states:
  *   Δ = softplus(dt_proj·dt + bias); h = e^{ΔA}·h + Δ·B·u; y = C·h + D·u;
  *   out = y · SiLU(z). Bindings: out, ssm, uz, dbc, dtW, dtB, A, D, params.
  *   (Computing x_proj here too, each workgroup for its slot, saved a
@@ -288,6 +344,8 @@ export interface ScanStepConfig {
 export function scanStepWgsl(c: ScanStepConfig): string {
   const { dIn, n, r } = c;
   const nr = r + 2 * n;
+  const S = c.lanes ?? scanStepLanes(n);
+  const channels = ROW_THREADS / S;
   return /* wgsl */ `
 ${PARAMS}
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
@@ -300,27 +358,56 @@ ${PARAMS}
 @group(0) @binding(7) var<storage, read> Dp: array<f32>;
 @group(0) @binding(8) var<uniform> params: Params;
 ${MATH}
+${
+    S > 1
+      ? `var<workgroup> red: array<f32, ${ROW_THREADS}>;
+
+// Sums red over each channel's ${S} lanes; every thread gets its channel's sum.
+fn channelSum(lid: u32, lane: u32, v: f32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var w = ${S >> 1}u; w > 0u; w >>= 1u) {
+    if (lane < w) { red[lid] += red[lid + w]; }
+    workgroupBarrier();
+  }
+  let total = red[lid - lane];
+  workgroupBarrier();
+  return total;
+}`
+      : ""
+  }
 
 @compute @workgroup_size(${ROW_THREADS})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x;
-  if (i >= params.batch * ${dIn}u) { return; }
-  let b = i / ${dIn}u;
+fn main(@builtin(local_invocation_index) lid: u32,
+        @builtin(workgroup_id) wg: vec3<u32>) {
+  let lane = lid % ${S}u;
+  let i = wg.x * ${channels}u + lid / ${S}u;
+  let live = i < params.batch * ${dIn}u;
+  let b = select(0u, i / ${dIn}u, live);
   let d = i % ${dIn}u;
-  let u = uz[b * ${2 * dIn}u + d];
-  let z = uz[b * ${2 * dIn}u + ${dIn}u + d];
-  var dt = dtB[d];
-  for (var j = 0u; j < ${r}u; j++) { dt += dtW[d * ${r}u + j] * dbc[b * ${nr}u + j]; }
-  dt = softplus(dt);
-  var y = 0.0;
-  for (var s = 0u; s < ${n}u; s++) {
-    let at = (b * ${dIn}u + d) * ${n}u + s;
-    let h = exp(dt * A[d * ${n}u + s]) * ssm[at] + dt * dbc[b * ${nr}u + ${r}u + s] * u;
-    ssm[at] = h;
-    y += h * dbc[b * ${nr}u + ${r + n}u + s];
+  var part = 0.0;
+  if (live) {
+    for (var j = lane; j < ${r}u; j += ${S}u) {
+      part += dtW[d * ${r}u + j] * dbc[b * ${nr}u + j];
+    }
   }
-  y += Dp[d] * u;
-  out[b * ${dIn}u + d] = y * silu(z);
+  let dt = softplus(${S > 1 ? "channelSum(lid, lane, part)" : "part"} + dtB[d]);
+  let u = uz[b * ${2 * dIn}u + d];
+  var y = 0.0;
+  if (live) {
+    for (var s = lane; s < ${n}u; s += ${S}u) {
+      let at = (b * ${dIn}u + d) * ${n}u + s;
+      let h = exp(dt * A[d * ${n}u + s]) * ssm[at] +
+        dt * dbc[b * ${nr}u + ${r}u + s] * u;
+      ssm[at] = h;
+      y += h * dbc[b * ${nr}u + ${r + n}u + s];
+    }
+  }
+  ${S > 1 ? "y = channelSum(lid, lane, y);" : ""}
+  if (live && lane == 0u) {
+    let z = uz[b * ${2 * dIn}u + ${dIn}u + d];
+    out[b * ${dIn}u + d] = (y + Dp[d] * u) * silu(z);
+  }
 }
 `;
 }
