@@ -20,9 +20,12 @@
  *
  * Usage: deno run -A bench/scan_gpu.ts [--out bench/results/scan_gpu.json]
  *   [--quick] [--budget 120] [--fwd 16x16x8,32x8x8] [--bwd 16x8x8,32x4x8]
- *   (--fwd/--bwd: channels x runs x steps variants to sweep on the first
- *   shape; --quick: one small shape and the tests' small launch shapes, for
- *   llvmpipe)
+ *   [--kernels chunked,lanes] [--lanes 4x64x8,8x32x8]
+ *   (--fwd/--bwd: channels x runs x steps variants of the chunked kernels to
+ *   sweep on the first shape; --kernels: forward kernels timed on every
+ *   shape, side by side; --lanes: lanes-per-channel x channels x tile-steps
+ *   variants of the lanes forward on the first shape; --quick: one small
+ *   shape and the tests' small launch shapes, for llvmpipe)
  *
  * Reference: issue 4 (bench table); state-spaces/mamba benchmarks.
  *
@@ -61,6 +64,12 @@ const fwdVariants = parseVariants(
 const bwdVariants = parseVariants(
   arg("--bwd", quick ? "" : "32x4x8,8x16x8,16x4x16"),
 );
+const lanesVariants = parseVariants(
+  arg("--lanes", quick ? "" : "4x32x8,4x64x16,8x32x8,2x128x8,16x16x8"),
+);
+const fwdKernels = arg("--kernels", "chunked,lanes").split(",") as ScanTuning[
+  "fwdKernel"
+][];
 const start = performance.now();
 const elapsed = () => (performance.now() - start) / 1000;
 
@@ -273,10 +282,16 @@ const checks: Record<string, number> = {};
   );
   const ref = { b, l, dIn, n, ...p, deltaSoftplus: true } as never;
   const want = referenceScan(ref);
-  for (const segLen of [0, 1]) {
-    setScanTuning({ segLen, backwardSegLen: segLen });
+  for (
+    const [segLen, fwdKernel] of [[0, "chunked"], [1, "chunked"], [
+      0,
+      "lanes",
+    ]] as const
+  ) {
+    const tag = fwdKernel === "lanes" ? "lanes forward" : `segLen=${segLen}`;
+    setScanTuning({ segLen, backwardSegLen: segLen, fwdKernel });
     const { y } = webgpuSelectiveScan(x);
-    checks[`forward segLen=${segLen}`] = relErr(await y.data(), want.y);
+    checks[`forward ${tag}`] = relErr(await y.data(), want.y);
     y.dispose();
     const gy = tf.randomUniform([b, l, dIn], -1, 1);
     const got = scanGrads(x, gy);
@@ -285,7 +300,7 @@ const checks: Record<string, number> = {};
       Float64Array
     >;
     for (let i = 0; i < names.length; i++) {
-      checks[`grad ${names[i]} segLen=${segLen}`] = relErr(
+      checks[`grad ${names[i]} ${tag}`] = relErr(
         await got[i].data(),
         wantG[GRAD_OF[names[i]]],
       );
@@ -298,29 +313,34 @@ const checks: Record<string, number> = {};
   console.log(JSON.stringify(checks, null, 1));
 }
 
-// 2. every shape, default tuning: forward plain, fused, forward+backward.
+// 2. every shape, default tuning, each forward kernel side by side: forward
+// plain, fused, forward+backward.
 for (const [b, l, dIn, n, official] of SHAPES) {
   const shape = [b, l, dIn, n];
   for (const fused of [false, true]) {
     const x = inputs(b, l, dIn, n, fused);
-    await record(
-      `forward ${fused ? "fused (D, z, Δ bias+softplus)" : "plain"}`,
-      shape,
-      fwd(x),
-      fwdBytes(b, l, dIn, n, fused),
-      official,
-    );
-    if (fused) {
-      const w = tf.randomUniform([b, l, dIn], -1, 1);
+    const w = fused ? tf.randomUniform([b, l, dIn], -1, 1) : null;
+    for (const fwdKernel of fwdKernels) {
       await record(
-        "forward+backward fused (tf.grads, 8 grads)",
+        `forward ${fused ? "fused (D, z, Δ bias+softplus)" : "plain"}`,
         shape,
-        fwdBwd(x, w),
-        fwdBwdBytes(b, l, dIn, n),
-        null,
+        fwd(x),
+        fwdBytes(b, l, dIn, n, fused),
+        official,
+        { fwdKernel },
       );
-      w.dispose();
+      if (w) {
+        await record(
+          "forward+backward fused (tf.grads, 8 grads)",
+          shape,
+          fwdBwd(x, w),
+          fwdBwdBytes(b, l, dIn, n),
+          null,
+          { fwdKernel },
+        );
+      }
     }
+    w?.dispose();
     disposeInputs(x);
   }
 }
@@ -369,6 +389,17 @@ for (const [b, l, dIn, n, official] of SHAPES) {
       fwdBytes(b, l, dIn, n, true),
       official,
       { fwdChannels, fwdRuns, fwdSteps },
+    );
+  }
+  for (const [lanesPerChannel, lanesChannels, lanesTile] of lanesVariants) {
+    if (elapsed() > budgetS) break;
+    await record(
+      "forward fused variant",
+      shape,
+      fwd(x),
+      fwdBytes(b, l, dIn, n, true),
+      official,
+      { fwdKernel: "lanes", lanesPerChannel, lanesChannels, lanesTile },
     );
   }
   for (const [bwdChannels, bwdRuns, bwdSteps] of bwdVariants) {

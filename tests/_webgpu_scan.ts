@@ -14,6 +14,7 @@ import { hasWebGPU, tf } from "../kernels/backend.ts";
 import { onPoisonedWebGPU, relErr } from "../kernels/webgpu/_test_util.ts";
 import { rng } from "../kernels/_scan_test_data.ts";
 import {
+  type ScanTuning,
   setScanTuning,
   SOFTWARE_TUNING,
 } from "../kernels/webgpu/scan_kernels.ts";
@@ -139,10 +140,10 @@ export async function checkCase(c: Case, seed: number, grads: boolean) {
  * Runs `fn` on the webgpu backend with NaN-poisoned outputs, the small
  * launch shapes {@linkcode SOFTWARE_TUNING} (the GPU bench checks the
  * default ones against the oracle on the GPU) and the given segment
- * lengths, restoring the defaults afterwards.
+ * lengths and other tuning, restoring the defaults afterwards.
  */
 export async function poisoned(
-  tuning: { segLen: number; backwardSegLen: number },
+  tuning: { segLen: number; backwardSegLen: number } & Partial<ScanTuning>,
   fn: () => Promise<void>,
 ): Promise<void> {
   setScanTuning({ ...SOFTWARE_TUNING, ...tuning });

@@ -28,6 +28,12 @@ import {
   forwardWorkgroupBytes,
 } from "./_wgsl_forward.ts";
 import {
+  type LanesConfig,
+  lanesKey,
+  lanesShader,
+  lanesWorkgroupBytes,
+} from "./_wgsl_forward_lanes.ts";
+import {
   type BackwardConfig,
   backwardKey,
   backwardShader,
@@ -78,6 +84,23 @@ export interface ScanTuning {
   segLen: number;
   /** Force a backward segment length (rounded up to a chunk), 0 for automatic. */
   backwardSegLen: number;
+  /**
+   * Forward kernel: `"chunked"` (the two-phase scan of `_wgsl_forward.ts`,
+   * length split when the GPU would idle; the default, measured on the
+   * H200) or `"lanes"` (states spread over lanes, one pass, no split:
+   * `_wgsl_forward_lanes.ts`; correct, not yet measured on a GPU).
+   */
+  fwdKernel: "chunked" | "lanes";
+  /** Lanes forward: lanes per channel (capped at the largest power of two dividing N). */
+  lanesPerChannel: number;
+  /**
+   * Lanes forward: channels per workgroup (capped so a workgroup is ≤ 256
+   * threads; halved, down to 8, while fewer than minWorkgroups / 2
+   * workgroups would run).
+   */
+  lanesChannels: number;
+  /** Lanes forward: steps per tile (rounded up to a multiple of the lanes). */
+  lanesTile: number;
 }
 
 const DEFAULTS: ScanTuning = {
@@ -91,6 +114,10 @@ const DEFAULTS: ScanTuning = {
   minBackwardWorkgroups: 512,
   segLen: 0,
   backwardSegLen: 0,
+  fwdKernel: "chunked",
+  lanesPerChannel: 4,
+  lanesChannels: 64,
+  lanesTile: 8,
 };
 /**
  * Small launch shapes, 4 channels × 4 runs × 2 steps (chunks of 8 steps,
@@ -107,6 +134,8 @@ export const SOFTWARE_TUNING: Readonly<Partial<ScanTuning>> = Object.freeze({
   bwdChannels: 4,
   bwdRuns: 4,
   bwdSteps: 2,
+  lanesChannels: 8,
+  lanesTile: 4,
 });
 const tuning: ScanTuning = { ...DEFAULTS };
 const overridden = new Set<string>();
@@ -211,6 +240,55 @@ function carryPass(
   return out;
 }
 
+/**
+ * The lanes forward (`_wgsl_forward_lanes.ts`): one pass, no length split.
+ * Same inputs and outputs as the chunked forward.
+ */
+function lanesForward(
+  backend: Backend,
+  io: {
+    u: Info;
+    dl: Info;
+    P: Info;
+    B: Info;
+    C: Info;
+    z?: Info;
+    init?: Info;
+    flags: ScanFlags;
+    K: number;
+  },
+): Info[] {
+  const { u, dl, P, B, C, z, init, flags, K } = io;
+  const [b, l, dIn] = u.shape;
+  const N = P.shape[1] - 2;
+  let SL = 1;
+  while (SL < tuning.lanesPerChannel && N % (2 * SL) === 0) SL *= 2;
+  // Fewer channels per workgroup while the workgroups would not fill the GPU
+  // (each walks the whole length, so idle multiprocessors are not made up).
+  let DC = Math.max(1, Math.min(tuning.lanesChannels, Math.floor(256 / SL)));
+  while (DC > 8 && b * ceil(dIn, DC) < tuning.minWorkgroups / 2) {
+    DC = Math.floor(DC / 2);
+  }
+  const T = roundUp(Math.max(tuning.lanesTile, SL), SL);
+  const cfg: LanesConfig = { N, SL, DC, T, hasZ: !!z };
+  checkShared(backend.device, lanesWorkgroupBytes(cfg), `lanes forward N=${N}`);
+  const nck = K > 0 ? ceil(l, K) : 0;
+  const y = allocate(backend, [b, l, dIn]);
+  const hend = allocate(backend, [b, dIn, N]);
+  const ck = allocate(backend, K > 0 ? [b, nck, dIn, N] : [0]);
+  const ckBind = K > 0 ? ck : allocate(backend, [4]);
+  const fp = pipeline(backend.device, lanesKey(cfg), () => lanesShader(cfg));
+  dispatch(
+    backend,
+    fp,
+    [y, hend, ckBind, u, dl, P, B, C, ...(z ? [z] : []), init ?? u],
+    [b, l, dIn, nck, K, +flags.softplus, +!!init],
+    [ceil(dIn, DC), 1, b],
+  );
+  if (K === 0) release(backend, ckBind);
+  return [y, hend, ck];
+}
+
 function forwardKernel(
   { inputs, attrs }: { inputs: unknown; attrs?: unknown },
 ): Info[] {
@@ -226,6 +304,9 @@ function forwardKernel(
   const [b, l, dIn] = u.shape;
   const N = P.shape[1] - 2;
   const K = flags.K;
+  if (tuning.fwdKernel === "lanes") {
+    return lanesForward(backend, { u, dl, P, B, C, z, init, flags, K });
+  }
   const DC = tuning.fwdChannels;
   const S = tuning.fwdRuns;
   const m = K > 0 ? gcd(tuning.fwdSteps, K) : tuning.fwdSteps;
