@@ -12,6 +12,7 @@
  * @module
  */
 import { tf } from "../kernels/backend.ts";
+import { hostCausalConvSilu } from "../kernels/_conv_host.ts";
 import { selectiveScan } from "../kernels/selective_scan.ts";
 import "../kernels/webgpu/register.ts";
 import { selectiveScanStep } from "../kernels/scan_step.ts";
@@ -83,7 +84,9 @@ export function mixerWeights(
 /**
  * Causal depthwise conv over time, continuing from `history`, then SiLU.
  * On webgpu one fused WGSL dispatch that reads x straight out of xz
- * (kernels/webgpu/conv1d.ts); elsewhere tfjs ops.
+ * (kernels/webgpu/conv1d.ts); on cpu and wasm one host op that keeps only
+ * its input for the backward (kernels/_conv_host.ts); elsewhere (webgpu
+ * with a conv width the WGSL kernel does not take) tfjs ops.
  *
  * Reference: Hugging Face `MambaMixer.slow_forward` (conv1d → act).
  *
@@ -103,8 +106,11 @@ function causalConvSilu(
   if (tf.getBackend() === "webgpu" && fusedConvSupports(k)) {
     return webgpuCausalConv1dSilu({ x: xz, weight, history, bias });
   }
-  const x = xz.slice([0, 0, 0], [b, l, dIn]); // (b, l, dIn)
+  const x = xz.slice([0, 0, 0], [b, l, dIn]) as tf.Tensor3D; // (b, l, dIn)
   const start = history ?? tf.zeros([b, k - 1, dIn]); // (b, k-1, dIn)
+  if (tf.getBackend() === "cpu" || tf.getBackend() === "wasm") {
+    return hostCausalConvSilu(x, start as tf.Tensor3D, weight, bias);
+  }
   const padded = tf.concat([start, x], 1); // (b, l+k-1, dIn)
   const taps = weight.reshape([dIn, k]).transpose() as tf.Tensor2D; // (k, dIn)
   let y: tf.Tensor = bias ? tf.add(tf.zeros([b, l, dIn]), bias) : tf.zeros([

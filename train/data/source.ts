@@ -8,7 +8,7 @@ import type { TrainConfig } from "../config.ts";
 import type { ClassData, LmData } from "../loop.ts";
 import type { TextTokenizer } from "../tokenizers.ts";
 import { tokenStream } from "./batches.ts";
-import { mobyDick, spamAssassin } from "./embedded.ts";
+import { imdbReviews, mobyDick, spamAssassin } from "./embedded.ts";
 import {
   type ColumnOptions,
   type LabeledText,
@@ -25,7 +25,7 @@ async function isDir(path: string): Promise<boolean> {
     return (await Deno.stat(path)).isDirectory;
   } catch {
     throw new Error(
-      `--data: expected spam, moby, hub:<owner/name>, a folder or a file, received ${
+      `--data: expected spam, imdb, moby, hub:<owner/name>, a folder or a file, received ${
         JSON.stringify(path)
       } (not found)`,
     );
@@ -70,6 +70,13 @@ export async function loadClassData(
     return {
       kind: "classify",
       ...splitItems(spamAssassin(c.email), split),
+      classes,
+    };
+  }
+  if (spec === "imdb") {
+    return {
+      kind: "classify",
+      ...splitItems(await imdbReviews(), split),
       classes,
     };
   }
