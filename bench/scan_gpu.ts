@@ -380,7 +380,21 @@ for (const [b, l, dIn, n, official] of SHAPES) {
   const shape = [b, l, dIn, n];
   const x = inputs(b, l, dIn, n, true);
   const w = tf.randomUniform([b, l, dIn], -1, 1);
-  for (const [fwdChannels, fwdRuns, fwdSteps] of fwdVariants) {
+  const forwardTunings: Partial<ScanTuning>[] = [
+    ...fwdVariants.map(([fwdChannels, fwdRuns, fwdSteps]) => ({
+      fwdKernel: "chunked" as const,
+      fwdChannels,
+      fwdRuns,
+      fwdSteps,
+    })),
+    ...lanesVariants.map(([lanesPerChannel, lanesChannels, lanesTile]) => ({
+      fwdKernel: "lanes" as const,
+      lanesPerChannel,
+      lanesChannels,
+      lanesTile,
+    })),
+  ];
+  for (const t of forwardTunings) {
     if (elapsed() > budgetS) break;
     await record(
       "forward fused variant",
@@ -388,18 +402,7 @@ for (const [b, l, dIn, n, official] of SHAPES) {
       fwd(x),
       fwdBytes(b, l, dIn, n, true),
       official,
-      { fwdChannels, fwdRuns, fwdSteps },
-    );
-  }
-  for (const [lanesPerChannel, lanesChannels, lanesTile] of lanesVariants) {
-    if (elapsed() > budgetS) break;
-    await record(
-      "forward fused variant",
-      shape,
-      fwd(x),
-      fwdBytes(b, l, dIn, n, true),
-      official,
-      { fwdKernel: "lanes", lanesPerChannel, lanesChannels, lanesTile },
+      t,
     );
   }
   for (const [bwdChannels, bwdRuns, bwdSteps] of bwdVariants) {
