@@ -22,10 +22,19 @@ import { tf } from "./backend.ts";
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
+/** The taps (dIn, 1, k) transposed to (k, dIn), so inner loops run over d. */
+function tapsByOffset(w: Float32Array, dIn: number, k: number): Float64Array {
+  const wT = new Float64Array(k * dIn);
+  for (let d = 0; d < dIn; d++) {
+    for (let j = 0; j < k; j++) wT[j * dIn + d] = w[d * k + j];
+  }
+  return wT;
+}
+
 /** pre (b, l, dIn) = bias + Σ_j w[d, j] · xp[b, t + j, d] over the padded input. */
 function preActivation(
   xp: Float32Array,
-  w: Float32Array,
+  wT: Float64Array,
   bias: Float32Array | undefined,
   b: number,
   l: number,
@@ -37,12 +46,11 @@ function preActivation(
   for (let i = 0; i < b; i++) {
     for (let t = 0; t < l; t++) {
       const out = (i * l + t) * dIn;
-      for (let d = 0; d < dIn; d++) {
-        let s = bias ? bias[d] : 0;
-        for (let j = 0; j < k; j++) {
-          s += xp[(i * lp + t + j) * dIn + d] * w[d * k + j];
-        }
-        pre[out + d] = s;
+      if (bias) { for (let d = 0; d < dIn; d++) pre[out + d] = bias[d]; }
+      for (let j = 0; j < k; j++) {
+        const src = (i * lp + t + j) * dIn;
+        const wo = j * dIn;
+        for (let d = 0; d < dIn; d++) pre[out + d] += xp[src + d] * wT[wo + d];
       }
     }
   }
@@ -78,7 +86,7 @@ export function hostCausalConvSilu(
     const ts = args.slice(0, inputs.length) as tf.Tensor[];
     const pre = preActivation(
       ts[0].dataSync() as Float32Array,
-      ts[1].dataSync() as Float32Array,
+      tapsByOffset(ts[1].dataSync() as Float32Array, dIn, k),
       ts[2]?.dataSync() as Float32Array | undefined,
       b,
       l,
@@ -92,33 +100,39 @@ export function hostCausalConvSilu(
       value: tf.tensor3d(u, [b, l, dIn]),
       gradFunc: (du: tf.Tensor, saved: tf.Tensor[]) => {
         const xs = saved[0].dataSync() as Float32Array;
-        const ws = saved[1].dataSync() as Float32Array;
+        const wT = tapsByOffset(saved[1].dataSync() as Float32Array, dIn, k);
         const bs = saved[2]?.dataSync() as Float32Array | undefined;
-        const p = preActivation(xs, ws, bs, b, l, dIn, k);
+        const g = preActivation(xs, wT, bs, b, l, dIn, k);
         const duv = du.dataSync() as Float32Array;
+        // g = dpre = du · SiLU'(pre), in place; SiLU' = σ(1 + x(1 − σ)).
+        for (let j = 0; j < g.length; j++) {
+          const sg = sigmoid(g[j]);
+          g[j] = duv[j] * sg * (1 + g[j] * (1 - sg));
+        }
         const dxp = new Float64Array(b * lp * dIn);
-        const dw = new Float64Array(dIn * k);
+        const dwT = new Float64Array(k * dIn);
         const db = new Float64Array(dIn);
         for (let i = 0; i < b; i++) {
           for (let t = 0; t < l; t++) {
             const row = (i * l + t) * dIn;
-            for (let d = 0; d < dIn; d++) {
-              // dpre = du · SiLU'(pre); SiLU' = σ(1 + x(1 − σ)).
-              const q = p[row + d];
-              const sg = sigmoid(q);
-              const g = duv[row + d] * sg * (1 + q * (1 - sg));
-              db[d] += g;
-              for (let j = 0; j < k; j++) {
-                const at = (i * lp + t + j) * dIn + d;
-                dxp[at] += g * ws[d * k + j];
-                dw[d * k + j] += g * xs[at];
+            for (let d = 0; d < dIn; d++) db[d] += g[row + d];
+            for (let j = 0; j < k; j++) {
+              const src = (i * lp + t + j) * dIn;
+              const wo = j * dIn;
+              for (let d = 0; d < dIn; d++) {
+                dxp[src + d] += g[row + d] * wT[wo + d];
+                dwT[wo + d] += g[row + d] * xs[src + d];
               }
             }
           }
         }
+        const dw = new Float32Array(dIn * k);
+        for (let d = 0; d < dIn; d++) {
+          for (let j = 0; j < k; j++) dw[d * k + j] = dwT[j * dIn + d];
+        }
         return [
           tf.tensor3d(Float32Array.from(dxp), [b, lp, dIn]),
-          tf.tensor3d(Float32Array.from(dw), [dIn, 1, k]),
+          tf.tensor3d(dw, [dIn, 1, k]),
           ...(bias ? [tf.tensor1d(Float32Array.from(db))] : []),
         ];
       },
