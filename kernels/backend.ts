@@ -49,6 +49,45 @@ const OPTIONAL_FEATURES = ["timestamp-query", "shader-f16"] as const;
 
 let webgpuRegistered = false;
 
+/** Where the Vulkan loader looks for installable client drivers (ICDs). */
+const VULKAN_ICD_DIRS = [
+  "/usr/share/vulkan/icd.d",
+  "/usr/local/share/vulkan/icd.d",
+  "/etc/vulkan/icd.d",
+];
+
+/**
+ * On Linux, asks Deno's WebGPU for its Vulkan backend when a Vulkan driver is
+ * installed and the user has not chosen (`DENO_WEBGPU_BACKEND`): otherwise
+ * wgpu also opens its GL backend through EGL, and with Mesa's software EGL
+ * about one process in six that used it died at exit in a glibc
+ * heap-corruption abort ("corrupted size vs. prev_size in fastbins"), after
+ * its work was done (wgpu issues 4285 and 4650 describe the same EGL
+ * teardown). Vulkan is what wgpu calls a primary backend; with Mesa's
+ * lavapipe the same tests pass and the abort was not seen. Must run before
+ * the first `navigator.gpu` request (Deno reads the variable then); without
+ * env or read permission it does nothing.
+ */
+function preferVulkan(): void {
+  try {
+    if (Deno.build.os !== "linux" || Deno.env.get("DENO_WEBGPU_BACKEND")) {
+      return;
+    }
+    const named = Deno.env.get("VK_DRIVER_FILES") ??
+      Deno.env.get("VK_ICD_FILENAMES");
+    const installed = VULKAN_ICD_DIRS.some((dir) => {
+      try {
+        return [...Deno.readDirSync(dir)].some((e) => e.name.endsWith(".json"));
+      } catch {
+        return false;
+      }
+    });
+    if (named || installed) Deno.env.set("DENO_WEBGPU_BACKEND", "vulkan");
+  } catch {
+    // No permission to read the environment or the folders: leave it to Deno.
+  }
+}
+
 function registerWebGPU(): void {
   if (webgpuRegistered) return;
   webgpuRegistered = true;
@@ -56,6 +95,7 @@ function registerWebGPU(): void {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) return;
   tf.registerBackend("webgpu", async () => {
+    preferVulkan();
     const adapter = await gpu.requestAdapter({
       powerPreference: "high-performance",
     });
@@ -86,6 +126,7 @@ registerWebGPU();
 export async function hasWebGPU(): Promise<boolean> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) return false;
+  preferVulkan();
   try {
     return (await gpu.requestAdapter()) !== null;
   } catch {
