@@ -49,6 +49,9 @@ export function webgpuBackend(): Backend {
 
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
+/** Shader keys whose pipeline the device rejected, with its message. */
+const failed = new Map<string, string>();
+
 /**
  * Compiles (once per device and shaderKey) a compute pipeline.
  *
@@ -62,10 +65,20 @@ export function pipeline(
   shaderKey: string,
   wgsl: () => string,
 ): GPUComputePipeline {
+  const failure = failed.get(shaderKey);
+  if (failure !== undefined) {
+    throw new Error(
+      `kernels/webgpu: pipeline ${shaderKey}: expected a valid shader, the device rejected it: ${failure}`,
+    );
+  }
   let cache = pipelines.get(device);
   if (!cache) pipelines.set(device, cache = new Map());
   let p = cache.get(shaderKey);
   if (!p) {
+    // An invalid shader makes an invalid pipeline whose dispatches do
+    // nothing (outputs keep whatever was there). The error scope's answer
+    // comes asynchronously: from then on this key throws.
+    device.pushErrorScope("validation");
     const module = device.createShaderModule({
       code: wgsl(),
       label: shaderKey,
@@ -74,6 +87,14 @@ export function pipeline(
       layout: "auto",
       compute: { module, entryPoint: "main" },
       label: shaderKey,
+    });
+    device.popErrorScope().then((error) => {
+      if (error) {
+        failed.set(shaderKey, error.message);
+        console.error(
+          `kernels/webgpu: pipeline ${shaderKey}: ${error.message}`,
+        );
+      }
     });
     cache.set(shaderKey, p);
   }

@@ -1,0 +1,39 @@
+/**
+ * `pipeline()`: a shader the device rejects is reported, not left to run as
+ * an invalid pipeline that writes nothing.
+ */
+import assert from "node:assert/strict";
+import { hasWebGPU, setBackend } from "../backend.ts";
+import { pipeline, webgpuBackend } from "./_dispatch.ts";
+
+Deno.test({
+  name: "pipeline: a rejected shader throws on its next use, naming its key",
+  ignore: !(await hasWebGPU()),
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await setBackend("webgpu");
+  const device = webgpuBackend().device;
+  const bad = "@compute @workgroup_size(1) fn main() { let x: u32 = 0.5u; }";
+  const original = console.error;
+  const logged: string[] = [];
+  console.error = (...a: unknown[]) => logged.push(a.join(" "));
+  try {
+    pipeline(device, "test_bad_shader", () => bad);
+    await device.queue.onSubmittedWorkDone();
+    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    console.error = original;
+  }
+  assert.throws(
+    () => pipeline(device, "test_bad_shader", () => bad),
+    /pipeline test_bad_shader: expected a valid shader, the device rejected it/,
+  );
+  assert.ok(logged.some((l) => l.includes("test_bad_shader")));
+  // A valid shader still compiles.
+  pipeline(
+    device,
+    "test_good_shader",
+    () => "@compute @workgroup_size(1) fn main() {}",
+  );
+});
