@@ -49,6 +49,9 @@ const OPTIONAL_FEATURES = ["timestamp-query", "shader-f16"] as const;
 
 let webgpuRegistered = false;
 
+/** Whether {@linkcode preferVulkan} has looked (once per process is enough). */
+let vulkanChecked = false;
+
 /** Where the Vulkan loader looks for installable client drivers (ICDs). */
 const VULKAN_ICD_DIRS = [
   "/usr/share/vulkan/icd.d",
@@ -69,6 +72,8 @@ const VULKAN_ICD_DIRS = [
  * env or read permission it does nothing.
  */
 function preferVulkan(): void {
+  if (vulkanChecked) return;
+  vulkanChecked = true;
   try {
     if (Deno.build.os !== "linux" || Deno.env.get("DENO_WEBGPU_BACKEND")) {
       return;
