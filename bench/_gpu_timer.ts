@@ -26,6 +26,13 @@ export interface GpuTimer {
    *   were opened than the query set holds.
    */
   end(): Promise<number | null>;
+  /**
+   * GPU ms from the first recorded pass's start to the last one's end at the
+   * last `end()` (busy time plus the idle gaps between passes), or null.
+   */
+  span(): number | null;
+  /** Compute passes recorded at the last `end()`. */
+  passes(): number;
 }
 
 const CAPACITY = 4096;
@@ -47,6 +54,8 @@ export function makeGpuTimer(device: GPUDevice): GpuTimer | null {
   });
   let on = false;
   let used = 0;
+  let lastSpan: number | null = null;
+  let lastPasses = 0;
   let overflow = false;
   const proto = GPUCommandEncoder.prototype;
   const orig = proto.beginComputePass;
@@ -77,6 +86,8 @@ export function makeGpuTimer(device: GPUDevice): GpuTimer | null {
     },
     async end() {
       on = false;
+      lastSpan = null;
+      lastPasses = 0;
       if (used === 0) return 0;
       const enc = device.createCommandEncoder();
       enc.resolveQuerySet(qs, 0, used, resolve, 0);
@@ -86,10 +97,17 @@ export function makeGpuTimer(device: GPUDevice): GpuTimer | null {
       const t = new BigInt64Array(read.getMappedRange(0, used * 8).slice(0));
       read.unmap();
       let ns = 0n;
+      let first = t[0], last = t[1];
       for (let i = 0; i < used; i += 2) {
         if (t[i + 1] > t[i]) ns += t[i + 1] - t[i];
+        if (t[i] < first) first = t[i];
+        if (t[i + 1] > last) last = t[i + 1];
       }
+      lastPasses = used / 2;
+      lastSpan = overflow ? null : Number(last - first) / 1e6;
       return overflow ? null : Number(ns) / 1e6;
     },
+    span: () => lastSpan,
+    passes: () => lastPasses,
   };
 }

@@ -9,12 +9,13 @@
  *       [--models long,130m] [--tokens 1024] [--batch 1,8]
  *       [--prefix-tokens 64] [--ttft-prompt 512] [--out decode.json]
  *       [--step-tokens 1024] [--round-tokens 32,64] [--profile]
- *       [--kernels narrow,wide] (GPU decoder launch shapes; default narrow)
+ *       [--kernels narrow,wide] (GPU decoder launch shapes; default wide)
  *
  * "recurrent step" is the tfjs step with one logits readback per token
  * (`--step-tokens` tokens); on webgpu, "GPU rounds" is the GPU-resident
  * decoder (`infer/gpu_decoder.ts`), once per `--round-tokens` value and
- * per `--kernels` launch shape (default narrow).
+ * per `--kernels` launch shape (default wide, the decoder's default on a
+ * hardware adapter).
  *
  * Models: `long` is the tests/fixtures/hf-mamba/long checkpoint (3 layers,
  * d 64, vocab 512); `130m` is `examples/mamba_130m.ts` (24 layers, d 768,
@@ -147,7 +148,7 @@ if (import.meta.main) {
   const ttftPrompt = Number(a["ttft-prompt"] ?? 512);
   const stepTokens = Number(a["step-tokens"] ?? tokens);
   const roundTokens = String(a["round-tokens"] ?? "32").split(",").map(Number);
-  const kernelSets = String(a.kernels ?? "narrow").split(",") as Kernels[];
+  const kernelSets = String(a.kernels ?? "wide").split(",") as Kernels[];
   const out = a.out ?? `decode-${backend}.json`;
   const rows: Row[] = [];
   const profiles: unknown[] = [];
@@ -155,9 +156,9 @@ if (import.meta.main) {
     rows.push(r);
     save();
     console.log(
-      `${r.model.padEnd(6)} ${r.mode.padEnd(20)} b=${
-        String(r.batch).padEnd(3)
-      } ${String(r.tokens).padStart(5)} tok ${
+      `${r.model.padEnd(6)} ${
+        (r.mode + (r.kernels ? ` ${r.kernels}` : "")).padEnd(20)
+      } b=${String(r.batch).padEnd(3)} ${String(r.tokens).padStart(5)} tok ${
         r.ms.toFixed(1).padStart(10)
       } ms ${r.tokensPerS.toFixed(1).padStart(9)} tok/s`,
     );

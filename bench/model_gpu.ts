@@ -5,8 +5,11 @@
  * part timed alone on the same shapes (24 layers' worth).
  *
  * Timing: each measurement runs the work `--repeats` times back to back and
- * waits once at the end (one readback), so the ~12 ms submit+wait latency of
- * the H200 machine is paid once, not per call.
+ * waits once at the end (a one-element readback), so the ~12 ms submit+wait
+ * latency of the H200 machine is paid once, not per call; then `--repeats`
+ * times waiting for each (latency). JavaScript issue time, GPU busy time and
+ * span (timestamp queries), compute passes and buffers created are reported
+ * beside the wall times.
  *
  * Usage: deno run -A bench/model_gpu.ts [--backend webgpu] [--repeats 5]
  *        [--shapes 1x2048,8x512] [--out bench/results/model_gpu.json]
@@ -42,25 +45,89 @@ const timer: GpuTimer | null = backend === "webgpu"
   : null;
 
 /**
- * Runs `work` `repeats` times, waits once; returns wall ms per run and, on
- * webgpu, GPU busy ms per run (timestamp queries).
+ * Waits for `t` by reading back one element: the forward's logits are
+ * (b, l, 50 280) floats, 412 MB at b·l = 2048, and reading them all back
+ * would be most of what is timed.
  */
-async function time(
-  work: () => tf.Tensor,
-): Promise<{ ms: number; gpuMs: number | null }> {
-  await (tf.tidy(work)).data(); // warm-up: pipelines compiled
+async function wait(t: tf.Tensor): Promise<void> {
+  const one = tf.tidy(() => t.flatten().slice([0], [1]));
+  await one.data();
+  one.dispose();
+}
+
+interface Timing {
+  /** Wall ms per run, `repeats` runs queued, one wait. */
+  ms: number;
+  /** Wall ms per run when each run is waited for (latency, not throughput). */
+  syncedMs: number;
+  /** JavaScript ms per run spent issuing the work (tfjs op calls). */
+  issueMs: number;
+  /** GPU busy ms per run (sum of compute-pass durations), webgpu only. */
+  gpuMs: number | null;
+  /** GPU ms per run from the first pass's start to the last one's end. */
+  spanMs: number | null;
+  /** Compute passes per run. */
+  passes: number | null;
+  /** Buffers created per run (after warm-up) and their MB. */
+  created: number;
+  createdMB: number;
+}
+
+/**
+ * Runs `work` `repeats` times back to back, waits once; then `repeats` times
+ * waiting for each. Counts buffers created while the queued runs are issued
+ * (tfjs's pool should make that zero after the warm-up run).
+ */
+async function time(work: () => tf.Tensor): Promise<Timing> {
+  const warm = tf.tidy(work); // warm-up: pipelines compiled, pool filled
+  await wait(warm);
+  warm.dispose();
+  const device = timer
+    ? (tf.backend() as unknown as { device: GPUDevice }).device
+    : null;
+  let created = 0, createdBytes = 0;
+  const create = device?.createBuffer;
+  if (device) {
+    device.createBuffer = (d: GPUBufferDescriptor) => {
+      created++;
+      createdBytes += d.size;
+      return create!.call(device, d);
+    };
+  }
   timer?.begin();
   const start = performance.now();
+  let issue = 0;
   let last: tf.Tensor | null = null;
   for (let i = 0; i < repeats; i++) {
     last?.dispose();
+    const t0 = performance.now();
     last = tf.tidy(work);
+    issue += performance.now() - t0;
   }
-  await last!.data();
+  await wait(last!);
   last!.dispose();
   const ms = (performance.now() - start) / repeats;
   const gpu = timer ? await timer.end() : null;
-  return { ms, gpuMs: gpu === null ? null : gpu / repeats };
+  if (device) device.createBuffer = create!;
+  let synced = 0;
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    const y = tf.tidy(work);
+    await wait(y);
+    y.dispose();
+    synced += performance.now() - t0;
+  }
+  const per = (x: number | null) => x === null ? null : x / repeats;
+  return {
+    ms,
+    syncedMs: synced / repeats,
+    issueMs: issue / repeats,
+    gpuMs: per(gpu),
+    spanMs: per(timer?.span() ?? null),
+    passes: timer ? timer.passes() / repeats : null,
+    created: created / repeats,
+    createdMB: createdBytes / repeats / 2 ** 20,
+  };
 }
 
 // The model's own a·Wᵀ (the WGSL matMulNT on webgpu).
@@ -80,25 +147,25 @@ for (const [b, l] of shapes) {
   const C = tf.randomNormal([b, l, n]) as tf.Tensor3D;
   const D = tf.ones([dIn]) as tf.Tensor1D;
   const bias = tf.zeros([dIn]) as tf.Tensor1D;
-  const { ms: scan } = await time(() => {
-    let y: tf.Tensor = tf.zeros([b, l, dIn]);
+  // Summed into one output so that one tensor is waited on; the sum starts
+  // from the first scan (a CPU-built tf.zeros would be uploaded every run).
+  const scan = await time(() => {
+    let y: tf.Tensor | null = null;
     for (let i = 0; i < layers; i++) {
-      y = tf.add(
-        y,
-        selectiveScan({
-          u,
-          delta,
-          A,
-          B,
-          C,
-          D,
-          z: u,
-          deltaBias: bias,
-          deltaSoftplus: true,
-        }).y,
-      );
+      const s = selectiveScan({
+        u,
+        delta,
+        A,
+        B,
+        C,
+        D,
+        z: u,
+        deltaBias: bias,
+        deltaSoftplus: true,
+      }).y;
+      y = y ? tf.add(y, s) : s;
     }
-    return y;
+    return y!;
   });
   const x = tf.randomNormal([b * l, d]);
   const w = {
@@ -107,47 +174,51 @@ for (const [b, l] of shapes) {
     dtP: tf.randomNormal([dIn, r]),
     outP: tf.randomNormal([d, dIn]),
   };
-  const { ms: matmul } = await time(() => {
-    let acc: tf.Tensor = tf.zeros([b * l, d]);
+  const matmul = await time(() => {
+    let acc: tf.Tensor | null = null;
     for (let i = 0; i < layers; i++) {
       const xz = mm(x, w.inP); // (b·l, 2·dIn)
       const xi = xz.slice([0, 0], [b * l, dIn]);
       const dbc = mm(xi, w.xP); // (b·l, r+2n)
       const dt = mm(dbc.slice([0, 0], [b * l, r]), w.dtP); // (b·l, dIn)
-      acc = tf.add(acc, mm(tf.add(xi, dt), w.outP)); // (b·l, d)
+      const o = mm(tf.add(xi, dt), w.outP); // (b·l, d)
+      acc = acc ? tf.add(acc, o) : o;
     }
     return tf.add(
-      acc,
+      acc!,
       mm(x, model.params.get("backbone.embeddings.weight")!)
         .slice([0, 0], [b * l, d]),
     ); // + LM head
   });
   tf.dispose([ids, u, delta, A, B, C, D, bias, x, ...Object.values(w)]);
+  const gpuOr = (t: Timing) => t.gpuMs ?? t.ms;
   rows.push({
     b,
     l,
-    forwardMs: forward.ms,
-    forwardGpuMs: forward.gpuMs,
-    scanMs: scan,
-    matmulMs: matmul,
-    restMs: forward.ms - scan - matmul,
+    forward,
+    scan,
+    matmul,
+    restGpuMs: gpuOr(forward) - gpuOr(scan) - gpuOr(matmul),
   });
+  console.log(JSON.stringify(rows.at(-1)));
 }
 
+const f = (x: number | null) => x?.toFixed(1) ?? "—";
 console.log(
-  `Mamba-130m shape forward on ${backend}, float32, mean of ${repeats}`,
+  `Mamba-130m shape forward on ${backend}, float32, mean of ${repeats}; parts timed alone (GPU busy ms, wall ms in brackets)`,
 );
 console.log(
-  "| b | l | forward ms | forward GPU ms | scan ms (24 layers) | matmuls ms (projections + head) | rest ms |",
+  "| b | l | forward wall ms (queued / waited) | JS issue ms | GPU busy ms | GPU span ms | passes | scan ×24 | matmuls (projections + head) | rest (GPU) |",
 );
-console.log("| --- | --- | --- | --- | --- | --- | --- |");
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const x of rows) {
+  const p = x.forward;
   console.log(
-    `| ${x.b} | ${x.l} | ${x.forwardMs.toFixed(1)} | ${
-      x.forwardGpuMs?.toFixed(1) ?? "—"
-    } | ${x.scanMs.toFixed(1)} | ${x.matmulMs.toFixed(1)} | ${
-      x.restMs.toFixed(1)
-    } |`,
+    `| ${x.b} | ${x.l} | ${f(p.ms)} / ${f(p.syncedMs)} | ${f(p.issueMs)} | ${
+      f(p.gpuMs)
+    } | ${f(p.spanMs)} | ${f(p.passes)} | ${f(x.scan.gpuMs)} (${
+      f(x.scan.ms)
+    }) | ${f(x.matmul.gpuMs)} (${f(x.matmul.ms)}) | ${f(x.restGpuMs)} |`,
   );
 }
 await Deno.writeTextFile(

@@ -20,10 +20,12 @@
  *
  * Usage: deno run -A bench/scan_gpu.ts [--out bench/results/scan_gpu.json]
  *   [--quick] [--budget 120] [--fwd 16x16x8,32x8x8] [--bwd 16x8x8,32x4x8]
- *   [--kernels chunked,lanes] [--lanes 4x64x8,8x32x8]
+ *   [--kernels chunked,lanes] [--lanes 4x64x8,8x32x8] [--reps 3]
  *   (--fwd/--bwd: channels x runs x steps variants of the chunked kernels to
  *   sweep on the first shape; --kernels: forward kernels timed on every
- *   shape, side by side; --lanes: lanes-per-channel x channels x tile-steps
+ *   shape, side by side, --reps times in alternation (the lent GPU is
+ *   shared and its timings drift by up to 3× within a run, so the summary
+ *   gives each kernel's best and median); --lanes: lanes-per-channel x channels x tile-steps
  *   variants of the lanes forward on the first shape; --quick: one small
  *   shape and the tests' small launch shapes, for llvmpipe)
  *
@@ -67,6 +69,7 @@ const bwdVariants = parseVariants(
 const lanesVariants = parseVariants(
   arg("--lanes", quick ? "" : "4x32x8,4x64x16,8x32x8,2x128x8,16x16x8"),
 );
+const reps = Number(arg("--reps", quick ? "1" : "3"));
 const fwdKernels = arg("--kernels", "chunked,lanes").split(",") as ScanTuning[
   "fwdKernel"
 ][];
@@ -320,25 +323,27 @@ for (const [b, l, dIn, n, official] of SHAPES) {
   for (const fused of [false, true]) {
     const x = inputs(b, l, dIn, n, fused);
     const w = fused ? tf.randomUniform([b, l, dIn], -1, 1) : null;
-    for (const fwdKernel of fwdKernels) {
-      await record(
-        `forward ${fused ? "fused (D, z, Δ bias+softplus)" : "plain"}`,
-        shape,
-        fwd(x),
-        fwdBytes(b, l, dIn, n, fused),
-        official,
-        { fwdKernel },
-      );
-      if (w) {
+    for (let rep = 0; rep < reps; rep++) {
+      for (const fwdKernel of fwdKernels) {
         await record(
-          "forward+backward fused (tf.grads, 8 grads)",
+          `forward ${fused ? "fused (D, z, Δ bias+softplus)" : "plain"}`,
           shape,
-          fwdBwd(x, w),
-          fwdBwdBytes(b, l, dIn, n),
-          null,
+          fwd(x),
+          fwdBytes(b, l, dIn, n, fused),
+          official,
           { fwdKernel },
         );
       }
+    }
+    for (const fwdKernel of w ? fwdKernels : []) {
+      await record(
+        "forward+backward fused (tf.grads, 8 grads)",
+        shape,
+        fwdBwd(x, w!),
+        fwdBwdBytes(b, l, dIn, n),
+        null,
+        { fwdKernel },
+      );
     }
     w?.dispose();
     disposeInputs(x);
@@ -436,16 +441,33 @@ for (const [b, l, dIn, n, official] of SHAPES) {
 }
 
 console.log(
-  "\n| what | shape (b, l, dIn, n) | GPU ms | wall ms | GB/s | official CUDA ms | official / ours | tuning |",
+  "\n| what | shape (b, l, dIn, n) | tuning | runs | best GPU ms | median GPU ms | median wall ms | GB/s (best) | official CUDA ms | official / ours (best) |",
 );
-console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+const groups = new Map<string, Row[]>();
 for (const r of rows) {
+  const key = `${r.what}|${r.shape}|${JSON.stringify(r.tuning)}`;
+  groups.set(key, [...(groups.get(key) ?? []), r]);
+}
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2
+    ? s[s.length >> 1]
+    : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+for (const g of groups.values()) {
+  const r = g[0];
+  const ms = g.map((x) => x.gpuMs ?? x.wallMs);
+  const best = Math.min(...ms);
+  const bytes = r.gbps! * (r.gpuMs ?? r.wallMs) * 1e6;
   console.log(
-    `| ${r.what} | ${r.shape.join(", ")} | ${r.gpuMs?.toFixed(3) ?? "—"} | ${
-      r.wallMs.toFixed(3)
-    } | ${r.gbps?.toFixed(0)} | ${r.officialMs ?? "—"} | ${
-      r.officialOverOurs ? r.officialOverOurs.toFixed(2) + "×" : "—"
-    } | ${JSON.stringify(r.tuning)} |`,
+    `| ${r.what} | ${r.shape.join(", ")} | ${
+      JSON.stringify(r.tuning)
+    } | ${g.length} | ${best.toFixed(3)} | ${median(ms).toFixed(3)} | ${
+      median(g.map((x) => x.wallMs)).toFixed(3)
+    } | ${(bytes / best / 1e6).toFixed(0)} | ${r.officialMs ?? "—"} | ${
+      r.officialMs ? (r.officialMs / best).toFixed(2) + "×" : "—"
+    } |`,
   );
 }
 console.log(`wrote ${outPath} in ${elapsed().toFixed(0)} s`);

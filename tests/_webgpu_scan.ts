@@ -146,7 +146,7 @@ export async function poisoned(
   tuning: { segLen: number; backwardSegLen: number } & Partial<ScanTuning>,
   fn: () => Promise<void>,
 ): Promise<void> {
-  setScanTuning({ ...SOFTWARE_TUNING, ...tuning });
+  setScanTuning({ ...SOFTWARE_TUNING, fwdKernel: "chunked", ...tuning });
   try {
     await onPoisonedWebGPU(fn);
   } finally {

@@ -6,6 +6,11 @@
  * 4 and 4 lanes per channel), with and without D, z, Δ bias and an initial
  * state; outputs poisoned with NaN. See `_webgpu_scan.ts`.
  */
+import assert from "node:assert/strict";
+import {
+  forwardKernelFor,
+  setScanTuning,
+} from "../kernels/webgpu/scan_kernels.ts";
 import { checkCase, ignore, poisoned } from "./_webgpu_scan.ts";
 
 Deno.test({
@@ -29,6 +34,40 @@ Deno.test({
           15,
           false,
         );
+      },
+    ),
+});
+
+Deno.test("webgpu scan: auto forward kernel is lanes from lanesFromPairs (batch × channels) up", () => {
+  const t = { ...setScanTuning({}), fwdKernel: "auto" as const };
+  const pick = (b: number, dIn: number, over = {}) =>
+    forwardKernelFor(b, dIn, { ...t, lanesFromPairs: 8192, ...over });
+  assert.equal(pick(8, 1536), "lanes"); // 12 288 pairs
+  assert.equal(pick(16, 2048), "lanes");
+  assert.equal(pick(1, 1536), "chunked"); // b = 1: the length split wins
+  assert.equal(pick(1, 5120), "chunked");
+  assert.equal(pick(4, 2048), "lanes"); // exactly the threshold
+  assert.equal(pick(4, 2047), "chunked");
+  assert.equal(pick(8, 1536, { fwdKernel: "chunked" }), "chunked");
+  assert.equal(pick(1, 1, { fwdKernel: "lanes" }), "lanes");
+});
+
+Deno.test({
+  name:
+    "webgpu scan, auto forward kernel past its threshold: forward and gradients vs float64 oracle",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    poisoned(
+      { segLen: 0, backwardSegLen: 0, fwdKernel: "auto", lanesFromPairs: 64 },
+      async () => {
+        // 3 × 70 = 210 pairs ≥ 64: lanes (asserted through forwardKernelFor,
+        // which the kernel itself calls).
+        assert.equal(forwardKernelFor(3, 70), "lanes");
+        await checkCase({ b: 3, l: 75, dIn: 70, n: 16, full: true }, 21, true);
+        assert.equal(forwardKernelFor(1, 9), "chunked");
+        await checkCase({ b: 1, l: 40, dIn: 9, n: 4, full: false }, 22, true);
       },
     ),
 });

@@ -47,6 +47,23 @@ export function webgpuBackend(): Backend {
   return tf.backend() as unknown as Backend;
 }
 
+/** PCI vendor id WebGPU reports for Mesa's software rasteriser (llvmpipe, lavapipe). */
+const SOFTWARE_VENDOR = String(0x10005);
+
+/**
+ * Whether the webgpu backend runs on a software adapter (Mesa's llvmpipe or
+ * lavapipe), where workgroup barriers run thread by thread and launch shapes
+ * tuned for a real GPU are slow.
+ *
+ * @returns true on a software adapter.
+ */
+export function onSoftwareAdapter(): boolean {
+  const info = (webgpuBackend() as unknown as {
+    adapterInfo?: { vendor?: string };
+  }).adapterInfo;
+  return info?.vendor === SOFTWARE_VENDOR;
+}
+
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
 /** Shader keys whose pipeline the device rejected, with its message. */

@@ -68,10 +68,13 @@ export interface MatvecConfig {
 }
 
 /**
- * Lanes per output row: enough that each lane loads about four weight vectors,
- * widened while fewer than {@linkcode BUSY_GROUPS} workgroups would run, but
- * never past one load per lane (idle lanes still pay every barrier, which a
- * software adapter runs thread by thread).
+ * Lanes per output row: enough that each lane loads at most eight weight
+ * vectors, widened while fewer than {@linkcode BUSY_GROUPS} workgroups would
+ * run, but never past one load per lane (idle lanes still pay every barrier,
+ * which a software adapter runs thread by thread). Eight, not four: on the
+ * H200 a 768-wide row (the 130m in_proj and LM head, six loads at 32 lanes)
+ * ran 25–45% slower at 64 lanes, since twice the workgroups each repeat the
+ * input's norm (BENCHMARKS.md, decode profile).
  *
  * @param c the config.
  * @returns a power of two in [32, 256].
@@ -80,7 +83,7 @@ export function matvecLanes(c: MatvecConfig): number {
   if (c.lanes !== undefined) return c.lanes;
   const loads = c.k / (c.k % 4 === 0 && c.xStride % 4 === 0 ? 4 : 1);
   let lanes = 32;
-  while (lanes < ROW_THREADS && loads / lanes > 4) lanes *= 2;
+  while (lanes < ROW_THREADS && loads / lanes > 8) lanes *= 2;
   while (
     lanes < ROW_THREADS && 2 * lanes <= loads &&
     c.nOut / (ROW_THREADS / lanes) < BUSY_GROUPS

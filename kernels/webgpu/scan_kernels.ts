@@ -16,6 +16,7 @@ import {
   dispatch,
   gpuZeros,
   isCpuZeros,
+  onSoftwareAdapter,
   pipeline,
   release,
   webgpuBackend,
@@ -86,11 +87,13 @@ export interface ScanTuning {
   backwardSegLen: number;
   /**
    * Forward kernel: `"chunked"` (the two-phase scan of `_wgsl_forward.ts`,
-   * length split when the GPU would idle; the default, measured on the
-   * H200) or `"lanes"` (states spread over lanes, one pass, no split:
-   * `_wgsl_forward_lanes.ts`; correct, not yet measured on a GPU).
+   * split over the length when the GPU would idle), `"lanes"` (states spread
+   * over lanes, one pass, no split: `_wgsl_forward_lanes.ts`), or `"auto"`
+   * (the default: {@linkcode forwardKernelFor}).
    */
-  fwdKernel: "chunked" | "lanes";
+  fwdKernel: "auto" | "chunked" | "lanes";
+  /** `"auto"` takes the lanes forward from this many (batch, channel) pairs. */
+  lanesFromPairs: number;
   /** Lanes forward: lanes per channel (capped at the largest power of two dividing N). */
   lanesPerChannel: number;
   /**
@@ -114,7 +117,8 @@ const DEFAULTS: ScanTuning = {
   minBackwardWorkgroups: 512,
   segLen: 0,
   backwardSegLen: 0,
-  fwdKernel: "chunked",
+  fwdKernel: "auto",
+  lanesFromPairs: 8192,
   lanesPerChannel: 4,
   lanesChannels: 64,
   lanesTile: 8,
@@ -142,12 +146,10 @@ const overridden = new Set<string>();
 let adapted = false;
 
 /** On the first kernel call: software adapter → {@linkcode SOFTWARE_TUNING}. */
-function adaptToAdapter(backend: Backend): void {
+function adaptToAdapter(): void {
   if (adapted) return;
   adapted = true;
-  const info = (backend as unknown as { adapterInfo?: { vendor?: string } })
-    .adapterInfo;
-  if (info?.vendor !== String(0x10005)) return;
+  if (!onSoftwareAdapter()) return;
   Object.assign(DEFAULTS, SOFTWARE_TUNING);
   for (const [k, v] of Object.entries(SOFTWARE_TUNING)) {
     if (!overridden.has(k)) Object.assign(tuning, { [k]: v });
@@ -168,13 +170,35 @@ export function setScanTuning(t: Partial<ScanTuning> | "defaults"): ScanTuning {
   return { ...tuning };
 }
 
+/**
+ * The forward kernel `"auto"` takes for b·dIn (batch, channel) pairs: the
+ * lanes forward walks the whole length in every workgroup, so it needs many
+ * pairs to fill the GPU; with few, the chunked forward's length split wins.
+ * On the H200, side by side in one run (BENCHMARKS.md): lanes faster at
+ * (8, 2048, 1536) and (16, 4096, 2048), i.e. 12 288 and 32 768 pairs; chunked
+ * 3.5–4× faster at (1, 2048, 1536) and mostly faster at (1, 8192, 5120).
+ *
+ * @param b batch.
+ * @param dIn channels.
+ * @param t the tuning (default: the one in force).
+ * @returns the kernel the forward runs.
+ */
+export function forwardKernelFor(
+  b: number,
+  dIn: number,
+  t: Readonly<ScanTuning> = tuning,
+): "chunked" | "lanes" {
+  if (t.fwdKernel !== "auto") return t.fwdKernel;
+  return b * dIn >= t.lanesFromPairs ? "lanes" : "chunked";
+}
+
 const ceil = (a: number, b: number) => Math.ceil(a / b);
 const roundUp = (a: number, m: number) => ceil(a, m) * m;
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /** @returns the checkpoint interval: the backward chunk, bwdRuns × bwdSteps. */
 export function checkpointInterval(): number {
-  if (tf.getBackend() === "webgpu") adaptToAdapter(webgpuBackend());
+  if (tf.getBackend() === "webgpu") adaptToAdapter();
   return tuning.bwdRuns * tuning.bwdSteps;
 }
 
@@ -293,7 +317,7 @@ function forwardKernel(
   { inputs, attrs }: { inputs: unknown; attrs?: unknown },
 ): Info[] {
   const backend = webgpuBackend();
-  adaptToAdapter(backend);
+  adaptToAdapter();
   const device = backend.device;
   const flags = attrs as unknown as ScanFlags & { K: number };
   const list = inputs as Info[];
@@ -304,7 +328,7 @@ function forwardKernel(
   const [b, l, dIn] = u.shape;
   const N = P.shape[1] - 2;
   const K = flags.K;
-  if (tuning.fwdKernel === "lanes") {
+  if (forwardKernelFor(b, dIn) === "lanes") {
     return lanesForward(backend, { u, dl, P, B, C, z, init, flags, K });
   }
   const DC = tuning.fwdChannels;
