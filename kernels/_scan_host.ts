@@ -49,50 +49,53 @@ interface Host {
   h0?: Float32Array;
 }
 
-const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
-
-/** Δ' = softplus(raw) (or raw) and dΔ'/draw, for every (b, l, dIn). */
-function deltas(p: Host): { dt: Float64Array; dtdRaw: Float64Array | null } {
-  const { b, l, dIn } = p;
+/**
+ * Δ' = softplus(raw) (or raw), raw = Δ + bias, for every (b, l, dIn); with
+ * `deriv`, also dΔ'/draw = σ(raw). One exp per element: e^{−|raw|} gives
+ * both softplus(raw) = max(raw, 0) + log1p(e^{−|raw|}) and σ(raw).
+ */
+function deltas(
+  p: Host,
+  deriv: boolean,
+): { dt: Float64Array; dtdRaw: Float64Array | null } {
+  const { b, l, dIn, delta, softplus } = p;
+  const bias = p.deltaBias ?? new Float32Array(dIn);
   const dt = new Float64Array(b * l * dIn); // (b, l, dIn)
-  const dtdRaw = p.softplus ? new Float64Array(b * l * dIn) : null;
-  for (let j = 0; j < dt.length; j++) {
-    const raw = p.delta[j] + (p.deltaBias ? p.deltaBias[j % dIn] : 0);
-    if (dtdRaw) {
-      dt[j] = Math.max(raw, 0) + Math.log1p(Math.exp(-Math.abs(raw)));
-      dtdRaw[j] = sigmoid(raw);
-    } else dt[j] = raw;
+  const dtdRaw = softplus && deriv ? new Float64Array(b * l * dIn) : null;
+  for (let o = 0; o < dt.length; o += dIn) {
+    for (let d = 0; d < dIn; d++) {
+      const raw = delta[o + d] + bias[d];
+      if (!softplus) {
+        dt[o + d] = raw;
+        continue;
+      }
+      const ex = Math.exp(-Math.abs(raw));
+      dt[o + d] = (raw > 0 ? raw : 0) + Math.log1p(ex);
+      if (dtdRaw) dtdRaw[o + d] = raw >= 0 ? 1 / (1 + ex) : ex / (1 + ex);
+    }
   }
   return { dt, dtdRaw };
 }
 
 /**
- * Runs sequence `i` forward, writing y before the gate into `yc` and, when
- * given, every state but the last into `hs` (l, dIn, n): hs[t] = h_t for
- * t < l − 1 (the last is left in `state`). The decays e = exp(Δ'A) are
- * computed, or, with `decays.read`, taken from `decays.e` (b, l, dIn, n);
- * otherwise, when `decays` is given, stored there.
- * @returns nothing; `state` (dIn, n) holds the last state.
+ * Runs sequence `i` forward from its initial state: y before the gate into
+ * `yc`, the last state into `state` (dIn, n); with `keep`, every decay
+ * e = exp(Δ'A) into `keep` (b, l, dIn, n) for the backward.
  */
-function runSequence(
+function forwardSequence(
   p: Host,
   dt: Float64Array,
   i: number,
   state: Float64Array,
   yc: Float64Array,
-  hs: Float64Array | null,
-  decays: { e: Float32Array; read: boolean } | null,
+  keep: Float32Array | null,
 ): void {
   const { l, dIn, n, u, A, B, C, D } = p;
   const size = dIn * n;
   for (let k = 0; k < size; k++) state[k] = p.h0 ? p.h0[i * size + k] : 0;
-  const read = decays !== null && decays.read;
-  const store = decays?.e;
   for (let t = 0; t < l; t++) {
-    if (hs && t > 0) hs.set(state, (t - 1) * size); // h_{t−1}
     const row = (i * l + t) * dIn; // (i, t, ·)
     const bc = (i * l + t) * n; // (i, t, ·) of B, C
-    const eRow = row * n; // (i, t, ·, ·) of the decays
     for (let d = 0; d < dIn; d++) {
       const j = row + d;
       const dtj = dt[j];
@@ -100,18 +103,63 @@ function runSequence(
       const dtu = dtj * ut;
       let acc = D ? D[d] * ut : 0;
       const s = d * n;
-      for (let k = 0; k < n; k++) {
-        let e: number;
-        if (read) e = store![eRow + s + k];
-        else {
-          e = Math.exp(dtj * A[s + k]);
-          if (store) store[eRow + s + k] = e;
+      if (keep) {
+        const eAt = j * n;
+        for (let k = 0; k < n; k++) {
+          const e = Math.exp(dtj * A[s + k]);
+          keep[eAt + k] = e;
+          const h = e * state[s + k] + dtu * B[bc + k];
+          state[s + k] = h;
+          acc += C[bc + k] * h;
         }
-        const h = e * state[s + k] + dtu * B[bc + k];
-        state[s + k] = h;
-        acc += C[bc + k] * h;
+      } else {
+        for (let k = 0; k < n; k++) {
+          const h = Math.exp(dtj * A[s + k]) * state[s + k] +
+            dtu * B[bc + k];
+          state[s + k] = h;
+          acc += C[bc + k] * h;
+        }
       }
       yc[j] = acc;
+    }
+  }
+}
+
+/**
+ * Recomputes every state of sequence `i` from the kept decays `e`:
+ * hs[t] = h_t (l, dIn, n), starting from `h0i`; with `yc`, also y before the
+ * gate (the gate's gradient needs it).
+ */
+function recomputeSequence(
+  p: Host,
+  dt: Float64Array,
+  i: number,
+  e: Float32Array,
+  h0i: Float64Array,
+  hs: Float64Array,
+  yc: Float64Array | null,
+): void {
+  const { l, dIn, n, u, B, C, D } = p;
+  const size = dIn * n;
+  for (let t = 0; t < l; t++) {
+    const row = (i * l + t) * dIn;
+    const bc = (i * l + t) * n;
+    const prev = t > 0 ? hs : h0i;
+    const prevAt = t > 0 ? (t - 1) * size : 0;
+    const at = t * size;
+    for (let d = 0; d < dIn; d++) {
+      const j = row + d;
+      const ut = u[j];
+      const dtu = dt[j] * ut;
+      const s = d * n;
+      const eAt = j * n;
+      let acc = D ? D[d] * ut : 0;
+      for (let k = 0; k < n; k++) {
+        const h = e[eAt + k] * prev[prevAt + s + k] + dtu * B[bc + k];
+        hs[at + s + k] = h;
+        acc += C[bc + k] * h;
+      }
+      if (yc) yc[j] = acc;
     }
   }
 }
@@ -124,23 +172,23 @@ function forward(
   p: Host,
   keepDecays = false,
 ): { y: Float32Array; state: Float32Array; e?: Float32Array } {
-  const { b, l, dIn, n } = p;
-  const { dt } = deltas(p);
+  const { b, l, dIn, n, z } = p;
+  const { dt } = deltas(p, false);
   const yc = new Float64Array(b * l * dIn);
   const last = new Float32Array(b * dIn * n);
   const state = new Float64Array(dIn * n);
-  const decays = keepDecays
-    ? { e: new Float32Array(b * l * dIn * n), read: false }
-    : null;
+  const e = keepDecays ? new Float32Array(b * l * dIn * n) : null;
   for (let i = 0; i < b; i++) {
-    runSequence(p, dt, i, state, yc, null, decays);
+    forwardSequence(p, dt, i, state, yc, e);
     last.set(state, i * dIn * n);
   }
   const y = new Float32Array(yc.length);
-  for (let j = 0; j < y.length; j++) {
-    y[j] = p.z ? yc[j] * p.z[j] * sigmoid(p.z[j]) : yc[j];
-  }
-  return { y, state: last, e: decays?.e };
+  if (z) {
+    for (let j = 0; j < y.length; j++) {
+      y[j] = yc[j] * z[j] / (1 + Math.exp(-z[j])); // yc · z σ(z)
+    }
+  } else y.set(yc);
+  return { y, state: last, e: e ?? undefined };
 }
 
 /**
@@ -154,7 +202,7 @@ function backward(
   e: Float32Array,
 ): Map<string, Float64Array> {
   const { b, l, dIn, n } = p;
-  const { dt, dtdRaw } = deltas(p);
+  const { dt, dtdRaw } = deltas(p, true);
   const du = new Float64Array(b * l * dIn);
   const ddelta = new Float64Array(b * l * dIn);
   const dA = new Float64Array(dIn * n);
@@ -164,17 +212,15 @@ function backward(
   const dz = new Float64Array(p.z ? b * l * dIn : 0);
   const dBias = new Float64Array(dIn);
   const dH0 = new Float64Array(p.h0 ? b * dIn * n : 0);
-  const yc = new Float64Array(b * l * dIn);
+  const yc = p.z ? new Float64Array(b * l * dIn) : null;
   const hs = new Float64Array(l * dIn * n); // (l, dIn, n) one sequence
-  const state = new Float64Array(dIn * n);
   const dh = new Float64Array(dIn * n); // cotangent of h_t, walking t down
   const { u, A, B, C, D, z, h0 } = p;
   const size = dIn * n;
   const h0i = new Float64Array(size); // h_{−1} of sequence i
   for (let i = 0; i < b; i++) {
-    runSequence(p, dt, i, state, yc, hs, { e, read: true });
-    hs.set(state, (l - 1) * size); // hs[t] = h_t for every t now
     for (let k = 0; k < size; k++) h0i[k] = h0 ? h0[i * size + k] : 0;
+    recomputeSequence(p, dt, i, e, h0i, hs, yc); // hs[t] = h_t
     dh.fill(0);
     for (let t = l - 1; t >= 0; t--) {
       const row = (i * l + t) * dIn;
@@ -182,16 +228,16 @@ function backward(
       const prev = t > 0 ? hs : h0i; // h_{t−1} at prevAt + d·n + k
       const prevAt = t > 0 ? (t - 1) * size : 0;
       const at = t * size;
-      const eAt = row * n;
       for (let d = 0; d < dIn; d++) {
         const j = row + d;
+        const eAt = j * n;
         // gate: y = yc · z σ(z); d(z σ(z))/dz = σ(z)(1 + z(1 − σ(z)))
         let dyc = dy[j];
         if (z) {
           const zj = z[j];
-          const sg = sigmoid(zj);
+          const sg = 1 / (1 + Math.exp(-zj));
           dyc = dy[j] * zj * sg;
-          dz[j] = dy[j] * yc[j] * sg * (1 + zj * (1 - sg));
+          dz[j] = dy[j] * yc![j] * sg * (1 + zj * (1 - sg));
         }
         const ut = u[j];
         const dtj = dt[j];
@@ -205,7 +251,7 @@ function backward(
         for (let k = 0; k < n; k++) {
           const bt = B[bc + k];
           const hPrev = prev[prevAt + s + k];
-          const ek = e[eAt + s + k];
+          const ek = e[eAt + k];
           const a = A[s + k];
           dC[bc + k] += dyc * hs[at + s + k];
           const g = dh[s + k] + dyc * C[bc + k];
@@ -305,19 +351,25 @@ export function hostScan(
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const xs = args.slice(0, given.length) as tf.Tensor[];
     const save = args[given.length] as tf.GradSaveFunc;
-    save(xs);
+    // Under a tape the backward uses the host copies below, so tfjs need not
+    // keep (clone) the inputs; a gradient without a tape cannot be asked for.
+    save(recording ? [] : xs);
     const host = toHost(new Map(given.map((g, i) => [g, xs[i]])), softplus);
     const out = forward(host, recording);
     const value = tf.tensor3d(out.y, [b, l, dIn]);
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const p = toHost(new Map(given.map((g, i) => [g, saved[i]])), softplus);
-        // out.e is there whenever a tape recorded this op (recording)
+        // The forward's host copies of the inputs, and its decays, are kept
+        // whenever a tape recorded this op (recording); else read again.
+        const p = out.e ? host : toHost(
+          new Map(given.map((g, i) => [g, saved[i]])),
+          softplus,
+        );
         const e = out.e ?? forward(p, true).e!;
         const grads = backward(p, dy.dataSync() as Float32Array, e);
         return given.map((name, i) =>
-          tf.tensor(Float32Array.from(grads.get(name)!), saved[i].shape)
+          tf.tensor(Float32Array.from(grads.get(name)!), xs[i].shape)
         );
       },
     };
