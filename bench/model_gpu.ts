@@ -13,6 +13,8 @@
  *
  * Usage: deno run -A bench/model_gpu.ts [--backend webgpu] [--repeats 5]
  *        [--shapes 1x2048,8x512] [--out bench/results/model_gpu.json]
+ *        [--submit-batch 16,64,256] (forwards timed again with tfjs
+ *        submitting every N dispatches instead of the project's 1024)
  *
  * @module
  */
@@ -32,6 +34,12 @@ const shapes = String(args.shapes ?? "1x2048,8x512").split(",").map((s) =>
   s.split("x").map(Number)
 );
 const out = String(args.out ?? "bench/results/model_gpu.json");
+// Forwards timed again with tfjs submitting its command encoder every N
+// dispatches (the project sets 1024 in kernels/backend.ts).
+const SUBMIT = "WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE";
+const submitBatches = args["submit-batch"] === undefined
+  ? []
+  : String(args["submit-batch"]).split(",").map(Number);
 
 await setBackend(backend);
 const model = buildModel(mamba130m, { seed: 0 });
@@ -140,6 +148,13 @@ for (const [b, l] of shapes) {
     tf.randomUniform([b, l], 0, 50280, "int32")
   ) as tf.Tensor2D;
   const forward = await time(() => model.forward(ids));
+  const bySubmit = [];
+  for (const every of submitBatches) {
+    const before = tf.env().get(SUBMIT);
+    tf.env().set(SUBMIT, every);
+    bySubmit.push({ every, ...await time(() => model.forward(ids)) });
+    tf.env().set(SUBMIT, before);
+  }
   const u = tf.randomNormal([b, l, dIn]) as tf.Tensor3D;
   const delta = tf.randomNormal([b, l, dIn], -4, 0.5) as tf.Tensor3D;
   const A = tf.neg(tf.exp(tf.randomNormal([dIn, n]))) as tf.Tensor2D;
@@ -196,6 +211,7 @@ for (const [b, l] of shapes) {
     b,
     l,
     forward,
+    bySubmit,
     scan,
     matmul,
     restGpuMs: gpuOr(forward) - gpuOr(scan) - gpuOr(matmul),
@@ -220,6 +236,21 @@ for (const x of rows) {
       f(x.scan.ms)
     }) | ${f(x.matmul.gpuMs)} (${f(x.matmul.ms)}) | ${f(x.restGpuMs)} |`,
   );
+}
+if (submitBatches.length) {
+  console.log(
+    "\n| b | l | submit every N dispatches | forward wall ms (queued / waited) | JS issue ms | GPU busy ms |",
+  );
+  console.log("| --- | --- | --- | --- | --- | --- |");
+  for (const x of rows) {
+    for (const t of x.bySubmit) {
+      console.log(
+        `| ${x.b} | ${x.l} | ${t.every} | ${f(t.ms)} / ${f(t.syncedMs)} | ${
+          f(t.issueMs)
+        } | ${f(t.gpuMs)} |`,
+      );
+    }
+  }
 }
 await Deno.writeTextFile(
   out,

@@ -26,6 +26,7 @@
 import { tf } from "../kernels/backend.ts";
 import {
   gpuBuffer,
+  layoutOf,
   onSoftwareAdapter,
   pipeline,
   webgpuBackend,
@@ -254,7 +255,7 @@ export class GpuDecoder {
 
     const group = (pipe: GPUComputePipeline, buffers: GPUBuffer[]) =>
       this.#device.createBindGroup({
-        layout: pipe.getBindGroupLayout(0),
+        layout: layoutOf(pipe),
         entries: buffers.map((buffer, binding) => ({
           binding,
           resource: { buffer },
@@ -441,7 +442,7 @@ export class GpuDecoder {
       );
       this.#samplerGroups.push(
         this.#device.createBindGroup({
-          layout: this.#sampler.getBindGroupLayout(0),
+          layout: layoutOf(this.#sampler),
           entries,
         }),
       );

@@ -21,11 +21,22 @@ export { tf };
 // TensorFlow.js in Node.js" (Deno is not Node; tfjs-node does not apply).
 tf.env().set("PROD", true);
 
-// tfjs-webgpu submits its command encoder every 15 dispatches by default; in
-// Deno each submit costs about as much as the work of a small model, and
-// batching them made a forward 9× faster on llvmpipe (bench/profile_gpu.ts).
-// tfjs still submits before every readback.
-tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", 1024);
+/**
+ * How many dispatches tfjs-webgpu records before it submits its command
+ * encoder (tfjs's default is 15; it also submits before every readback),
+ * chosen per adapter when the backend starts, unless the flag was set first.
+ * On a software adapter each submit costs about as much as the work of a
+ * small model, and 1024 made a forward 9× faster on llvmpipe
+ * (bench/profile_gpu.ts). On the H200, 16 let the GPU start while JavaScript
+ * was still issuing the rest: the Mamba-130m-shape forward at b=1, l=2048
+ * took 52 ms waited for instead of 82 with 1024 (bench/model_gpu.ts
+ * --submit-batch, BENCHMARKS.md).
+ */
+const SUBMIT_BATCH = "WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE";
+const SUBMIT_BATCH_SOFTWARE = 1024;
+const SUBMIT_BATCH_HARDWARE = 16;
+/** PCI vendor id WebGPU reports for Mesa's software rasteriser (llvmpipe, lavapipe). */
+export const SOFTWARE_VENDOR = String(0x10005);
 
 /** Names of the backends this project runs on. */
 export type BackendName = "cpu" | "wasm" | "webgpu";
@@ -117,6 +128,14 @@ function registerWebGPU(): void {
       requiredLimits,
       requiredFeatures,
     });
+    if (!(SUBMIT_BATCH in tf.env().getFlags())) {
+      tf.env().set(
+        SUBMIT_BATCH,
+        adapter.info.vendor === SOFTWARE_VENDOR
+          ? SUBMIT_BATCH_SOFTWARE
+          : SUBMIT_BATCH_HARDWARE,
+      );
+    }
     return new WebGPUBackend(device, adapter.info);
   }, 3);
 }

@@ -43,10 +43,13 @@ function rows(data: ArrayLike<number | bigint>, shape: number[]): number[][] {
   );
 }
 
-/** Reads `expected.safetensors` of a fixture. */
-export async function readExpected(name: string): Promise<Expected> {
+/** Reads `expected.safetensors` of a fixture (in `folder`, default {@linkcode FIXTURES}). */
+export async function readExpected(
+  name: string,
+  folder: string = FIXTURES,
+): Promise<Expected> {
   const { tensors } = await readSafetensors(
-    `${FIXTURES}${name}/expected.safetensors`,
+    `${folder}${name}/expected.safetensors`,
   );
   const get = (key: string) => {
     const t = tensors.get(key);

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { tf } from "../backend.ts";
+import { SOFTWARE_VENDOR, tf } from "../backend.ts";
 
 /** The parts of tfjs 4.22's WebGPUBackend used here (not all are public). */
 interface Backend {
@@ -46,9 +46,6 @@ export function webgpuBackend(): Backend {
   }
   return tf.backend() as unknown as Backend;
 }
-
-/** PCI vendor id WebGPU reports for Mesa's software rasteriser (llvmpipe, lavapipe). */
-const SOFTWARE_VENDOR = String(0x10005);
 
 /**
  * Whether the webgpu backend runs on a software adapter (Mesa's llvmpipe or
@@ -222,6 +219,22 @@ export function groupGrid(
   return [gx, Math.ceil(groups / Math.max(gx, 1)), 1];
 }
 
+const layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
+
+/**
+ * @param pipe a compute pipeline.
+ * @returns its bind group layout 0, asked of the device once per pipeline
+ *   (each `getBindGroupLayout` call makes a new layout object in Deno's WebGPU).
+ */
+export function layoutOf(pipe: GPUComputePipeline): GPUBindGroupLayout {
+  let layout = layouts.get(pipe);
+  if (!layout) {
+    layout = pipe.getBindGroupLayout(0);
+    layouts.set(pipe, layout);
+  }
+  return layout;
+}
+
 /**
  * Records one dispatch into tfjs's pending command encoder.
  *
@@ -260,7 +273,7 @@ export function dispatch(
   entries.push({ binding: buffers.length, resource: { buffer: ubuf } });
   for (const t of buffers) backend.commandQueueOwnedIds.add(t.dataId);
   const bindGroup = backend.device.createBindGroup({
-    layout: pipe.getBindGroupLayout(0),
+    layout: layoutOf(pipe),
     entries,
   });
   backend.ensureCommandEncoderReady();
