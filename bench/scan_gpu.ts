@@ -23,7 +23,8 @@
  *   [--kernels chunked,lanes] [--lanes 4x64x8,8x32x8] [--reps 3]
  *   (--fwd/--bwd: channels x runs x steps variants of the chunked kernels to
  *   sweep on the first shape; --kernels: forward kernels timed on every
- *   shape, side by side, --reps times in alternation (the lent GPU is
+ *   shape, side by side, --reps times in alternation (0: only the
+ *   variants of step 4) (the lent GPU is
  *   shared and its timings drift by up to 3× within a run, so the summary
  *   gives each kernel's best and median); --lanes: lanes-per-channel x channels x tile-steps
  *   variants of the lanes forward on the first shape; --quick: one small
@@ -318,7 +319,7 @@ const checks: Record<string, number> = {};
 
 // 2. every shape, default tuning, each forward kernel side by side: forward
 // plain, fused, forward+backward.
-for (const [b, l, dIn, n, official] of SHAPES) {
+for (const [b, l, dIn, n, official] of reps > 0 ? SHAPES : []) {
   const shape = [b, l, dIn, n];
   for (const fused of [false, true]) {
     const x = inputs(b, l, dIn, n, fused);
@@ -351,7 +352,7 @@ for (const [b, l, dIn, n, official] of SHAPES) {
 }
 
 // 3. decode step
-{
+if (reps > 0) {
   const [b, dIn, n] = [1, 1536, 16];
   const r = (s: number[]) => tf.randomUniform(s, -1, 1);
   const st = {
