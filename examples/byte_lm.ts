@@ -3,9 +3,10 @@
  * trains on a 2-core CPU in minutes: width 128, 2 blocks, dState 8, final
  * RMSNorm, tied LM head (about 0.25M parameters).
  *
- * Its `training` defaults reached 2.47 bits per byte on held-out Moby Dick in
- * 9 min 17 s wall time on a shared 2-core CPU (wasm backend; see
- * BENCHMARKS.md ("Training on the 2-core CPU") for the command and the run).
+ * Its `training` defaults reached 2.37 bits per byte on held-out Moby Dick in
+ * 7 min 59 s wall time on a shared 2-core CPU (wasm backend, from a fresh
+ * clone; see BENCHMARKS.md ("Training on the 2-core CPU") for the command and
+ * the runs).
  *
  * Reference: the layout of HF `MambaForCausalLM`, scaled down.
  *
