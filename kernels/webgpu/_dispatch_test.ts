@@ -3,8 +3,8 @@
  * an invalid pipeline that writes nothing.
  */
 import assert from "node:assert/strict";
-import { hasWebGPU, setBackend } from "../backend.ts";
-import { pipeline, webgpuBackend } from "./_dispatch.ts";
+import { hasWebGPU, setBackend, tf } from "../backend.ts";
+import { onSoftwareAdapter, pipeline, webgpuBackend } from "./_dispatch.ts";
 
 Deno.test({
   name: "pipeline: a rejected shader throws on its next use, naming its key",
@@ -40,4 +40,16 @@ Deno.test({
     "test_good_shader",
     () => "@compute @workgroup_size(1) fn main() {}",
   );
+});
+
+Deno.test({
+  name:
+    "webgpu backend: tfjs submits every 1024 dispatches on a software adapter, every 16 on a hardware one",
+  ignore: !(await hasWebGPU()),
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await setBackend("webgpu");
+  const batch = tf.env().get("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE");
+  assert.equal(batch, onSoftwareAdapter() ? 1024 : 16);
 });
