@@ -10,6 +10,7 @@
  *       [--prefix-tokens 64] [--ttft-prompt 512] [--out decode.json]
  *       [--step-tokens 1024] [--round-tokens 32,64] [--profile]
  *       [--kernels narrow,wide] (GPU decoder launch shapes; default wide)
+ *       [--submit-batch N] (tfjs-webgpu submits every N dispatches)
  *
  * "recurrent step" is the tfjs step with one logits readback per token
  * (`--step-tokens` tokens); on webgpu, "GPU rounds" is the GPU-resident
@@ -140,6 +141,15 @@ if (import.meta.main) {
     string: ["backend", "models", "batch", "out", "kernels"],
     configuration: { "camel-case-expansion": false },
   });
+  // --submit-batch N: tfjs-webgpu submits every N dispatches instead of the
+  // project's per-adapter choice (kernels/backend.ts); set before the backend
+  // starts so that choice leaves it alone.
+  if (a["submit-batch"] !== undefined) {
+    tf.env().set(
+      "WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE",
+      Number(a["submit-batch"]),
+    );
+  }
   const backend = await setBackend((a.backend ?? "auto") as BackendName);
   const names = String(a.models ?? "long,130m").split(",");
   const batches = String(a.batch ?? "1,8").split(",").map(Number);
