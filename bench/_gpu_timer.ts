@@ -1,5 +1,6 @@
 /**
- * GPU busy time from `timestamp-query`, for benchmarks: while a timer is
+ * GPU busy time from `timestamp-query`, for benchmarks (and
+ * {@linkcode waitFor}, a wait without a full readback): while a timer is
  * running, every compute pass opened on any command encoder (tfjs's own and
  * raw dispatches alike) gets begin/end timestamps; `end()` resolves them and
  * returns the summed pass durations. Gaps between passes (CPU-bound idle
@@ -14,6 +15,20 @@
  *
  * @module
  */
+import { tf } from "../kernels/backend.ts";
+
+/**
+ * Waits until the GPU has computed `t` by reading back one element of it:
+ * a whole readback (the 130m forward's logits are 412 MB at b·l = 2048)
+ * would be most of what is timed.
+ *
+ * @param t a tensor on the webgpu backend.
+ */
+export async function waitFor(t: tf.Tensor): Promise<void> {
+  const one = tf.tidy(() => t.flatten().slice([0], [1]));
+  await one.data();
+  one.dispose();
+}
 
 /** A running/stopped GPU timer. */
 export interface GpuTimer {

@@ -35,12 +35,9 @@ import { loadModel } from "../models/io.ts";
 import { buildModel } from "../models/model.ts";
 import type { MambaModel } from "../models/types.ts";
 import { generate } from "../infer/generate.ts";
-import { GpuDecoder } from "../infer/gpu_decoder.ts";
+import { type DecodeKernels, GpuDecoder } from "../infer/gpu_decoder.ts";
 import { resolveGenerateOptions } from "../infer/options.ts";
 import mamba130m from "../examples/mamba_130m.ts";
-
-/** Launch shapes of the GPU decoder's kernels. */
-type Kernels = "narrow" | "wide";
 
 /** One measured row. */
 interface Row {
@@ -82,7 +79,7 @@ async function recurrent(
   gpu: {
     gpuDecode: boolean;
     roundTokens?: number;
-    gpuKernels?: Kernels;
+    gpuDecodeKernels?: DecodeKernels;
   } = { gpuDecode: false },
 ): Promise<{ ms: number; tokensPerS: number }> {
   const results = await generate(
@@ -158,11 +155,11 @@ if (import.meta.main) {
   const ttftPrompt = Number(a["ttft-prompt"] ?? 512);
   const stepTokens = Number(a["step-tokens"] ?? tokens);
   const roundTokens = String(a["round-tokens"] ?? "32").split(",").map(Number);
-  const kernelSets = String(a.kernels ?? "wide").split(",") as Kernels[];
+  const kernelSets = String(a.kernels ?? "wide").split(",") as DecodeKernels[];
   const out = a.out ?? `decode-${backend}.json`;
   const rows: Row[] = [];
   const profiles: unknown[] = [];
-  const push = (r: Row & { roundTokens?: number; kernels?: Kernels }) => {
+  const push = (r: Row & { roundTokens?: number; kernels?: DecodeKernels }) => {
     rows.push(r);
     save();
     console.log(
@@ -200,16 +197,16 @@ if (import.meta.main) {
     const model = await makeModel(name);
     await recurrent(model, 1, 4); // warm-up: pipelines, kernels
     if (backend === "webgpu") {
-      for (const gpuKernels of kernelSets) {
+      for (const gpuDecodeKernels of kernelSets) {
         for (const round of roundTokens) {
-          const gpu = { gpuDecode: true, roundTokens: round, gpuKernels };
+          const gpu = { gpuDecode: true, roundTokens: round, gpuDecodeKernels };
           await recurrent(model, 1, 4, gpu);
           for (const batch of batches) {
             push({
               model: name,
               mode: "GPU rounds",
               roundTokens: round,
-              kernels: gpuKernels,
+              kernels: gpuDecodeKernels,
               batch,
               tokens,
               ...await recurrent(model, batch, tokens, gpu),

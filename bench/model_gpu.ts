@@ -14,12 +14,13 @@
  * Usage: deno run -A bench/model_gpu.ts [--backend webgpu] [--repeats 5]
  *        [--shapes 1x2048,8x512] [--out bench/results/model_gpu.json]
  *        [--submit-batch 16,64,256] (forwards timed again with tfjs
- *        submitting every N dispatches instead of the project's 1024)
+ *        submitting every N dispatches instead of the project's choice,
+ *        kernels/backend.ts)
  *
  * @module
  */
 import { matMulTransposed } from "../models/_layers.ts";
-import { type GpuTimer, makeGpuTimer } from "./_gpu_timer.ts";
+import { type GpuTimer, makeGpuTimer, waitFor } from "./_gpu_timer.ts";
 import parser from "yargs-parser";
 import { type BackendName, setBackend, tf } from "../kernels/backend.ts";
 import "../kernels/webgpu/register.ts";
@@ -35,7 +36,7 @@ const shapes = String(args.shapes ?? "1x2048,8x512").split(",").map((s) =>
 );
 const out = String(args.out ?? "bench/results/model_gpu.json");
 // Forwards timed again with tfjs submitting its command encoder every N
-// dispatches (the project sets 1024 in kernels/backend.ts).
+// dispatches (the project picks 16 or 1024 by adapter in kernels/backend.ts).
 const SUBMIT = "WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE";
 const submitBatches = args["submit-batch"] === undefined
   ? []
@@ -51,17 +52,6 @@ const n = model.resolved.layers[0].mixer.dState,
 const timer: GpuTimer | null = backend === "webgpu"
   ? makeGpuTimer((tf.backend() as unknown as { device: GPUDevice }).device)
   : null;
-
-/**
- * Waits for `t` by reading back one element: the forward's logits are
- * (b, l, 50 280) floats, 412 MB at b·l = 2048, and reading them all back
- * would be most of what is timed.
- */
-async function wait(t: tf.Tensor): Promise<void> {
-  const one = tf.tidy(() => t.flatten().slice([0], [1]));
-  await one.data();
-  one.dispose();
-}
 
 interface Timing {
   /** Wall ms per run, `repeats` runs queued, one wait. */
@@ -88,7 +78,7 @@ interface Timing {
  */
 async function time(work: () => tf.Tensor): Promise<Timing> {
   const warm = tf.tidy(work); // warm-up: pipelines compiled, pool filled
-  await wait(warm);
+  await waitFor(warm);
   warm.dispose();
   const device = timer
     ? (tf.backend() as unknown as { device: GPUDevice }).device
@@ -112,7 +102,7 @@ async function time(work: () => tf.Tensor): Promise<Timing> {
     last = tf.tidy(work);
     issue += performance.now() - t0;
   }
-  await wait(last!);
+  await waitFor(last!);
   last!.dispose();
   const ms = (performance.now() - start) / repeats;
   const gpu = timer ? await timer.end() : null;
@@ -121,7 +111,7 @@ async function time(work: () => tf.Tensor): Promise<Timing> {
   for (let i = 0; i < repeats; i++) {
     const t0 = performance.now();
     const y = tf.tidy(work);
-    await wait(y);
+    await waitFor(y);
     y.dispose();
     synced += performance.now() - t0;
   }

@@ -51,7 +51,7 @@ import {
   webgpuScanStep,
   webgpuSelectiveScan,
 } from "../kernels/webgpu/selective_scan_webgpu.ts";
-import { type GpuTimer, makeGpuTimer } from "./_gpu_timer.ts";
+import { type GpuTimer, makeGpuTimer, waitFor } from "./_gpu_timer.ts";
 
 const args = Deno.args;
 const arg = (name: string, def: string) =>
@@ -127,12 +127,6 @@ const save = async () => {
   );
 };
 
-async function sync(t: tf.Tensor): Promise<void> {
-  const s = tf.tidy(() => t.flatten().slice([0], [1]));
-  await s.data();
-  s.dispose();
-}
-
 /** Queues r calls of fn, waits; returns [wall ms, GPU ms or null]. */
 async function run(
   fn: () => tf.Tensor,
@@ -145,7 +139,7 @@ async function run(
     last?.dispose();
     last = fn();
   }
-  await sync(last!);
+  await waitFor(last!);
   last!.dispose();
   const wall = performance.now() - t0;
   return [wall, timer ? await timer.end() : null];

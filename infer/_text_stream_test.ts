@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import {
   byteTokenizer,
   loadHfTokenizer,
+  specialAddedToken,
   type TextTokenizer,
 } from "../train/tokenizers.ts";
 import { Rng } from "../train/_rng.ts";
@@ -119,18 +120,6 @@ function byteChars(): string[] {
   return out;
 }
 
-function special(id: number, content: string) {
-  return {
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  };
-}
-
 /** A byte-level BPE tokenizer.json (GPT-NeoX style) with a few merges. */
 function byteLevelJson() {
   const chars = byteChars();
@@ -143,7 +132,7 @@ function byteLevelJson() {
   vocab["<|endoftext|>"] = 256 + words.length;
   return {
     version: "1.0",
-    added_tokens: [special(256 + words.length, "<|endoftext|>")],
+    added_tokens: [specialAddedToken(256 + words.length, "<|endoftext|>")],
     normalizer: null,
     pre_tokenizer: { type: "ByteLevel", add_prefix_space: false },
     post_processor: null,
@@ -159,7 +148,7 @@ function metaspaceJson() {
   pieces.forEach((p, i) => vocab[p] = i);
   return {
     version: "1.0",
-    added_tokens: [special(1, "</s>")],
+    added_tokens: [specialAddedToken(1, "</s>")],
     normalizer: null,
     pre_tokenizer: { type: "Metaspace", replacement: "▁" },
     post_processor: null,
@@ -172,7 +161,7 @@ function metaspaceJson() {
 function wordLevelJson() {
   return {
     version: "1.0",
-    added_tokens: [special(0, "[PAD]")],
+    added_tokens: [specialAddedToken(0, "[PAD]")],
     normalizer: null,
     pre_tokenizer: { type: "Whitespace" },
     post_processor: null,

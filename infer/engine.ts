@@ -36,6 +36,7 @@ import { chooseToken } from "./sampling.ts";
 import { concatStates, disposeState, gatherState } from "./_state.ts";
 import { TextStream } from "./_text_stream.ts";
 import {
+  type DecodeKernels,
   GpuDecoder,
   type GpuDecoderOptions,
   gpuDecodeUnsupported,
@@ -98,7 +99,7 @@ export interface DecodeEngineOptions {
    */
   roundTokens?: number;
   /** GPU decode: the step's launch shapes (see {@linkcode GpuDecoderOptions}). */
-  gpuKernels?: GpuDecoderOptions["kernels"];
+  gpuKernels?: DecodeKernels;
 }
 
 interface Row {
@@ -151,7 +152,7 @@ export class DecodeEngine {
   readonly #tokenizer?: TextTokenizer;
   readonly #gpuDecode: boolean;
   readonly #roundTokens: number;
-  readonly #gpuKernels: GpuDecoderOptions["kernels"];
+  readonly #gpuKernels: DecodeKernels | undefined;
   #decoder: GpuDecoder | null = null;
   #ahead: Round | null = null;
   /** Tokens of the next GPU round: 8 after a join, doubling to roundTokens. */

@@ -12,6 +12,7 @@
 import type { MambaModel } from "../models/types.ts";
 import type { TextTokenizer } from "../train/tokenizers.ts";
 import { type BeamHypothesis, beamSearch } from "./beam.ts";
+import type { DecodeKernels } from "./gpu_decoder.ts";
 import {
   DecodeEngine,
   type GenerationResult,
@@ -37,7 +38,7 @@ export interface GenerateCallOptions extends GenerateOptions {
   /** GPU decode: most tokens per round trip (default 128; see `DecodeEngine`). */
   roundTokens?: number;
   /** GPU decode: the step's launch shapes (see `GpuDecoder`). */
-  gpuKernels?: "narrow" | "wide";
+  gpuKernels?: DecodeKernels;
 }
 
 /** A generation result; beam search adds its hypotheses. */

@@ -51,6 +51,9 @@ import { normPrefixes } from "../models/init.ts";
 import type { MambaModel, ModelState } from "../models/types.ts";
 import type { SamplingConfig } from "./sampling.ts";
 
+/** Launch shapes of the decode step's kernels (see {@linkcode GpuDecoderOptions}). */
+export type DecodeKernels = "narrow" | "wide";
+
 /** Options of {@linkcode GpuDecoder}. */
 export interface GpuDecoderOptions {
   /** Sequence slots (1–32, default 8). */
@@ -66,7 +69,7 @@ export interface GpuDecoderOptions {
    * adapter, where barriers run thread by thread): 32 lanes per matrix row,
    * one thread per scan channel.
    */
-  kernels?: "narrow" | "wide";
+  kernels?: DecodeKernels;
 }
 
 /** What a new sequence brings into a slot. */

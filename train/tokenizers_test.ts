@@ -5,6 +5,7 @@ import {
   byteTokenizer,
   checkVocab,
   loadTokenizer,
+  specialAddedToken,
 } from "./tokenizers.ts";
 
 /** A minimal WordLevel tokenizer.json, written by the test. */
@@ -12,15 +13,7 @@ const TOKENIZER_JSON = {
   version: "1.0",
   truncation: null,
   padding: null,
-  added_tokens: [{
-    id: 0,
-    content: "[PAD]",
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }],
+  added_tokens: [specialAddedToken(0, "[PAD]")],
   normalizer: { type: "Lowercase" },
   pre_tokenizer: { type: "Whitespace" },
   post_processor: null,
