@@ -61,6 +61,23 @@ export function onSoftwareAdapter(): boolean {
   return info?.vendor === SOFTWARE_VENDOR;
 }
 
+/**
+ * One compute dispatch, described rather than recorded: which shader, its
+ * uniforms and its grid. The kernels' tfjs entry points record it
+ * ({@linkcode dispatchLaunch}); a prebuilt forward (`infer/gpu_forward.ts`)
+ * binds it to buffers of its own once. Its storage bindings, in order, are
+ * documented where it is made.
+ */
+export interface Launch {
+  /** Pipeline cache key: everything baked into `wgsl`. */
+  key: string;
+  wgsl: () => string;
+  /** u32 fields of the uniform struct bound after the storage buffers. */
+  uniforms: number[];
+  /** Workgroup counts (x, y, z). */
+  groups: [number, number, number];
+}
+
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
 /** Shader keys whose pipeline the device rejected, with its message. */
@@ -289,6 +306,22 @@ export function dispatch(
     backend.endComputePassEncoder();
     backend.submitQueue();
   }
+}
+
+/**
+ * Records a described dispatch into tfjs's pending command encoder.
+ *
+ * @param backend the WebGPU backend.
+ * @param launch the dispatch.
+ * @param buffers tensors bound at bindings 0.. in the launch's order.
+ */
+export function dispatchLaunch(
+  backend: Backend,
+  launch: Launch,
+  buffers: tf.TensorInfo[],
+): void {
+  const pipe = pipeline(backend.device, launch.key, launch.wgsl);
+  dispatch(backend, pipe, buffers, launch.uniforms, launch.groups);
 }
 
 /**

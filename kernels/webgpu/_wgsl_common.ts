@@ -13,7 +13,7 @@ export interface Binding {
   name: string;
   write: boolean;
   /** Element type, "f32" unless given (B and C are read as vec4 when N % 4 = 0). */
-  type?: "f32" | "vec4<f32>";
+  type?: "f32" | "vec4<f32>" | "u32";
 }
 
 /**

@@ -63,9 +63,17 @@ export function forwardWorkgroupBytes(c: ForwardConfig): number {
 
 /**
  * Uniform fields of the forward shaders, in order. K: checkpoint interval
- * (0: none); softplus, hasHin: 0 or 1.
+ * (0: none); softplus, hasHin: 0 or 1; z's element (b, t, d) is at
+ * ((b·l + t)·zStride + zOff + d), so z can be read in place from in_proj's
+ * output.
  */
-export const FORWARD_UNIFORMS = [...SEGMENT_UNIFORMS, "softplus", "hasHin"];
+export const FORWARD_UNIFORMS = [
+  ...SEGMENT_UNIFORMS,
+  "softplus",
+  "hasHin",
+  "zStride",
+  "zOff",
+];
 
 /**
  * Storage bindings, in order: outputs then inputs. `hin` (b, nseg, dIn, N)
@@ -113,7 +121,7 @@ export function forwardShader(c: ForwardConfig): string {
     let u${j} = u[ix${j}];${
       z
         ? `
-    let z${j} = z[ix${j}];`
+    let z${j} = z[(bi * U.l + min(ts + ${j}u, U.l - 1u)) * U.zStride + U.zOff + dc];`
         : ""
     }`);
   const step = (j: number, phase2: boolean) => {

@@ -67,7 +67,9 @@ export function lanesConfigProblem(c: LanesConfig): string | null {
 
 /**
  * Uniform fields of the lanes forward, in order. K: checkpoint interval
- * (0: none), nck: checkpoints per sequence; softplus, hasHin: 0 or 1.
+ * (0: none), nck: checkpoints per sequence; softplus, hasHin: 0 or 1; z's
+ * element (b, t, d) is at ((b·l + t)·zStride + zOff + d), so z can be read
+ * in place from in_proj's output.
  */
 export const LANES_UNIFORMS = [
   "b",
@@ -77,6 +79,8 @@ export const LANES_UNIFORMS = [
   "K",
   "softplus",
   "hasHin",
+  "zStride",
+  "zOff",
 ];
 
 /**
@@ -130,7 +134,7 @@ ${
       nu${j} = select(0.0, u[ix${j}], ok${j});${
       hasZ
         ? `
-      nz${j} = select(0.0, z[ix${j}], ok${j});`
+      nz${j} = select(0.0, z[(bi * U.l + min(ta${j}, U.l - 1u)) * U.zStride + U.zOff + dL], ok${j});`
         : ""
     }`)
   }

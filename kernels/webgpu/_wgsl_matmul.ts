@@ -97,7 +97,7 @@ export function matMulShader(c: MatMulConfig): string {
   const out = [];
   if (c.f16) out.push("enable f16;");
   out.push(`
-struct Uniforms { M: u32, N: u32, K: u32, hasBias: u32 };
+struct Uniforms { M: u32, N: u32, K: u32, hasBias: u32, kPer: u32 };
 @group(0) @binding(0) var<storage, read_write> C: array<${
     v ? "vec4<f32>" : "f32"
   }>;
@@ -111,31 +111,31 @@ struct Uniforms { M: u32, N: u32, K: u32, hasBias: u32 };
 var<workgroup> As: array<vec4<f32>, ${BK * SA}>;
 var<workgroup> Ws: array<vec4<f32>, ${BK * SB}>;
 
-// 4 consecutive k of one row of A (rows >= M and k >= K read as 0).
-fn loadA(row: u32, k: u32) -> vec4<f32> {
+// 4 consecutive k of one row of A (rows >= M and k >= kEnd read as 0).
+fn loadA(row: u32, k: u32, kEnd: u32) -> vec4<f32> {
   if (row >= U.M) { return vec4<f32>(0.0); }
   ${
     v
-      ? `if (k >= U.K) { return vec4<f32>(0.0); }
+      ? `if (k >= kEnd) { return vec4<f32>(0.0); }
   return A[(row * U.K + k) / 4u];`
       : `var r = vec4<f32>(0.0);
   for (var j = 0u; j < 4u; j++) {
-    if (k + j < U.K) { r[j] = A[row * U.K + k + j]; }
+    if (k + j < kEnd) { r[j] = A[row * U.K + k + j]; }
   }
   return r;`
   }
 }
 
 // The same for W (N, K), converted to f32.
-fn loadW(row: u32, k: u32) -> vec4<f32> {
+fn loadW(row: u32, k: u32, kEnd: u32) -> vec4<f32> {
   if (row >= U.N) { return vec4<f32>(0.0); }
   ${
     v
-      ? `if (k >= U.K) { return vec4<f32>(0.0); }
+      ? `if (k >= kEnd) { return vec4<f32>(0.0); }
   return vec4<f32>(W[(row * U.K + k) / 4u]);`
       : `var r = vec4<f32>(0.0);
   for (var j = 0u; j < 4u; j++) {
-    if (k + j < U.K) { r[j] = f32(W[row * U.K + k + j]); }
+    if (k + j < kEnd) { r[j] = f32(W[row * U.K + k + j]); }
   }
   return r;`
   }
@@ -165,9 +165,12 @@ ${
       range(TN / 4).map((h) => `  var c${i}_${h} = vec4<f32>(0.0);`).join("\n")
     ).join("\n")
   }
-  let nTiles = (U.K + ${BK - 1}u) / ${BK}u;
+  // Split K: workgroup z sums k in [kBeg, kEnd) into its own slice of C.
+  let kBeg = wg.z * U.kPer;
+  let kEnd = min(kBeg + U.kPer, U.K);
+  let nTiles = (kEnd - kBeg + ${BK - 1}u) / ${BK}u;
   for (var t = 0u; t <= nTiles; t++) {
-    let k0 = t * ${BK}u;
+    let k0 = kBeg + t * ${BK}u;
     if (t > 0u) {
       workgroupBarrier();
 ${
@@ -206,12 +209,18 @@ ${
         if (q < ${aBlocks}u) {
           let r = row0 + (q / ${KQ}u) * 4u;
           let k = k0 + (q % ${KQ}u) * 4u;
-${range(4).map((j) => `          s${p}_${j} = loadA(r + ${j}u, k);`).join("\n")}
+${
+      range(4).map((j) => `          s${p}_${j} = loadA(r + ${j}u, k, kEnd);`)
+        .join("\n")
+    }
         } else if (q < ${aBlocks + wBlocks}u) {
           let qw = q - ${aBlocks}u;
           let r = col0 + (qw / ${KQ}u) * 4u;
           let k = k0 + (qw % ${KQ}u) * 4u;
-${range(4).map((j) => `          s${p}_${j} = loadW(r + ${j}u, k);`).join("\n")}
+${
+      range(4).map((j) => `          s${p}_${j} = loadW(r + ${j}u, k, kEnd);`)
+        .join("\n")
+    }
         }
       }`).join("")
   }
@@ -246,9 +255,15 @@ ${epilogue(c, TY, TX)}
   return out.join("\n");
 }
 
-/** Writes the TM × TN block (+ bias) with bounds checks. */
+/**
+ * Writes the TM × TN block (+ bias, in the first K slice only) with bounds
+ * checks, into slice z of C (rows z·M ..).
+ */
 function epilogue(c: MatMulConfig, TY: number, TX: number): string {
-  const lines: string[] = [];
+  const lines: string[] = [
+    "  let zRow = wg.z * U.M;",
+    "  let addBias = U.hasBias != 0u && wg.z == 0u;",
+  ];
   for (let i = 0; i < c.TM; i++) {
     const row = `row0 + ${(i >> 2) * 4 * TY + (i & 3)}u + 4u * ty`;
     lines.push(`  {\n    let r = ${row};\n    if (r < U.M) {`);
@@ -259,8 +274,8 @@ function epilogue(c: MatMulConfig, TY: number, TX: number): string {
         let cc = ${col};
         if (cc < U.N) {
           var o = c${i}_${h};
-          if (U.hasBias != 0u) { o += bias[cc / 4u]; }
-          C[(r * U.N + cc) / 4u] = o;
+          if (addBias) { o += bias[cc / 4u]; }
+          C[((zRow + r) * U.N + cc) / 4u] = o;
         }
       }`);
       } else {
@@ -269,8 +284,8 @@ function epilogue(c: MatMulConfig, TY: number, TX: number): string {
         for (var j = 0u; j < 4u; j++) {
           if (cc + j < U.N) {
             var o = c${i}_${h}[j];
-            if (U.hasBias != 0u) { o += bias[cc + j]; }
-            C[r * U.N + cc + j] = o;
+            if (addBias) { o += bias[cc + j]; }
+            C[(zRow + r) * U.N + cc + j] = o;
           }
         }
       }`);
@@ -305,6 +320,34 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     if (2u * i + 1u < U.size) { hi = x[2u * i + 1u]; }
     out[i] = vec2<f16>(f16(x[2u * i]), f16(hi));
   }
+}
+`;
+}
+
+/** Threads per workgroup of {@linkcode splitSumShader}. */
+export const SPLIT_SUM_THREADS = 256;
+
+/**
+ * Sum of the K slices of a split matmul: out[i] = Σ_z part[z·n + i], i < n.
+ * Bindings: 0 out, 1 part, 2 uniforms (n, splits, gx); grid from
+ * `groupGrid(⌈n / 256⌉)`.
+ *
+ * @returns WGSL text.
+ */
+export function splitSumShader(): string {
+  return /* wgsl */ `
+struct Uniforms { n: u32, splits: u32, gx: u32 };
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<uniform> U: Uniforms;
+@compute @workgroup_size(${SPLIT_SUM_THREADS})
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = (wid.y * U.gx + wid.x) * ${SPLIT_SUM_THREADS}u + lid.x;
+  if (i >= U.n) { return; }
+  var s = part[i];
+  for (var z = 1u; z < U.splits; z++) { s += part[z * U.n + i]; }
+  out[i] = s;
 }
 `;
 }

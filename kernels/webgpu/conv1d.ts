@@ -17,7 +17,9 @@ import { tf } from "../backend.ts";
 import {
   allocate,
   dispatch,
+  dispatchLaunch,
   groupGrid,
+  type Launch,
   pipeline,
   webgpuBackend,
 } from "./_dispatch.ts";
@@ -78,16 +80,41 @@ function forwardKernel(
   const { b, l, dIn, k, uni } = sizes(x, w, a);
   const u = allocate(backend, [b, l, dIn]);
   const hout = allocate(backend, [b, k - 1, dIn]);
-  const g = grid(backend.device, b * (l + k - 1) * dIn);
-  const p = pipeline(backend.device, "mamba_conv1d_fwd", convForwardShader);
-  dispatch(
-    backend,
-    p,
-    [u, hout, x, hist ?? w, w, bias ?? w],
-    [...uni, +a.hasBias, +a.hasHist, 0, 0, g[0]],
-    g,
-  );
+  dispatchLaunch(backend, convForwardLaunch(backend.device, uni, a), [
+    u,
+    hout,
+    x,
+    hist ?? w,
+    w,
+    bias ?? w,
+  ]);
   return [u, hout];
+}
+
+/**
+ * The forward dispatch: u = SiLU(conv(x) + bias) and the new history.
+ * Storage bindings: u (b, l, dIn), history out (b, k-1, dIn), x (rows of W
+ * floats, channels from `offset`), history in (any buffer without one),
+ * weight (dIn, 1, k), bias (any buffer without one).
+ *
+ * @param device the device (its grid limit).
+ * @param dims [b, l, dIn, k, W, offset].
+ * @param a whether a bias and an incoming history are bound.
+ * @returns the launch.
+ */
+export function convForwardLaunch(
+  device: GPUDevice,
+  dims: number[],
+  a: { hasBias: boolean; hasHist: boolean },
+): Launch {
+  const [b, l, dIn, k] = dims;
+  const g = grid(device, b * (l + k - 1) * dIn);
+  return {
+    key: "mamba_conv1d_fwd",
+    wgsl: convForwardShader,
+    uniforms: [...dims, +a.hasBias, +a.hasHist, 0, 0, g[0]],
+    groups: g,
+  };
 }
 
 function backwardKernel(

@@ -14,6 +14,9 @@ import { tf } from "../backend.ts";
 import {
   allocate,
   dispatch,
+  dispatchLaunch,
+  groupGrid,
+  type Launch,
   pipeline,
   release,
   webgpuBackend,
@@ -24,6 +27,8 @@ import {
   matMulKey,
   matMulShader,
   matMulWorkgroupBytes,
+  SPLIT_SUM_THREADS,
+  splitSumShader,
   toF16Shader,
 } from "./_wgsl_matmul.ts";
 import { registerWebGPUKernels } from "./_register.ts";
@@ -37,15 +42,29 @@ export type MatMulPrecision = "f32" | "f16";
 /** Launch parameters of {@linkcode matMulNT} (defaults from the H200 bench). */
 export interface MatMulTuning {
   /** "large": 128×128 tiles, 8×8 per thread; "small": 64×64, 4×4; "auto":
-   * large when it gives at least `minLargeWorkgroups` workgroups. */
+   * see `fillWorkgroups`. */
   tile: "auto" | "large" | "small";
   /** K per staged slice (16 or 32; 32 needs 34 KiB of workgroup memory). */
   BK: number;
-  /** Workgroup count from which "auto" takes the large tile. */
-  minLargeWorkgroups: number;
+  /**
+   * Workgroups that fill the GPU (the H200 has 132 multiprocessors). "auto"
+   * takes the large tile when it gives at least half this many workgroups,
+   * else the small tile when that gives this many, else the large tile with
+   * K split into slices (summed by a second pass) until there are this many
+   * (`split: 0`). On the H200's Mamba-130m shapes each choice was the
+   * fastest of the three (BENCHMARKS.md, fifth session).
+   */
+  fillWorkgroups: number;
+  /** K slices: 0 for automatic (see `fillWorkgroups`), else this many. */
+  split: number;
 }
 
-const tuning: MatMulTuning = { tile: "auto", BK: 16, minLargeWorkgroups: 12 };
+const tuning: MatMulTuning = {
+  tile: "auto",
+  BK: 16,
+  fillWorkgroups: 256,
+  split: 0,
+};
 
 /**
  * Overrides launch parameters (benchmarks and tests).
@@ -60,21 +79,40 @@ export function setMatMulTuning(t: Partial<MatMulTuning>): MatMulTuning {
 
 const ceil = (a: number, b: number) => Math.ceil(a / b);
 
+/** Tile config and K split of one product. */
+interface MatMulShape {
+  c: MatMulConfig;
+  /** K slices (1: no split). */
+  splits: number;
+  /** K per slice, a multiple of BK. */
+  kPer: number;
+}
+
 function planConfig(
   m: number,
   n: number,
   k: number,
   f16: boolean,
-): MatMulConfig {
+): MatMulShape {
+  const fill = tuning.fillWorkgroups;
+  const largeTiles = ceil(m, 128) * ceil(n, 128);
   const large = tuning.tile === "large" ||
     (tuning.tile === "auto" &&
-      ceil(m, 128) * ceil(n, 128) >= tuning.minLargeWorkgroups);
+      (largeTiles >= fill / 2 || ceil(m, 64) * ceil(n, 64) < fill));
   const vec4 = k % 4 === 0 && n % 4 === 0;
   const c: MatMulConfig = large
     ? { BM: 128, BN: 128, BK: tuning.BK, TM: 8, TN: 8, vec4, f16 }
     : { BM: 64, BN: 64, BK: tuning.BK, TM: 4, TN: 4, vec4, f16 };
   checkMatMulConfig(c);
-  return c;
+  const tiles = ceil(m, c.BM) * ceil(n, c.BN);
+  let splits = tuning.split > 0
+    ? tuning.split
+    : (tiles >= fill ? 1 : ceil(fill, tiles));
+  // Each slice keeps at least four staged steps of K.
+  splits = Math.max(1, Math.min(splits, Math.floor(k / (4 * c.BK))));
+  if (k === 0) return { c, splits: 1, kPer: 0 };
+  const kPer = ceil(ceil(k, splits), c.BK) * c.BK;
+  return { c, splits: ceil(k, kPer), kPer };
 }
 
 type Backend = ReturnType<typeof webgpuBackend>;
@@ -152,8 +190,53 @@ function matMulKernel(
   const f16 = (attrs as { precision: MatMulPrecision }).precision === "f16";
   const [m, k] = a.shape;
   const n = w.shape[0];
-  const c = planConfig(m, n, k, f16);
-  const limit = backend.device.limits.maxComputeWorkgroupStorageSize;
+  const plan = matMulPlan(backend.device, m, n, k, !!bias, f16);
+  const out = allocate(backend, [m, n]);
+  if (m === 0 || n === 0) return out;
+  const named: Record<string, Info> = {
+    out,
+    a,
+    w: f16 ? f16Copy(backend, w) : w,
+  };
+  if (bias) named.bias = bias;
+  const temps = Object.entries(plan.temps).map(([name, shape]) =>
+    named[name] = allocate(backend, shape)
+  );
+  for (const step of plan.steps) {
+    dispatchLaunch(backend, step.launch, step.buffers.map((x) => named[x]));
+  }
+  for (const t of temps) release(backend, t);
+  return out;
+}
+
+/** A product's dispatches over named buffers (see {@linkcode matMulPlan}). */
+export interface MatMulPlan {
+  /** Temporaries the caller allocates (float32 shapes, by name). */
+  temps: Record<string, number[]>;
+  steps: { launch: Launch; buffers: string[] }[];
+}
+
+/**
+ * The dispatches of out = a·wᵀ (+ bias) for a (m, k), w (n, k), with the
+ * tuning in force: one tiled product, or (few output tiles) a product of K
+ * slices into `part` and their sum. Buffer names: out, a, w (f16 pairs when
+ * `f16`), bias, part.
+ *
+ * @param device the device (limits).
+ * @returns the plan.
+ * @throws Error when workgroup memory or a storage binding would exceed the
+ *   device's limits.
+ */
+export function matMulPlan(
+  device: GPUDevice,
+  m: number,
+  n: number,
+  k: number,
+  hasBias: boolean,
+  f16 = false,
+): MatMulPlan {
+  const { c, splits, kPer } = planConfig(m, n, k, f16);
+  const limit = device.limits.maxComputeWorkgroupStorageSize;
   if (matMulWorkgroupBytes(c) > limit) {
     throw new Error(
       `matMulNT: BK=${c.BK} needs ${
@@ -161,28 +244,51 @@ function matMulKernel(
       } bytes of workgroup memory, limit ${limit}`,
     );
   }
-  const maxBinding = backend.device.limits.maxStorageBufferBindingSize;
-  for (const [name, size] of [["a", m * k], ["w", n * k], ["output", m * n]]) {
-    if (4 * (size as number) > maxBinding) {
+  const maxBinding = device.limits.maxStorageBufferBindingSize;
+  const sizes: [string, number][] = [
+    ["a", m * k],
+    ["w", n * k],
+    ["output", m * n],
+    ["K-slice partial sums", splits > 1 ? splits * m * n : 0],
+  ];
+  for (const [name, size] of sizes) {
+    if (4 * size > maxBinding) {
       throw new Error(
         `matMulNT: ${name} needs a ${
-          4 * (size as number)
+          4 * size
         }-byte storage binding, device limit ${maxBinding}`,
       );
     }
   }
-  const out = allocate(backend, [m, n]);
-  if (m === 0 || n === 0) return out;
-  const wBuf = f16 ? f16Copy(backend, w) : w;
-  const p = pipeline(backend.device, matMulKey(c), () => matMulShader(c));
-  dispatch(
-    backend,
-    p,
-    [out, a, wBuf, bias ?? a],
-    [m, n, k, bias ? 1 : 0],
-    [ceil(n, c.BN), ceil(m, c.BM), 1],
-  );
-  return out;
+  const product: Launch = {
+    key: matMulKey(c),
+    wgsl: () => matMulShader(c),
+    uniforms: [m, n, k, hasBias ? 1 : 0, kPer],
+    groups: [ceil(n, c.BN), ceil(m, c.BM), splits],
+  };
+  const ins = ["a", "w", hasBias ? "bias" : "a"];
+  if (splits === 1) {
+    return {
+      temps: {},
+      steps: [{ launch: product, buffers: ["out", ...ins] }],
+    };
+  }
+  const grid = groupGrid(device, ceil(m * n, SPLIT_SUM_THREADS));
+  return {
+    temps: { part: [splits * m * n] },
+    steps: [
+      { launch: product, buffers: ["part", ...ins] },
+      {
+        launch: {
+          key: "matmul_split_sum",
+          wgsl: splitSumShader,
+          uniforms: [m * n, splits, grid[0]],
+          groups: grid,
+        },
+        buffers: ["out", "part"],
+      },
+    ],
+  };
 }
 
 let registered = false;

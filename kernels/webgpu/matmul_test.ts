@@ -95,7 +95,9 @@ Deno.test({
     setPoisonOutputs(true);
     const before = tf.memory().numTensors;
     try {
-      // 64×64 tiles (auto at these sizes): every (m, k, n), bias alternating.
+      // Auto at these sizes: 128×128 tiles with K split into slices wherever
+      // k ≥ 64 (few tiles do not fill the GPU): every (m, k, n), bias
+      // alternating.
       let seed = 1;
       for (const m of [1, 7, 130]) {
         for (const k of [3, 48, 768]) {
@@ -111,8 +113,18 @@ Deno.test({
       await checkForward([7, 768, 80], false, 102);
       await checkForward([130, 768, 257], false, 103);
       await checkForward([1, 3, 257], true, 104);
+      // No K split, and a forced split of 128×128 tiles (K = 770 ends in a
+      // partial slice; vec4 and scalar paths).
+      setMatMulTuning({ tile: "small", split: 1 });
+      await checkForward([130, 768, 257], false, 105);
+      await checkForward([7, 768, 80], true, 106);
+      setMatMulTuning({ tile: "small", split: 0 });
+      await checkForward([130, 770, 80], true, 109);
+      setMatMulTuning({ tile: "large", split: 3 });
+      await checkForward([130, 768, 80], true, 107);
+      await checkForward([130, 770, 257], false, 108);
     } finally {
-      setMatMulTuning({ tile: "auto" });
+      setMatMulTuning({ tile: "auto", split: 0 });
       setPoisonOutputs(false);
     }
     assert.equal(tf.memory().numTensors, before, "tensors leaked");

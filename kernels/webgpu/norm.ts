@@ -15,7 +15,9 @@ import { tf } from "../backend.ts";
 import {
   allocate,
   dispatch,
+  dispatchLaunch,
   groupGrid,
+  type Launch,
   pipeline,
   webgpuBackend,
 } from "./_dispatch.ts";
@@ -42,7 +44,8 @@ export interface NormOptions {
 
 type Info = tf.TensorInfo;
 
-interface NormAttrs {
+/** Attributes of the norm kernels. */
+export interface NormAttrs {
   layer: boolean;
   eps: number;
   hasBias: boolean;
@@ -53,10 +56,11 @@ function epsBits(eps: number): number {
   return new Uint32Array(new Float32Array([eps]).buffer)[0];
 }
 
+/** @returns rows of the last axis of x. */
+const rowsOf = (x: Info) => x.shape.slice(0, -1).reduce((p, q) => p * q, 1);
+
 /** Uniforms and a workgroup grid of one workgroup per row. */
-function launch(device: GPUDevice, x: Info, a: NormAttrs) {
-  const d = x.shape[x.shape.length - 1];
-  const rows = x.shape.slice(0, -1).reduce((p, q) => p * q, 1);
+function launch(device: GPUDevice, rows: number, d: number, a: NormAttrs) {
   const groups = groupGrid(device, rows);
   const uni = [
     rows,
@@ -83,16 +87,40 @@ function forwardKernel(
       : [undefined, ...list.slice(1)];
     const y = allocate(backend, x.shape);
     const sum = residual ? allocate(backend, x.shape) : undefined;
-    const { uni, groups } = launch(backend.device, x, a);
-    const p = pipeline(
-      backend.device,
-      `mamba_norm_fwd_${residual}`,
-      () => normForwardShader(residual),
-    );
     const outs = sum ? [y, sum] : [y];
     const ins = res ? [x, res, w!, bias ?? w!] : [x, w!, bias ?? w!];
-    dispatch(backend, p, [...outs, ...ins], uni, groups);
+    const d = x.shape[x.shape.length - 1];
+    const l = normForwardLaunch(backend.device, rowsOf(x), d, residual, a);
+    dispatchLaunch(backend, l, [...outs, ...ins]);
     return sum ? outs : y;
+  };
+}
+
+/**
+ * The forward dispatch of a norm over rows of d floats, one workgroup per
+ * row. Storage bindings: y, [sum = x + res when `residual`], x, [res],
+ * weight, bias (any buffer without one).
+ *
+ * @param device the device (its grid limit).
+ * @param rows rows.
+ * @param d row width.
+ * @param residual whether a residual is added first.
+ * @param a the norm's kind, eps and bias flag.
+ * @returns the launch.
+ */
+export function normForwardLaunch(
+  device: GPUDevice,
+  rows: number,
+  d: number,
+  residual: boolean,
+  a: NormAttrs,
+): Launch {
+  const { uni, groups } = launch(device, rows, d, a);
+  return {
+    key: `mamba_norm_fwd_${residual}`,
+    wgsl: () => normForwardShader(residual),
+    uniforms: uni,
+    groups,
   };
 }
 
@@ -104,7 +132,8 @@ function backwardKernel(
   const [x, w, dy, ds] = inputs as Info[];
   const gx = allocate(backend, x.shape);
   const gwRow = allocate(backend, x.shape);
-  const { uni, groups } = launch(backend.device, x, a);
+  const d = x.shape[x.shape.length - 1];
+  const { uni, groups } = launch(backend.device, rowsOf(x), d, a);
   const p = pipeline(backend.device, "mamba_norm_bwd", normBackwardShader);
   dispatch(backend, p, [gx, gwRow, x, w, dy, ds ?? dy], uni, groups);
   return [gx, gwRow];

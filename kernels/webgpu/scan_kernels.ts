@@ -14,8 +14,10 @@ import { tf } from "../backend.ts";
 import {
   allocate,
   dispatch,
+  dispatchLaunch,
   gpuZeros,
   isCpuZeros,
+  type Launch,
   onSoftwareAdapter,
   pipeline,
   release,
@@ -77,7 +79,12 @@ export interface ScanTuning {
   bwdRuns: number;
   /** Backward: steps per run (unrolled; registers grow with it). */
   bwdSteps: number;
-  /** Forward: split length into segments until this many workgroups exist. */
+  /**
+   * Forward: split length into segments until this many workgroups exist
+   * (64: on the H200 at its working clock, no split was fastest at
+   * (1, 2048, 1536) and (1, 8192, 5120), i.e. 96 and 320 workgroups;
+   * BENCHMARKS.md, fifth session).
+   */
   minWorkgroups: number;
   /** Backward: the same. */
   minBackwardWorkgroups: number;
@@ -98,7 +105,7 @@ export interface ScanTuning {
   lanesPerChannel: number;
   /**
    * Lanes forward: channels per workgroup (capped so a workgroup is ≤ 256
-   * threads; halved, down to 8, while fewer than minWorkgroups / 2
+   * threads; halved, down to 8, while fewer than 256
    * workgroups would run).
    */
   lanesChannels: number;
@@ -113,7 +120,7 @@ const DEFAULTS: ScanTuning = {
   bwdChannels: 16,
   bwdRuns: 8,
   bwdSteps: 8,
-  minWorkgroups: 512,
+  minWorkgroups: 64,
   minBackwardWorkgroups: 512,
   segLen: 0,
   backwardSegLen: 0,
@@ -142,6 +149,8 @@ export const SOFTWARE_TUNING: Readonly<Partial<ScanTuning>> = Object.freeze({
   lanesTile: 4,
 });
 const tuning: ScanTuning = { ...DEFAULTS };
+/** The lanes forward halves its channels per workgroup below this many workgroups. */
+const LANES_MIN_WORKGROUPS = 256;
 const overridden = new Set<string>();
 let adapted = false;
 
@@ -264,77 +273,102 @@ function carryPass(
   return out;
 }
 
-/**
- * The lanes forward (`_wgsl_forward_lanes.ts`): one pass, no length split.
- * Same inputs and outputs as the chunked forward.
- */
-function lanesForward(
-  backend: Backend,
-  io: {
-    u: Info;
-    dl: Info;
-    P: Info;
-    B: Info;
-    C: Info;
-    z?: Info;
-    init?: Info;
-    flags: ScanFlags;
-    K: number;
-  },
-): Info[] {
-  const { u, dl, P, B, C, z, init, flags, K } = io;
-  const [b, l, dIn] = u.shape;
-  const N = P.shape[1] - 2;
-  let SL = 1;
-  while (SL < tuning.lanesPerChannel && N % (2 * SL) === 0) SL *= 2;
-  // Fewer channels per workgroup while the workgroups would not fill the GPU
-  // (each walks the whole length, so idle multiprocessors are not made up).
-  let DC = Math.max(1, Math.min(tuning.lanesChannels, Math.floor(256 / SL)));
-  while (DC > 8 && b * ceil(dIn, DC) < tuning.minWorkgroups / 2) {
-    DC = Math.floor(DC / 2);
-  }
-  const T = roundUp(Math.max(tuning.lanesTile, SL), SL);
-  const cfg: LanesConfig = { N, SL, DC, T, hasZ: !!z };
-  checkShared(backend.device, lanesWorkgroupBytes(cfg), `lanes forward N=${N}`);
-  const nck = K > 0 ? ceil(l, K) : 0;
-  const y = allocate(backend, [b, l, dIn]);
-  const hend = allocate(backend, [b, dIn, N]);
-  const ck = allocate(backend, K > 0 ? [b, nck, dIn, N] : [0]);
-  const ckBind = K > 0 ? ck : allocate(backend, [4]);
-  const fp = pipeline(backend.device, lanesKey(cfg), () => lanesShader(cfg));
-  dispatch(
-    backend,
-    fp,
-    [y, hend, ckBind, u, dl, P, B, C, ...(z ? [z] : []), init ?? u],
-    [b, l, dIn, nck, K, +flags.softplus, +!!init],
-    [ceil(dIn, DC), 1, b],
-  );
-  if (K === 0) release(backend, ckBind);
-  return [y, hend, ck];
+/** One dispatch of a forward scan over named buffers (see {@linkcode scanForwardPlan}). */
+export interface ScanForwardStep {
+  launch: Launch;
+  /** Bound at bindings 0.. in order. */
+  buffers: string[];
 }
 
-function forwardKernel(
-  { inputs, attrs }: { inputs: unknown; attrs?: unknown },
-): Info[] {
-  const backend = webgpuBackend();
+/** A forward scan as dispatches over named buffers. */
+export interface ScanForwardPlan {
+  /** Temporaries the caller allocates (float32 shapes, by name). */
+  temps: Record<string, number[]>;
+  steps: ScanForwardStep[];
+}
+
+/** Sizes, flags and layout of one forward scan. */
+export interface ScanForwardShape {
+  b: number;
+  l: number;
+  dIn: number;
+  N: number;
+  /** z given (the SiLU gate). */
+  hasZ: boolean;
+  softplus: boolean;
+  /** An initial state `init` (b, dIn, N) given. */
+  hasInit: boolean;
+  /** Checkpoint interval (0: none, inference). */
+  K: number;
+  /** Floats between z's rows (default dIn) and z's first channel (default 0). */
+  zStride?: number;
+  zOff?: number;
+}
+
+/**
+ * The forward scan's dispatches with the tuning in force: the lanes forward
+ * (one pass) or the chunked one (with a local pass and a carry pass first
+ * when the length is split). Buffer names: inputs u, dl, P, B, C, z, init;
+ * outputs y (b, l, dIn), hend (b, dIn, N), ck (b, nck, dIn, N) when K > 0;
+ * the temporaries in `temps`. The tfjs kernel records it; a prebuilt
+ * forward binds it once.
+ *
+ * @param device the device (its workgroup memory limit).
+ * @param x sizes, flags and layout.
+ * @returns the plan.
+ */
+export function scanForwardPlan(
+  device: GPUDevice,
+  x: ScanForwardShape,
+): ScanForwardPlan {
   adaptToAdapter();
-  const device = backend.device;
-  const flags = attrs as unknown as ScanFlags & { K: number };
-  const list = inputs as Info[];
-  const [u, dl, P, B, C] = list;
-  let k = 5;
-  const z = flags.hasZ ? list[k++] : undefined;
-  const init = flags.hasInit ? list[k++] : undefined;
-  const [b, l, dIn] = u.shape;
-  const N = P.shape[1] - 2;
-  const K = flags.K;
+  const { b, l, dIn, N, K } = x;
+  const nck = K > 0 ? ceil(l, K) : 0;
+  const temps: Record<string, number[]> = {};
+  const ck = K > 0 ? "ck" : "ckUnused";
+  if (K === 0) temps.ckUnused = [4];
+  const z = x.hasZ ? ["z"] : [];
+  const zLayout = [x.zStride ?? dIn, x.zOff ?? 0];
   if (forwardKernelFor(b, dIn) === "lanes") {
-    return lanesForward(backend, { u, dl, P, B, C, z, init, flags, K });
+    let SL = 1;
+    while (SL < tuning.lanesPerChannel && N % (2 * SL) === 0) SL *= 2;
+    // Fewer channels per workgroup while the workgroups would not fill the
+    // GPU (each walks the whole length, so idle multiprocessors are not made up).
+    let DC = Math.max(1, Math.min(tuning.lanesChannels, Math.floor(256 / SL)));
+    while (DC > 8 && b * ceil(dIn, DC) < LANES_MIN_WORKGROUPS) {
+      DC = Math.floor(DC / 2);
+    }
+    const T = roundUp(Math.max(tuning.lanesTile, SL), SL);
+    const cfg: LanesConfig = { N, SL, DC, T, hasZ: x.hasZ };
+    checkShared(device, lanesWorkgroupBytes(cfg), `lanes forward N=${N}`);
+    return {
+      temps,
+      steps: [{
+        launch: {
+          key: lanesKey(cfg),
+          wgsl: () => lanesShader(cfg),
+          uniforms: [b, l, dIn, nck, K, +x.softplus, +x.hasInit, ...zLayout],
+          groups: [ceil(dIn, DC), 1, b],
+        },
+        buffers: [
+          "y",
+          "hend",
+          ck,
+          "u",
+          "dl",
+          "P",
+          "B",
+          "C",
+          ...z,
+          x.hasInit ? "init" : "u",
+        ],
+      }],
+    };
   }
   const DC = tuning.fwdChannels;
   const S = tuning.fwdRuns;
   const m = K > 0 ? gcd(tuning.fwdSteps, K) : tuning.fwdSteps;
-  const cfg: ForwardConfig = { mode: "full", N, DC, S, m, hasZ: !!z };
+  const cfg: ForwardConfig = { mode: "full", N, DC, S, m, hasZ: x.hasZ };
   checkShared(device, forwardWorkgroupBytes(cfg), `forward N=${N}`);
   const nblk = ceil(dIn, DC);
   const [segLen, nseg] = segments(
@@ -344,7 +378,6 @@ function forwardKernel(
     tuning.segLen,
     S * m,
   );
-  const nck = K > 0 ? ceil(l, K) : 0;
   const uni = (hasHin: boolean) => [
     b,
     l,
@@ -353,37 +386,86 @@ function forwardKernel(
     nseg,
     nck,
     K,
-    +flags.softplus,
+    +x.softplus,
     +hasHin,
+    ...zLayout,
   ];
-  let hin = init;
-  const temps: Info[] = [];
+  const steps: ScanForwardStep[] = [];
+  let hin = x.hasInit ? "init" : "";
   if (nseg > 1) {
     const lcfg: ForwardConfig = { ...cfg, mode: "local", hasZ: false };
-    const hloc = allocate(backend, [b, nseg, dIn, N]);
-    const ssum = allocate(backend, [b, nseg, dIn]);
-    const lp = pipeline(device, forwardKey(lcfg), () => forwardShader(lcfg));
-    dispatch(backend, lp, [hloc, ssum, u, dl, P, B, u], uni(false), [
-      nblk,
-      nseg,
-      b,
-    ]);
-    hin = carryPass(backend, hloc, ssum, P, init, false, [b, dIn, nseg, N]);
-    temps.push(hloc, ssum, hin);
+    temps.hloc = [b, nseg, dIn, N];
+    temps.ssum = [b, nseg, dIn];
+    temps.hin = [b, nseg, dIn, N];
+    steps.push({
+      launch: {
+        key: forwardKey(lcfg),
+        wgsl: () => forwardShader(lcfg),
+        uniforms: uni(false),
+        groups: [nblk, nseg, b],
+      },
+      buffers: ["hloc", "ssum", "u", "dl", "P", "B", "u"],
+    }, {
+      launch: {
+        key: `mamba_carry_${x.hasInit}_0`,
+        wgsl: () => carryShader(x.hasInit, false),
+        uniforms: [b, dIn, nseg, N],
+        groups: [ceil(b * dIn * N, 64), 1, 1],
+      },
+      buffers: ["hin", "hloc", "ssum", "P", ...(x.hasInit ? ["init"] : [])],
+    });
+    hin = "hin";
   }
-  const y = allocate(backend, [b, l, dIn]);
-  const hend = allocate(backend, [b, dIn, N]);
-  const ck = allocate(backend, K > 0 ? [b, nck, dIn, N] : [0]);
-  const ckBind = K > 0 ? ck : allocate(backend, [4]);
-  if (K === 0) temps.push(ckBind);
-  const fp = pipeline(device, forwardKey(cfg), () => forwardShader(cfg));
-  dispatch(
+  steps.push({
+    launch: {
+      key: forwardKey(cfg),
+      wgsl: () => forwardShader(cfg),
+      uniforms: uni(hin !== ""),
+      groups: [nblk, nseg, b],
+    },
+    buffers: ["y", "hend", ck, "u", "dl", "P", "B", "C", ...z, hin || "u"],
+  });
+  return { temps, steps };
+}
+
+function forwardKernel(
+  { inputs, attrs }: { inputs: unknown; attrs?: unknown },
+): Info[] {
+  const backend = webgpuBackend();
+  const flags = attrs as unknown as ScanFlags & { K: number };
+  const list = inputs as Info[];
+  const [u, dl, P, B, C] = list;
+  let k = 5;
+  const z = flags.hasZ ? list[k++] : undefined;
+  const init = flags.hasInit ? list[k++] : undefined;
+  const [b, l, dIn] = u.shape;
+  const N = P.shape[1] - 2;
+  const K = flags.K;
+  const plan = scanForwardPlan(backend.device, {
+    b,
+    l,
+    dIn,
+    N,
+    hasZ: !!z,
+    softplus: flags.softplus,
+    hasInit: !!init,
+    K,
+  });
+  const named: Record<string, Info> = { u, dl, P, B, C };
+  if (z) named.z = z;
+  if (init) named.init = init;
+  const y = named.y = allocate(backend, [b, l, dIn]);
+  const hend = named.hend = allocate(backend, [b, dIn, N]);
+  const ck = named.ck = allocate(
     backend,
-    fp,
-    [y, hend, ckBind, u, dl, P, B, C, ...(z ? [z] : []), hin ?? u],
-    uni(!!hin),
-    [nblk, nseg, b],
+    K > 0 ? [b, ceil(l, K), dIn, N] : [0],
   );
+  const temps = Object.entries(plan.temps).map(([name, shape]) =>
+    named[name] = allocate(backend, shape)
+  );
+  for (const step of plan.steps) {
+    dispatchLaunch(backend, step.launch, step.buffers.map((n) => named[n]));
+  }
   for (const t of temps) release(backend, t);
   return [y, hend, ck];
 }
