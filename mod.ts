@@ -163,6 +163,11 @@ export {
   type SlotInit,
 } from "./infer/gpu_decoder.ts";
 export {
+  GpuForward,
+  type GpuForwardOptions,
+  gpuForwardUnsupported,
+} from "./infer/gpu_forward.ts";
+export {
   type GenerateOptions,
   InferenceInputError,
   type ResolvedGenerateOptions,

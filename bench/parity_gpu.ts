@@ -4,7 +4,8 @@
  * dependencies by `../shared/gpu/prepare.sh bench/parity_gpu.ts`). The same
  * checks as `tests/hf_parity_test.ts` and `infer/gpu_decoder_test.ts` make
  * on the software adapter: every fixture's logits on webgpu against the
- * float64 logits Hugging Face computed (relative error ≤ 1e-5), and greedy
+ * float64 logits Hugging Face computed (relative error ≤ 1e-5), the same
+ * for the prebuilt forward (`infer/gpu_forward.ts`), and greedy
  * generation through the GPU-resident decoder, with each launch shape,
  * against `greedy_ids` (exact).
  *
@@ -18,6 +19,7 @@ import { setBackend, tf } from "../kernels/backend.ts";
 import "../kernels/webgpu/register.ts";
 import { loadModel } from "../models/io.ts";
 import { generate } from "../infer/generate.ts";
+import { GpuForward } from "../infer/gpu_forward.ts";
 import { FIXTURE_NAMES, readExpected, relativeError } from "../tests/_util.ts";
 
 const TOLERANCE = 1e-5;
@@ -57,6 +59,24 @@ for (const fixture of FIXTURE_NAMES) {
     what: "logits vs logits_f64",
     ok: err <= TOLERANCE,
     detail: `relative error ${err.toExponential(2)} (≤ ${TOLERANCE})`,
+  });
+  const ids = expected.inputIds;
+  const fwd = new GpuForward(model, {
+    batch: ids.length,
+    length: ids[0].length,
+  });
+  const pre = fwd.forward(ids);
+  const errPre = relativeError(
+    (await pre.data()) as Float32Array,
+    expected.logitsF64,
+  );
+  pre.dispose();
+  fwd.dispose();
+  report({
+    fixture,
+    what: "prebuilt forward (GpuForward) logits vs logits_f64",
+    ok: errPre <= TOLERANCE,
+    detail: `relative error ${errPre.toExponential(2)} (≤ ${TOLERANCE})`,
   });
   const prompt = expected.promptIds[0];
   const want = expected.greedyIds[0].slice(prompt.length);

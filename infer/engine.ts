@@ -38,7 +38,6 @@ import { TextStream } from "./_text_stream.ts";
 import {
   type DecodeKernels,
   GpuDecoder,
-  type GpuDecoderOptions,
   gpuDecodeUnsupported,
 } from "./gpu_decoder.ts";
 
@@ -98,7 +97,7 @@ export interface DecodeEngineOptions {
    * first tokens stream early and long runs pay the ~12 ms readback rarely.
    */
   roundTokens?: number;
-  /** GPU decode: the step's launch shapes (see {@linkcode GpuDecoderOptions}). */
+  /** GPU decode: the step's launch shapes (see `GpuDecoderOptions` in gpu_decoder.ts). */
   gpuKernels?: DecodeKernels;
 }
 

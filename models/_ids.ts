@@ -48,6 +48,25 @@ export function toIdTensor(
     }
     return asInt as tf.Tensor2D;
   }
+  const flat = checkIdRows(ids, vocab, what);
+  return tf.tensor2d(flat, [ids.length, flat.length / ids.length], "int32");
+}
+
+/**
+ * Checks rows of token ids and flattens them.
+ *
+ * @param ids (b, l) ids as rows of equal length.
+ * @param vocab ids must lie in [0, vocab).
+ * @param what prefix of error messages, e.g. "forward: ids".
+ * @returns the ids, row after row.
+ * @throws Error naming the offending row or element, the expected value and
+ *   what was received.
+ */
+export function checkIdRows(
+  ids: number[][],
+  vocab: number,
+  what: string,
+): Int32Array {
   if (!Array.isArray(ids) || ids.length === 0) {
     throw new Error(
       `${what}: expected a non-empty array of rows, received ${
@@ -77,5 +96,5 @@ export function toIdTensor(
       flat[r * length + c] = v;
     });
   });
-  return tf.tensor2d(flat, [ids.length, length], "int32");
+  return flat;
 }

@@ -1,0 +1,736 @@
+/**
+ * A prebuilt forward pass of an LM-head model on the webgpu backend, for a
+ * fixed (batch, length): every dispatch of the forward bound once to
+ * buffers of its own, so that a call uploads the ids, records ~9 dispatches
+ * per layer from prebuilt bind groups into one command buffer, and submits.
+ *
+ * The same WGSL as `model.forward` on webgpu (the tuned matmul, the fused
+ * causal conv + SiLU, the fused add + norm, the selective scan), but none of
+ * tfjs's per-op JavaScript: on the H200 that work was 33–48 ms per
+ * Mamba-130m forward at (1, 2048), more than the GPU's own time
+ * (BENCHMARKS.md). Also: the scan's packed parameters P = [−exp(A_log) | D |
+ * Δ bias] are computed once, z is read in place from in_proj's output, and
+ * each residual add is fused into the next norm (as in the official stack's
+ * fused add + RMSNorm).
+ *
+ * The weights are copied when the forward is built: later changes to the
+ * model's variables do not reach it. Dropout steps are skipped (inference).
+ *
+ * Reference: state-spaces/mamba `models/mixer_seq_simple.py` (`MixerModel`
+ * with `fused_add_norm`); CUDA graphs (a forward captured once, replayed).
+ *
+ * @module
+ */
+import { tf } from "../kernels/backend.ts";
+import {
+  allocate,
+  gpuBuffer,
+  groupGrid,
+  type Launch,
+  layoutOf,
+  pipeline,
+  webgpuBackend,
+} from "../kernels/webgpu/_dispatch.ts";
+import { matMulPlan } from "../kernels/webgpu/matmul.ts";
+import {
+  convForwardLaunch,
+  fusedConvSupports,
+} from "../kernels/webgpu/conv1d.ts";
+import { normForwardLaunch } from "../kernels/webgpu/norm.ts";
+import { scanForwardPlan } from "../kernels/webgpu/scan_kernels.ts";
+import {
+  addShader,
+  embedRowsShader,
+  lastRowsShader,
+  ROWS_WORKGROUP,
+  splitDbcShader,
+} from "../kernels/webgpu/_wgsl_rows.ts";
+import type { NormNode } from "../dsl/schema.ts";
+import { normPrefixes } from "../models/init.ts";
+import { checkIdRows } from "../models/_ids.ts";
+import type { LayerState, MambaModel, TokenIds } from "../models/types.ts";
+
+/** Shape of {@linkcode GpuForward}'s calls. */
+export interface GpuForwardOptions {
+  /** Sequences per call. */
+  batch: number;
+  /** Tokens per sequence. */
+  length: number;
+}
+
+/** One prebuilt dispatch. */
+interface Step {
+  /** What it does, for profiles. */
+  label: string;
+  pipe: GPUComputePipeline;
+  group: GPUBindGroup;
+  groups: [number, number, number];
+}
+
+/**
+ * One dispatch of the LM head: prebuilt, except where it writes the logits,
+ * a tfjs tensor made per call (`null` in `buffers`).
+ */
+interface HeadStep {
+  label: string;
+  pipe: GPUComputePipeline;
+  groups: [number, number, number];
+  /** Storage buffers, then the uniform buffer. */
+  buffers: (GPUBuffer | null)[];
+  /** Prebuilt when no buffer is the logits. */
+  group: GPUBindGroup | null;
+}
+
+const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
+  GPUBufferUsage.COPY_DST;
+
+/**
+ * Why `model` cannot run as a {@linkcode GpuForward}, or null when it can.
+ *
+ * @param model the model.
+ * @returns a reason, or null.
+ */
+export function gpuForwardUnsupported(model: MambaModel): string | null {
+  if (tf.getBackend() !== "webgpu") {
+    return `backend is "${tf.getBackend()}", not "webgpu"`;
+  }
+  const plan = model.resolved.plan;
+  if (plan[plan.length - 1].kind !== "lm_head") return "not an LM-head model";
+  const wide = model.resolved.layers.find((l) =>
+    !fusedConvSupports(l.mixer.dConv)
+  );
+  if (wide) {
+    return `layer ${wide.index}: conv width ${wide.mixer.dConv} is not supported by the fused conv kernel`;
+  }
+  return null;
+}
+
+/** Submits what tfjs has recorded, so that work submitted next sees it. */
+function flushTfjs(backend: ReturnType<typeof webgpuBackend>): void {
+  backend.ensureCommandEncoderReady();
+  backend.endComputePassEncoder();
+  backend.submitQueue();
+}
+
+/**
+ * The forward pass of an LM-head model as prebuilt WebGPU work for one
+ * (batch, length).
+ *
+ * @example
+ * ```ts
+ * import { GpuForward } from "./gpu_forward.ts";
+ * declare const model: import("../models/types.ts").MambaModel;
+ * const fwd = new GpuForward(model, { batch: 1, length: 3 });
+ * const logits = fwd.forward([[1, 2, 3]]); // (1, 3, v), as model.forward
+ * const { state } = fwd.prefill([[1, 2, 3]], { lastOnly: true });
+ * fwd.dispose();
+ * ```
+ */
+export class GpuForward {
+  readonly batch: number;
+  readonly length: number;
+  readonly #device: GPUDevice;
+  readonly #vocab: number;
+  readonly #rows: number;
+  readonly #buffers: GPUBuffer[] = [];
+  readonly #steps: Step[] = [];
+  readonly #ids: GPUBuffer;
+  /** The final hidden states, input of the LM head. */
+  readonly #final: GPUBuffer;
+  /** The LM head for all rows, and for the last row of each sequence. */
+  readonly #head: Record<"all" | "last", HeadStep[]>;
+  readonly #logitsWidth: number;
+  /** Per layer: conv history out (b, k-1, dIn) and final SSM state (b, dIn, n). */
+  readonly #states: {
+    conv: GPUBuffer;
+    ssm: GPUBuffer;
+    convShape: [number, number, number];
+    ssmShape: [number, number, number];
+  }[] = [];
+  #disposed = false;
+
+  /**
+   * Copies the model's weights into new GPU buffers and builds every
+   * pipeline and bind group of the forward.
+   *
+   * @param model an LM-head model on the webgpu backend.
+   * @param options the batch and length every call will have.
+   * @throws Error when {@linkcode gpuForwardUnsupported} gives a reason,
+   *   when batch or length is not a positive integer, or when a buffer
+   *   would exceed the device's storage binding limit.
+   */
+  constructor(model: MambaModel, options: GpuForwardOptions) {
+    const reason = gpuForwardUnsupported(model);
+    if (reason) throw new Error(`GpuForward: ${reason}`);
+    for (const key of ["batch", "length"] as const) {
+      const v = options?.[key];
+      if (!Number.isInteger(v) || v < 1) {
+        throw new Error(
+          `GpuForward: ${key}: expected a positive integer, received ${v}`,
+        );
+      }
+    }
+    const b = this.batch = options.batch;
+    const l = this.length = options.length;
+    const M = this.#rows = b * l;
+    const backend = webgpuBackend();
+    const device = this.#device = backend.device;
+    const r = model.resolved;
+    const d = r.dModel;
+    this.#vocab = r.vocab;
+    const head = r.plan[r.plan.length - 1];
+    const lmName = head.kind === "lm_head" && head.tied
+      ? "backbone.embeddings.weight"
+      : "lm_head.weight";
+    const lmParam = model.params.get(lmName);
+    if (!lmParam) throw new Error(`GpuForward: missing parameter ${lmName}`);
+    const V = this.#logitsWidth = lmParam.shape[0];
+
+    const limit = device.limits.maxStorageBufferBindingSize;
+    const fits = (what: string, floats: number) => {
+      const bytes = Math.max(16, 4 * floats);
+      if (bytes > limit) {
+        throw new Error(
+          `GpuForward: ${what} needs a ${bytes}-byte storage binding for batch·length = ${M}, device limit ${limit}: use a smaller batch or length`,
+        );
+      }
+      return bytes;
+    };
+    const buffer = (what: string, floats: number, usage = STORAGE) => {
+      const buf = device.createBuffer({ size: fits(what, floats), usage });
+      this.#buffers.push(buf);
+      return buf;
+    };
+    fits("logits", M * V); // allocated per call, by tfjs
+
+    // Weights: copied from tfjs's buffers in one submit.
+    const copies = device.createCommandEncoder();
+    const temporaries: tf.Tensor[] = [];
+    const copyOf = (t: tf.Tensor, what: string): GPUBuffer => {
+      const buf = buffer(what, t.size);
+      copies.copyBufferToBuffer(gpuBuffer(backend, t), 0, buf, 0, 4 * t.size);
+      return buf;
+    };
+    const weight = (name: string): GPUBuffer => {
+      const t = model.params.get(name);
+      if (!t) throw new Error(`GpuForward: missing parameter ${name}`);
+      return copyOf(t, name);
+    };
+    const maybe = (name: string) =>
+      model.params.has(name) ? weight(name) : undefined;
+
+    const mixers = r.layers.map((x) => x.mixer);
+    const max = (f: (m: (typeof mixers)[number]) => number) =>
+      Math.max(...mixers.map(f));
+    const maxIn = max((m) => m.dInner);
+    const maxN = max((m) => m.dState);
+    const maxR = max((m) => m.dtRankValue);
+    this.#ids = buffer("ids", M);
+    const h = [buffer("hidden", M * d), buffer("hidden", M * d)];
+    const normed = buffer("normed", M * d);
+    const mix = buffer("mixer output", M * d);
+    const scratch = buffer("residual scratch", M * d);
+    const xz = buffer("in_proj output", M * 2 * maxIn);
+    const u = buffer("conv output", M * maxIn);
+    const dbc = buffer("x_proj output", M * (maxR + 2 * maxN));
+    const dt = buffer("dt", M * maxR);
+    const Bm = buffer("B", M * maxN);
+    const Cm = buffer("C", M * maxN);
+    const delta = buffer("delta", M * maxIn);
+    const y = buffer("scan output", M * maxIn);
+    const last = buffer("last rows", b * d);
+    const embedding = weight("backbone.embeddings.weight");
+    const lmWeight = lmName === "backbone.embeddings.weight"
+      ? embedding
+      : weight(lmName);
+
+    const uniform = (values: number[]) => {
+      const data = new Uint32Array(
+        Math.max(4, Math.ceil(values.length / 4) * 4),
+      );
+      data.set(values);
+      const buf = buffer(
+        "uniforms",
+        data.length,
+        GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      );
+      device.queue.writeBuffer(buf, 0, data);
+      return buf;
+    };
+    const group = (pipe: GPUComputePipeline, buffers: GPUBuffer[]) =>
+      device.createBindGroup({
+        layout: layoutOf(pipe),
+        entries: buffers.map((buf, binding) => ({
+          binding,
+          resource: { buffer: buf },
+        })),
+      });
+    const make = (label: string, launch: Launch, buffers: GPUBuffer[]) => {
+      const pipe = pipeline(device, launch.key, launch.wgsl);
+      return {
+        label,
+        pipe,
+        group: group(pipe, [...buffers, uniform(launch.uniforms)]),
+        groups: launch.groups,
+      };
+    };
+    const add = (label: string, launch: Launch, buffers: GPUBuffer[]) =>
+      this.#steps.push(make(label, launch, buffers));
+    // Temporaries of multi-dispatch plans, shared by name and size.
+    const temps = new Map<string, GPUBuffer>();
+    const addPlan = (
+      label: string,
+      plan: {
+        temps: Record<string, number[]>;
+        steps: { launch: Launch; buffers: string[] }[];
+      },
+      named: Record<string, GPUBuffer>,
+    ) => {
+      const all = { ...named };
+      for (const [name, shape] of Object.entries(plan.temps)) {
+        const floats = shape.reduce((x, z) => x * z, 1);
+        const key = `${name}_${floats}`;
+        let t = temps.get(key);
+        if (!t) temps.set(key, t = buffer(`${label} ${name}`, floats));
+        all[name] = t;
+      }
+      for (const s of plan.steps) {
+        add(label, s.launch, s.buffers.map((x) => all[x]));
+      }
+    };
+    const matmul = (
+      label: string,
+      [m, n, k]: number[],
+      named: Record<string, GPUBuffer | undefined>,
+    ) =>
+      addPlan(
+        label,
+        matMulPlan(device, m, n, k, named.bias !== undefined),
+        Object.fromEntries(
+          Object.entries(named).filter(([, v]) => v),
+        ) as Record<string, GPUBuffer>,
+      );
+    const rowsLaunch = (
+      key: string,
+      wgsl: () => string,
+      threads: number,
+      uniforms: number[],
+    ): Launch => {
+      const groups = groupGrid(device, Math.ceil(threads / ROWS_WORKGROUP));
+      return { key, wgsl, uniforms: [...uniforms, groups[0]], groups };
+    };
+
+    add(
+      "embedding",
+      rowsLaunch("rows_embed", embedRowsShader, M * d, [M, d, r.vocab]),
+      [h[0], embedding, this.#ids],
+    );
+    // The residual stream is h[cur]; `pending` says the last mixer's output
+    // (in `mix`) is still to be added to it.
+    let cur = 0;
+    let pending = false;
+    const normAttrs = (norm: NormNode, bias: GPUBuffer | undefined) => ({
+      layer: norm.kind === "layer_norm",
+      eps: norm.eps,
+      hasBias: bias !== undefined,
+    });
+    /** norm(h[cur] (+ mix)) into `out`; the sum becomes the stream. */
+    const norm = (
+      label: string,
+      spec: NormNode,
+      prefix: string,
+      out: GPUBuffer,
+      sumTo: GPUBuffer,
+    ) => {
+      const w = weight(`${prefix}.weight`);
+      const bias = maybe(`${prefix}.bias`);
+      const a = normAttrs(spec, bias);
+      if (pending) {
+        add(label, normForwardLaunch(device, M, d, true, a), [
+          out,
+          sumTo,
+          h[cur],
+          mix,
+          w,
+          bias ?? w,
+        ]);
+      } else {
+        add(label, normForwardLaunch(device, M, d, false, a), [
+          out,
+          h[cur],
+          w,
+          bias ?? w,
+        ]);
+      }
+    };
+    const topPrefixes = normPrefixes(r);
+    let topNorm = 0;
+    for (const step of r.plan) {
+      if (step.kind === "residual") {
+        const layer = r.layers[step.layer];
+        const m = layer.mixer;
+        const { dInner: dIn, dState: n, dtRankValue: rank, dConv: k } = m;
+        const p = `backbone.layers.${step.layer}`;
+        norm("norm (+ residual)", layer.norm, `${p}.norm`, normed, h[1 - cur]);
+        if (pending) cur = 1 - cur;
+        pending = false;
+        const inBias = maybe(`${p}.mixer.in_proj.bias`);
+        const inW = weight(`${p}.mixer.in_proj.weight`);
+        matmul("in_proj", [M, 2 * dIn, d], {
+          out: xz,
+          a: normed,
+          w: inW,
+          bias: inBias,
+        });
+        const convHist = buffer("conv state", b * (k - 1) * dIn);
+        const ssm = buffer("ssm state", b * dIn * n);
+        this.#states.push({
+          conv: convHist,
+          ssm,
+          convShape: [b, k - 1, dIn],
+          ssmShape: [b, dIn, n],
+        });
+        const convW = weight(`${p}.mixer.conv1d.weight`);
+        const convB = maybe(`${p}.mixer.conv1d.bias`);
+        add(
+          "conv + SiLU",
+          convForwardLaunch(device, [b, l, dIn, k, 2 * dIn, 0], {
+            hasBias: !!convB,
+            hasHist: false,
+          }),
+          [u, convHist, xz, convW, convW, convB ?? convW],
+        );
+        matmul("x_proj", [M, rank + 2 * n, dIn], {
+          out: dbc,
+          a: u,
+          w: weight(`${p}.mixer.x_proj.weight`),
+        });
+        add(
+          "split Δ, B, C",
+          rowsLaunch("rows_split_dbc", splitDbcShader, M * (rank + 2 * n), [
+            M,
+            rank,
+            n,
+          ]),
+          [dt, Bm, Cm, dbc],
+        );
+        matmul("dt_proj", [M, dIn, rank], {
+          out: delta,
+          a: dt,
+          w: weight(`${p}.mixer.dt_proj.weight`),
+        });
+        // P = [−exp(A_log) | D | Δ bias], once.
+        const P = tf.tidy(() =>
+          tf.concat([
+            tf.neg(tf.exp(model.params.get(`${p}.mixer.A_log`)!)),
+            model.params.get(`${p}.mixer.D`)!.reshape([dIn, 1]),
+            model.params.get(`${p}.mixer.dt_proj.bias`)!.reshape([dIn, 1]),
+          ], 1)
+        );
+        temporaries.push(P);
+        const scan = scanForwardPlan(device, {
+          b,
+          l,
+          dIn,
+          N: n,
+          hasZ: true,
+          softplus: true,
+          hasInit: false,
+          K: 0,
+          zStride: 2 * dIn,
+          zOff: dIn,
+        });
+        addPlan("scan", scan, {
+          u,
+          dl: delta,
+          P: copyOf(P, "P"),
+          B: Bm,
+          C: Cm,
+          z: xz,
+          y,
+          hend: ssm,
+        });
+        matmul("out_proj", [M, d, dIn], {
+          out: mix,
+          a: y,
+          w: weight(`${p}.mixer.out_proj.weight`),
+          bias: maybe(`${p}.mixer.out_proj.bias`),
+        });
+        pending = true;
+      } else if (step.kind === "norm") {
+        norm("norm", step.norm, topPrefixes[topNorm++], h[1 - cur], scratch);
+        cur = 1 - cur;
+        pending = false;
+      }
+    }
+    if (pending) {
+      const add2 = rowsLaunch("rows_add", addShader, M * d, [M * d]);
+      add("residual add", add2, [h[1 - cur], h[cur], mix]);
+      cur = 1 - cur;
+    }
+    this.#final = h[cur];
+    // The head: a product (and a K-slice sum when split) into the logits.
+    const headSteps = (rows: number, input: GPUBuffer): HeadStep[] => {
+      const plan = matMulPlan(device, rows, V, d, false);
+      const named: Record<string, GPUBuffer | null> = {
+        out: null,
+        a: input,
+        w: lmWeight,
+      };
+      for (const [name, shape] of Object.entries(plan.temps)) {
+        named[name] = buffer(`lm_head ${name}`, shape[0]);
+      }
+      return plan.steps.map(({ launch, buffers }) => {
+        const pipe = pipeline(device, launch.key, launch.wgsl);
+        const bound = [
+          ...buffers.map((x) => named[x]),
+          uniform(launch.uniforms),
+        ];
+        return {
+          label: "lm_head",
+          pipe,
+          groups: launch.groups,
+          buffers: bound,
+          group: bound.includes(null)
+            ? null
+            : group(pipe, bound as GPUBuffer[]),
+        };
+      });
+    };
+    const lastRows = make(
+      "last rows",
+      rowsLaunch("rows_last", lastRowsShader, b * d, [b, l, d]),
+      [last, this.#final],
+    );
+    this.#head = {
+      all: headSteps(M, this.#final),
+      last: [{ ...lastRows, buffers: [] }, ...headSteps(b, last)],
+    };
+    flushTfjs(backend); // P must be computed before it is copied
+    device.queue.submit([copies.finish()]);
+    tf.dispose(temporaries);
+  }
+
+  /** Dispatches per call (the LM head over all rows included). */
+  get dispatches(): number {
+    return this.#steps.length + this.#head.all.length;
+  }
+
+  /** The head's steps with their bind groups for the logits buffer `out`. */
+  #headSteps(which: "all" | "last", out: GPUBuffer): Step[] {
+    return this.#head[which].map((s) => ({
+      label: s.label,
+      pipe: s.pipe,
+      groups: s.groups,
+      group: s.group ?? this.#device.createBindGroup({
+        layout: layoutOf(s.pipe),
+        entries: s.buffers.map((buffer, binding) => ({
+          binding,
+          resource: { buffer: buffer ?? out },
+        })),
+      }),
+    }));
+  }
+
+  /**
+   * Logits for every position, as `model.forward`.
+   *
+   * @param ids (batch, length) token ids (a tensor is read back first).
+   * @returns logits (batch, length, v) on the webgpu backend.
+   * @throws Error naming the row or element of `ids` that does not fit.
+   */
+  forward(ids: TokenIds): tf.Tensor3D {
+    return this.#run(ids, false, false).logits;
+  }
+
+  /**
+   * Logits and the state after the last token, as `model.prefill`.
+   *
+   * @param ids (batch, length) token ids.
+   * @param options `lastOnly`: logits of the last position only (b, 1, v).
+   * @returns logits and the state (new tensors owned by the caller).
+   */
+  prefill(
+    ids: TokenIds,
+    options: { lastOnly?: boolean } = {},
+  ): { logits: tf.Tensor3D; state: { layers: LayerState[] } } {
+    const out = this.#run(ids, options.lastOnly ?? false, true);
+    return { logits: out.logits, state: { layers: out.layers! } };
+  }
+
+  /**
+   * GPU time of each kind of dispatch in one forward (all logits), from
+   * timestamp queries around every dispatch in its own compute pass (the
+   * device needs `timestamp-query`).
+   *
+   * @param ids (batch, length) token ids.
+   * @returns milliseconds by step label ("in_proj", "scan", …), summed over
+   *   the layers, or null without `timestamp-query`.
+   */
+  async profile(ids: TokenIds): Promise<Record<string, number> | null> {
+    const device = this.#device;
+    if (!device.features.has("timestamp-query")) return null;
+    const logits = this.forward(ids); // builds the head's bind group, warms up
+    await logits.data().catch(() => {}); // waits; the values are not needed
+    logits.dispose();
+    const backend = webgpuBackend();
+    const encoder = device.createCommandEncoder();
+    this.#upload(ids, encoder);
+    const out = allocate(backend, [this.#rows, this.#logitsWidth]);
+    const steps = [
+      ...this.#steps,
+      ...this.#headSteps("all", gpuBuffer(backend, out)),
+    ];
+    const count = 2 * steps.length;
+    const qs = device.createQuerySet({ type: "timestamp", count });
+    const resolve = device.createBuffer({
+      size: 8 * count,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const read = device.createBuffer({
+      size: 8 * count,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    flushTfjs(backend);
+    steps.forEach((s, i) => {
+      const pass = encoder.beginComputePass({
+        timestampWrites: {
+          querySet: qs,
+          beginningOfPassWriteIndex: 2 * i,
+          endOfPassWriteIndex: 2 * i + 1,
+        },
+      });
+      pass.setPipeline(s.pipe);
+      pass.setBindGroup(0, s.group);
+      pass.dispatchWorkgroups(...s.groups);
+      pass.end();
+    });
+    encoder.resolveQuerySet(qs, 0, count, resolve, 0);
+    encoder.copyBufferToBuffer(resolve, 0, read, 0, 8 * count);
+    device.queue.submit([encoder.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    const t = new BigInt64Array(read.getMappedRange().slice(0));
+    read.destroy();
+    resolve.destroy();
+    qs.destroy();
+    backend.disposeData(out.dataId, true);
+    const ms: Record<string, number> = {};
+    steps.forEach((s, i) => {
+      ms[s.label] = (ms[s.label] ?? 0) + Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+    });
+    return ms;
+  }
+
+  /** Frees the forward's buffers (its weight copies included). */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const b of this.#buffers) b.destroy();
+  }
+
+  #run(
+    ids: TokenIds,
+    lastOnly: boolean,
+    wantState: boolean,
+  ): { logits: tf.Tensor3D; layers?: LayerState[] } {
+    if (this.#disposed) throw new Error("GpuForward: used after dispose()");
+    const backend = webgpuBackend();
+    const device = this.#device;
+    const encoder = device.createCommandEncoder();
+    this.#upload(ids, encoder);
+    const which = lastOnly ? "last" : "all";
+    const logits = allocate(backend, [
+      this.batch,
+      lastOnly ? 1 : this.length,
+      this.#logitsWidth,
+    ]);
+    const states = wantState
+      ? this.#states.map((s) => ({
+        conv: allocate(backend, s.convShape),
+        ssm: allocate(backend, s.ssmShape),
+      }))
+      : [];
+    flushTfjs(backend);
+    const pass = encoder.beginComputePass();
+    const steps = [
+      ...this.#steps,
+      ...this.#headSteps(which, gpuBuffer(backend, logits)),
+    ];
+    for (const s of steps) {
+      pass.setPipeline(s.pipe);
+      pass.setBindGroup(0, s.group);
+      pass.dispatchWorkgroups(...s.groups);
+    }
+    pass.end();
+    states.forEach((s, i) => {
+      const src = this.#states[i];
+      encoder.copyBufferToBuffer(
+        src.conv,
+        0,
+        gpuBuffer(backend, s.conv),
+        0,
+        src.conv.size,
+      );
+      encoder.copyBufferToBuffer(
+        src.ssm,
+        0,
+        gpuBuffer(backend, s.ssm),
+        0,
+        src.ssm.size,
+      );
+    });
+    device.queue.submit([encoder.finish()]);
+    const engine = tf.engine();
+    const logitsT = engine.makeTensorFromTensorInfo(logits) as tf.Tensor3D;
+    if (!wantState) return { logits: logitsT };
+    return {
+      logits: logitsT,
+      layers: states.map((s) => ({
+        conv: engine.makeTensorFromTensorInfo(s.conv) as tf.Tensor3D,
+        ssm: engine.makeTensorFromTensorInfo(s.ssm) as tf.Tensor3D,
+      })),
+    };
+  }
+
+  /**
+   * Puts the ids into the ids buffer. Arrays are checked element by element
+   * and uploaded; a tensor is checked for shape and copied on the GPU
+   * without a readback, so its range is not checked (as `model.forward` on
+   * webgpu): the embedding clamps ids to the vocabulary instead of reading
+   * out of bounds.
+   */
+  #upload(ids: TokenIds, encoder: GPUCommandEncoder): void {
+    const what = "GpuForward: ids";
+    const expect =
+      `expected shape [${this.batch}, ${this.length}] (the forward was built for it)`;
+    if (ids instanceof tf.Tensor) {
+      if (
+        ids.rank !== 2 || ids.shape[0] !== this.batch ||
+        ids.shape[1] !== this.length
+      ) {
+        throw new Error(`${what}: ${expect}, received [${ids.shape}]`);
+      }
+      const backend = webgpuBackend();
+      const asInt = ids.dtype === "int32" ? ids : tf.cast(ids, "int32");
+      flushTfjs(backend); // a cast (or whatever made ids) is computed first
+      encoder.copyBufferToBuffer(
+        gpuBuffer(backend, asInt),
+        0,
+        this.#ids,
+        0,
+        4 * this.#rows,
+      );
+      if (asInt !== ids) asInt.dispose();
+      return;
+    }
+    const flat = checkIdRows(ids, this.#vocab, what);
+    if (ids.length !== this.batch || flat.length !== this.#rows) {
+      throw new Error(
+        `${what}: ${expect}, received [${ids.length}, ${
+          flat.length / ids.length
+        }]`,
+      );
+    }
+    this.#device.queue.writeBuffer(this.#ids, 0, Uint32Array.from(flat));
+  }
+}

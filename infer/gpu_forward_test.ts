@@ -1,0 +1,233 @@
+/**
+ * The prebuilt forward against the float64 logits Hugging Face computed, the
+ * tfjs forward (logits and the prefill state), greedy ids through the
+ * decoder, and its input checks. Runs on any WebGPU adapter (a software one
+ * in CI); reported as ignored where none exists.
+ */
+import assert from "node:assert/strict";
+import { hasWebGPU, setBackend, tf } from "../kernels/backend.ts";
+import { setPoisonOutputs } from "../kernels/webgpu/_dispatch.ts";
+import { loadModel } from "../models/io.ts";
+import { buildModel } from "../models/model.ts";
+import { FIXTURES, readExpected, relativeError } from "../tests/_util.ts";
+import { greedyFixture } from "../tests/_infer_fixtures.ts";
+import { GpuDecoder } from "./gpu_decoder.ts";
+import { GpuForward, gpuForwardUnsupported } from "./gpu_forward.ts";
+import { argmax } from "./sampling.ts";
+
+const PARITY_TOLERANCE = 1e-5;
+const ignore = !(await hasWebGPU());
+const options = { ignore, sanitizeResources: false, sanitizeOps: false };
+
+for (const fixture of ["tiny", "long"] as const) {
+  Deno.test({
+    name:
+      `GpuForward: ${fixture} logits vs HF logits_f64 ≤ ${PARITY_TOLERANCE}, and = model.forward`,
+    ...options,
+  }, async () => {
+    await setBackend("webgpu");
+    const expected = await readExpected(fixture);
+    const model = await loadModel(`${FIXTURES}${fixture}`);
+    const ids = expected.inputIds;
+    const fwd = new GpuForward(model, {
+      batch: ids.length,
+      length: ids[0].length,
+    });
+    const logits = fwd.forward(ids);
+    assert.deepEqual(logits.shape, expected.logitsShape);
+    const ours = await logits.data() as Float32Array;
+    const err = relativeError(ours, expected.logitsF64);
+    assert.ok(
+      err <= PARITY_TOLERANCE,
+      `relative error ${err.toExponential(2)} > ${PARITY_TOLERANCE}`,
+    );
+    const viaTfjs = model.forward(ids);
+    const same = relativeError(ours, await viaTfjs.data() as Float32Array);
+    assert.ok(same <= 1e-6, `vs model.forward: ${same.toExponential(2)}`);
+    tf.dispose([logits, viaTfjs]);
+    fwd.dispose();
+    model.dispose();
+  });
+}
+
+Deno.test({
+  name:
+    "GpuForward: prefill state and last logits = model.prefill (batch 3, ragged sizes, outputs poisoned)",
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const model = await loadModel(`${FIXTURES}long`);
+  const v = model.resolved.vocab;
+  // 37 tokens: not a multiple of any tile or chunk.
+  const ids = [0, 1, 2].map((r) =>
+    Array.from({ length: 37 }, (_, t) => (r * 131 + t * 17 + 5) % v)
+  );
+  setPoisonOutputs(true);
+  try {
+    const fwd = new GpuForward(model, { batch: 3, length: 37 });
+    const ours = fwd.prefill(ids, { lastOnly: true });
+    const want = model.prefill(ids, { lastOnly: true });
+    assert.deepEqual(ours.logits.shape, want.logits.shape);
+    const logitsErr = relativeError(
+      await ours.logits.data() as Float32Array,
+      await want.logits.data() as Float32Array,
+    );
+    assert.ok(logitsErr <= 1e-6, `last logits: ${logitsErr.toExponential(2)}`);
+    assert.equal(ours.state.layers.length, want.state.layers.length);
+    for (const [i, layer] of ours.state.layers.entries()) {
+      for (const key of ["conv", "ssm"] as const) {
+        const a = layer[key], b = want.state.layers[i][key];
+        assert.deepEqual(a.shape, b.shape, `layer ${i} ${key} shape`);
+        const e = relativeError(
+          await a.data() as Float32Array,
+          await b.data() as Float32Array,
+        );
+        assert.ok(e <= 1e-6, `layer ${i} ${key}: ${e.toExponential(2)}`);
+      }
+    }
+    // A second call with other ids gives that call's answer, not the first's.
+    const other = ids.map((row) => row.map((t) => (t + 1) % v));
+    const again = fwd.forward(other);
+    const wantAgain = model.forward(other);
+    const e2 = relativeError(
+      await again.data() as Float32Array,
+      await wantAgain.data() as Float32Array,
+    );
+    assert.ok(e2 <= 1e-6, `second call: ${e2.toExponential(2)}`);
+    tf.dispose([ours.logits, want.logits, again, wantAgain]);
+    for (const s of [ours.state, want.state]) {
+      s.layers.forEach((l) => tf.dispose([l.conv, l.ssm]));
+    }
+    fwd.dispose();
+  } finally {
+    setPoisonOutputs(false);
+    model.dispose();
+  }
+});
+
+Deno.test({
+  name: "GpuForward: its prefill state decodes HF's greedy ids (tiny)",
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const { prompt, expected } = await greedyFixture("tiny");
+  const model = await loadModel(`${FIXTURES}tiny`);
+  const fwd = new GpuForward(model, { batch: 1, length: prompt.length });
+  const { logits, state } = fwd.prefill([prompt], { lastOnly: true });
+  const first = argmax(
+    (await logits.data() as Float32Array).subarray(0, model.resolved.vocab),
+  );
+  const decoder = new GpuDecoder(model, { maxBatch: 8, maxSteps: 8 });
+  decoder.admit({
+    state,
+    token: first,
+    sampling: {
+      greedy: true,
+      temperature: 1,
+      topK: 0,
+      topP: 1,
+      minP: 0,
+      repetitionPenalty: 1,
+    },
+    rngState: 0,
+    seen: [],
+  });
+  const ours = [first];
+  while (ours.length < expected.length) {
+    const steps = Math.min(8, expected.length - ours.length);
+    for (const row of await decoder.run(steps)) ours.push(row[0]);
+  }
+  assert.deepEqual(ours, expected);
+  logits.dispose();
+  state.layers.forEach((l) => tf.dispose([l.conv, l.ssm]));
+  decoder.dispose();
+  fwd.dispose();
+  model.dispose();
+});
+
+Deno.test({
+  name: "GpuForward: bad ids and options are rejected with the field named",
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const model = await loadModel(`${FIXTURES}tiny`);
+  const v = model.resolved.vocab;
+  assert.throws(
+    () => new GpuForward(model, { batch: 0, length: 4 }),
+    /batch: expected a positive integer, received 0/,
+  );
+  assert.throws(
+    () => new GpuForward(model, { batch: 1, length: 2.5 }),
+    /length: expected a positive integer, received 2.5/,
+  );
+  const fwd = new GpuForward(model, { batch: 2, length: 3 });
+  assert.throws(
+    () => fwd.forward([[1, 2, 3]]),
+    /ids: expected shape \[2, 3\].*received \[1, 3\]/,
+  );
+  assert.throws(
+    () => fwd.forward([[1, 2, 3], [4, 5]]),
+    /ids\[1\]: expected 3 token ids/,
+  );
+  assert.throws(
+    () => fwd.forward([[1, 2, 3], [4, v, 6]]),
+    new RegExp(
+      `ids\\[1\\]\\[1\\]: expected a token id in \\[0, ${v}\\), received ${v}`,
+    ),
+  );
+  assert.throws(
+    () => fwd.forward([[1, 2, -1], [4, 5, 6]]),
+    /ids\[0\]\[2\]: expected a token id/,
+  );
+  // A tensor made on the GPU is copied there, not read back; its ids are
+  // clamped into the vocabulary (no host check without a readback).
+  const t = tf.tidy(() =>
+    tf.add(tf.tensor2d([[1, 2, 3], [4, 5, v + 7]], [2, 3], "int32"), 0)
+  ) as tf.Tensor2D;
+  const fromTensor = fwd.forward(t);
+  const fromArray = fwd.forward([[1, 2, 3], [4, 5, v - 1]]);
+  assert.deepEqual(await fromTensor.data(), await fromArray.data());
+  assert.throws(
+    () => fwd.forward(tf.zeros([2, 4], "int32") as tf.Tensor2D),
+    /ids: expected shape \[2, 3\].*received \[2,4\]/,
+  );
+  tf.dispose([t, fromTensor, fromArray]);
+  fwd.dispose();
+  assert.throws(() => fwd.forward([[1, 2, 3], [4, 5, 6]]), /after dispose/);
+  model.dispose();
+});
+
+Deno.test({
+  name: "GpuForward: a classifier model is refused with the reason",
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const model = buildModel({
+    name: "tiny_classifier",
+    nodes: [
+      { kind: "embedding", vocab: 32, dim: 8 },
+      {
+        kind: "repeat",
+        times: 1,
+        body: [{
+          kind: "residual",
+          norm: { kind: "rms_norm" },
+          mixer: { kind: "mamba", dState: 4 },
+        }],
+      },
+      { kind: "rms_norm" },
+      {
+        kind: "classifier",
+        pooling: "last",
+        classes: 2,
+        activation: "softmax",
+      },
+    ],
+  });
+  assert.equal(gpuForwardUnsupported(model), "not an LM-head model");
+  assert.throws(
+    () => new GpuForward(model, { batch: 1, length: 4 }),
+    /GpuForward: not an LM-head model/,
+  );
+  model.dispose();
+});

@@ -1,0 +1,128 @@
+/**
+ * WGSL of the small row-moving kernels a prebuilt forward needs around the
+ * big ones (`infer/gpu_forward.ts`): the embedding gather, the split of
+ * x_proj's output into Δ-rank, B and C, the gather of each sequence's last
+ * row, and an elementwise add. Every one is one thread per output element
+ * over a grid flattened by `gx` (see `groupGrid`).
+ *
+ * @module
+ */
+import { declare } from "./_wgsl_common.ts";
+
+/** Threads per workgroup of the row kernels. */
+export const ROWS_WORKGROUP = 256;
+
+const main = (body: string) => /* wgsl */ `
+@compute @workgroup_size(${ROWS_WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = (wid.y * U.gx + wid.x) * ${ROWS_WORKGROUP}u + lid.x;
+${body}
+}`;
+
+/**
+ * h[t, j] = E[ids[t], j] for t < rows, j < d, with ids clamped to
+ * [0, vocab) (ids from a tensor are not checked on the host).
+ *
+ * Bindings: h (out), E, ids; uniforms rows, d, vocab, gx.
+ *
+ * @returns WGSL.
+ */
+export function embedRowsShader(): string {
+  return /* wgsl */ `
+${
+    declare([
+      { name: "h", write: true },
+      { name: "E", write: false },
+      { name: "ids", write: false, type: "u32" },
+    ], ["rows", "d", "vocab", "gx"])
+  }
+${
+    main(`  if (i >= U.rows * U.d) { return; }
+  let id = min(ids[i / U.d], U.vocab - 1u);
+  h[i] = E[id * U.d + i % U.d];`)
+  }`;
+}
+
+/**
+ * Splits rows of x_proj's output [Δ-rank r | B n | C n] into three
+ * contiguous arrays.
+ *
+ * Bindings: dt (rows, r), B (rows, n), C (rows, n) (outs), dbc; uniforms
+ * rows, r, n, gx.
+ *
+ * @returns WGSL.
+ */
+export function splitDbcShader(): string {
+  const bindings = ["dt", "Bm", "Cm"].map((name) => ({ name, write: true }));
+  return /* wgsl */ `
+${
+    declare([...bindings, { name: "dbc", write: false }], [
+      "rows",
+      "r",
+      "n",
+      "gx",
+    ])
+  }
+${
+    main(`  let w = U.r + 2u * U.n;
+  if (i >= U.rows * w) { return; }
+  let row = i / w;
+  let c = i % w;
+  let v = dbc[i];
+  if (c < U.r) {
+    dt[row * U.r + c] = v;
+  } else if (c < U.r + U.n) {
+    Bm[row * U.n + c - U.r] = v;
+  } else {
+    Cm[row * U.n + c - U.r - U.n] = v;
+  }`)
+  }`;
+}
+
+/**
+ * out[s, j] = x[(s + 1)·l − 1, j]: the last row of each of b sequences of
+ * l rows of d floats.
+ *
+ * Bindings: out, x; uniforms b, l, d, gx.
+ *
+ * @returns WGSL.
+ */
+export function lastRowsShader(): string {
+  return /* wgsl */ `
+${
+    declare([{ name: "out", write: true }, { name: "x", write: false }], [
+      "b",
+      "l",
+      "d",
+      "gx",
+    ])
+  }
+${
+    main(`  if (i >= U.b * U.d) { return; }
+  let s = i / U.d;
+  out[i] = x[((s + 1u) * U.l - 1u) * U.d + i % U.d];`)
+  }`;
+}
+
+/**
+ * out = a + b elementwise.
+ *
+ * Bindings: out, a, b; uniforms n, gx.
+ *
+ * @returns WGSL.
+ */
+export function addShader(): string {
+  return /* wgsl */ `
+${
+    declare([
+      { name: "out", write: true },
+      { name: "a", write: false },
+      { name: "b", write: false },
+    ], ["n", "gx"])
+  }
+${
+    main(`  if (i >= U.n) { return; }
+  out[i] = a[i] + b[i];`)
+  }`;
+}
