@@ -11,7 +11,13 @@
  * span (timestamp queries), compute passes and buffers created are reported
  * beside the wall times.
  *
+ * Each timed loop follows --warm-ms (default 400) of sustained GPU work, so
+ * the GPU runs at its working clock, not the idle clock it drops to between
+ * bursts (bench/_gpu_clock.ts); the clock probe is recorded per loop.
+ *
  * Usage: deno run -A bench/model_gpu.ts [--backend webgpu] [--repeats 5]
+ *        [--warm-ms 400] [--matmul small/1,large/3] (the prebuilt forward
+ *        profiled again under these matmul tile/K-split tunings)
  *        [--shapes 1x2048,8x512] [--out bench/results/model_gpu.json]
  *        [--submit-batch 16,64,256] (forwards timed again with tfjs
  *        submitting every N dispatches instead of the project's choice,
@@ -20,12 +26,18 @@
  * @module
  */
 import { matMulTransposed } from "../models/_layers.ts";
+import {
+  type MatMulTuning,
+  setMatMulTuning,
+} from "../kernels/webgpu/matmul.ts";
 import { type GpuTimer, makeGpuTimer, waitFor } from "./_gpu_timer.ts";
+import { makeClockProbe } from "./_gpu_clock.ts";
 import parser from "yargs-parser";
 import { type BackendName, setBackend, tf } from "../kernels/backend.ts";
 import "../kernels/webgpu/register.ts";
 import { selectiveScan } from "../kernels/selective_scan.ts";
 import { buildModel } from "../models/model.ts";
+import { GpuForward } from "../infer/gpu_forward.ts";
 import mamba130m from "../examples/mamba_130m.ts";
 
 const args = parser(Deno.args, { string: ["backend", "shapes", "out"] });
@@ -38,6 +50,9 @@ const out = String(args.out ?? "bench/results/model_gpu.json");
 // Forwards timed again with tfjs submitting its command encoder every N
 // dispatches (the project picks 16 or 1024 by adapter in kernels/backend.ts).
 const SUBMIT = "WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE";
+// Matmul tunings "tile/split" (e.g. small/1, large/3; split 0 = automatic)
+// under which the prebuilt forward is profiled again.
+const matmulVariants = String(args.matmul ?? "").split(",").filter((x) => x);
 const submitBatches = args["submit-batch"] === undefined
   ? []
   : String(args["submit-batch"]).split(",").map(Number);
@@ -51,6 +66,12 @@ const n = model.resolved.layers[0].mixer.dState,
 
 const timer: GpuTimer | null = backend === "webgpu"
   ? makeGpuTimer((tf.backend() as unknown as { device: GPUDevice }).device)
+  : null;
+// Sustained work before each timed loop, so the GPU runs at its working clock
+// (the H200 idles at 345 MHz between bursts: bench/_gpu_clock.ts).
+const warmMs = Number(args["warm-ms"] ?? 400);
+const probe = backend === "webgpu" && warmMs > 0
+  ? makeClockProbe((tf.backend() as unknown as { device: GPUDevice }).device)
   : null;
 
 interface Timing {
@@ -69,6 +90,11 @@ interface Timing {
   /** Buffers created per run (after warm-up) and their MB. */
   created: number;
   createdMB: number;
+  /**
+   * Clock probe after the warm-up and after the queued runs, then after the
+   * second warm-up and after the waited runs, relative to the fastest seen.
+   */
+  clock: number[] | null;
 }
 
 /**
@@ -92,6 +118,14 @@ async function time(work: () => tf.Tensor): Promise<Timing> {
       return create!.call(device, d);
     };
   }
+  const clock: number[] = [];
+  const warmUp = async () => {
+    if (probe) clock.push(await probe.warm(warmMs));
+  };
+  const sample = async () => {
+    if (probe) clock.push(await probe.sample());
+  };
+  await warmUp();
   timer?.begin();
   const start = performance.now();
   let issue = 0;
@@ -107,6 +141,8 @@ async function time(work: () => tf.Tensor): Promise<Timing> {
   const ms = (performance.now() - start) / repeats;
   const gpu = timer ? await timer.end() : null;
   if (device) device.createBuffer = create!;
+  await sample();
+  await warmUp();
   let synced = 0;
   for (let i = 0; i < repeats; i++) {
     const t0 = performance.now();
@@ -115,6 +151,7 @@ async function time(work: () => tf.Tensor): Promise<Timing> {
     y.dispose();
     synced += performance.now() - t0;
   }
+  await sample();
   const per = (x: number | null) => x === null ? null : x / repeats;
   return {
     ms,
@@ -125,6 +162,7 @@ async function time(work: () => tf.Tensor): Promise<Timing> {
     passes: timer ? timer.passes() / repeats : null,
     created: created / repeats,
     createdMB: createdBytes / repeats / 2 ** 20,
+    clock: probe ? clock : null,
   };
 }
 
@@ -133,11 +171,41 @@ const mm = (a: tf.Tensor, w: tf.Tensor) =>
   matMulTransposed(a as tf.Tensor2D, w as tf.Tensor2D);
 
 const rows = [];
+/** Prebuilt-forward profiles under other matmul tunings (--matmul). */
+const profiles: {
+  b: number;
+  l: number;
+  matmul: string;
+  ms: Record<string, number> | null;
+}[] = [];
 for (const [b, l] of shapes) {
   const ids = tf.tidy(() =>
     tf.randomUniform([b, l], 0, 50280, "int32")
   ) as tf.Tensor2D;
   const forward = await time(() => model.forward(ids));
+  // The same forward prebuilt (infer/gpu_forward.ts): no tfjs op per call.
+  let prebuilt: Timing | null = null;
+  let profile: Record<string, number> | null = null;
+  if (backend === "webgpu") {
+    const fwd = new GpuForward(model, { batch: b, length: l });
+    prebuilt = await time(() => fwd.forward(ids));
+    await probe?.warm(warmMs);
+    profile = await fwd.profile(ids);
+    fwd.dispose();
+    for (const v of matmulVariants) {
+      const [tile, split] = v.split("/");
+      const before = setMatMulTuning({});
+      setMatMulTuning({
+        tile: tile as MatMulTuning["tile"],
+        split: Number(split),
+      });
+      const f2 = new GpuForward(model, { batch: b, length: l });
+      await probe?.warm(warmMs);
+      profiles.push({ b, l, matmul: v, ms: await f2.profile(ids) });
+      f2.dispose();
+      setMatMulTuning(before);
+    }
+  }
   const bySubmit = [];
   for (const every of submitBatches) {
     const before = tf.env().get(SUBMIT);
@@ -201,6 +269,8 @@ for (const [b, l] of shapes) {
     b,
     l,
     forward,
+    prebuilt,
+    profile,
     bySubmit,
     scan,
     matmul,
@@ -227,6 +297,38 @@ for (const x of rows) {
     }) | ${f(x.matmul.gpuMs)} (${f(x.matmul.ms)}) | ${f(x.restGpuMs)} |`,
   );
 }
+if (rows.some((x) => x.prebuilt)) {
+  console.log(
+    "\nPrebuilt forward (infer/gpu_forward.ts), same shapes and weights:",
+  );
+  console.log(
+    "| b | l | forward wall ms (queued / waited) | JS issue ms | GPU busy ms | GPU ms per kind of dispatch (one pass each) |",
+  );
+  console.log("| --- | --- | --- | --- | --- | --- |");
+  for (const x of rows) {
+    const p = x.prebuilt;
+    if (!p) continue;
+    const kinds = Object.entries(x.profile ?? {}).map(([k, v]) =>
+      `${k} ${v.toFixed(2)}`
+    ).join(", ");
+    console.log(
+      `| ${x.b} | ${x.l} | ${f(p.ms)} / ${f(p.syncedMs)} | ${f(p.issueMs)} | ${
+        f(p.gpuMs)
+      } | ${kinds} |`,
+    );
+  }
+}
+if (profiles.length) {
+  console.log("\nPrebuilt forward profiled under other matmul tunings:");
+  for (const p of profiles) {
+    console.log(
+      `| ${p.b} | ${p.l} | ${p.matmul} | ${
+        Object.entries(p.ms ?? {}).map(([k, v]) => `${k} ${v.toFixed(2)}`)
+          .join(", ")
+      } |`,
+    );
+  }
+}
 if (submitBatches.length) {
   console.log(
     "\n| b | l | submit every N dispatches | forward wall ms (queued / waited) | JS issue ms | GPU busy ms |",
@@ -245,7 +347,7 @@ if (submitBatches.length) {
 await Deno.writeTextFile(
   out,
   JSON.stringify(
-    { date: new Date().toISOString(), backend, repeats, rows },
+    { date: new Date().toISOString(), backend, repeats, rows, profiles },
     null,
     2,
   ),

@@ -18,16 +18,25 @@
  * appended to the JSON file as soon as it is measured, and variants stop
  * after --budget seconds (default 120).
  *
+ * Every timed run follows --warm-ms (default 400) of sustained work, so the
+ * GPU runs at its working clock, not the idle clock it drops to between
+ * bursts (bench/_gpu_clock.ts); the row records the clock probe after the
+ * warm-up and after the run.
+ *
  * Usage: deno run -A bench/scan_gpu.ts [--out bench/results/scan_gpu.json]
+ *   [--warm-ms 400]
  *   [--quick] [--budget 120] [--fwd 16x16x8,32x8x8] [--bwd 16x8x8,32x4x8]
  *   [--kernels chunked,lanes] [--lanes 4x64x8,8x32x8] [--reps 3]
+ *   [--min-workgroups 1,256,1024]
  *   (--fwd/--bwd: channels x runs x steps variants of the chunked kernels to
  *   sweep on the first shape; --kernels: forward kernels timed on every
  *   shape, side by side, --reps times in alternation (0: only the
  *   variants of step 4) (the lent GPU is
  *   shared and its timings drift by up to 3× within a run, so the summary
  *   gives each kernel's best and median); --lanes: lanes-per-channel x channels x tile-steps
- *   variants of the lanes forward on the first shape; --quick: one small
+ *   variants of the lanes forward on the first shape; --min-workgroups:
+ *   length-split thresholds of the chunked forward on the batch-1 shapes
+ *   (1: no split); --quick: one small
  *   shape and the tests' small launch shapes, for llvmpipe)
  *
  * Reference: issue 4 (bench table); state-spaces/mamba benchmarks.
@@ -52,6 +61,7 @@ import {
   webgpuSelectiveScan,
 } from "../kernels/webgpu/selective_scan_webgpu.ts";
 import { type GpuTimer, makeGpuTimer, waitFor } from "./_gpu_timer.ts";
+import { makeClockProbe } from "./_gpu_clock.ts";
 
 const args = Deno.args;
 const arg = (name: string, def: string) =>
@@ -71,9 +81,14 @@ const lanesVariants = parseVariants(
   arg("--lanes", quick ? "" : "4x32x8,4x64x16,8x32x8,2x128x8,16x16x8"),
 );
 const reps = Number(arg("--reps", quick ? "1" : "3"));
+const minWorkgroupsVariants = arg("--min-workgroups", quick ? "" : "1,256,1024")
+  .split(",").filter((x) => x).map(Number);
 const fwdKernels = arg("--kernels", "chunked,lanes").split(",") as ScanTuning[
   "fwdKernel"
 ][];
+// Sustained work before each timed run, so the GPU is at its working clock
+// (the H200 idles at 345 MHz between bursts: bench/_gpu_clock.ts).
+const warmMs = Number(arg("--warm-ms", quick ? "0" : "400"));
 const start = performance.now();
 const elapsed = () => (performance.now() - start) / 1000;
 
@@ -85,6 +100,7 @@ const backend = tf.backend() as unknown as {
 const adapter = backend.adapterInfo;
 console.log("adapter:", JSON.stringify(adapter));
 const timer: GpuTimer | null = makeGpuTimer(backend.device);
+const probe = warmMs > 0 ? makeClockProbe(backend.device) : null;
 console.log("timestamp-query:", timer ? "yes" : "no (gpuMs will be null)");
 // --quick (llvmpipe): the tests' small launch shapes, whose shaders compile
 // in seconds there and are likely in Mesa's shader cache already.
@@ -106,6 +122,8 @@ interface Row {
   gpuMs: number | null;
   wallMs: number;
   calls: number;
+  /** Clock probe after the warm-up and after the run, relative to the fastest seen. */
+  clock: number[] | null;
   gbps: number | null;
   officialMs: number | null;
   officialOverOurs: number | null;
@@ -148,17 +166,27 @@ async function run(
 /** Per-call GPU and wall ms of fn. */
 async function measure(
   fn: () => tf.Tensor,
-): Promise<{ gpuMs: number | null; wallMs: number; calls: number }> {
+): Promise<
+  {
+    gpuMs: number | null;
+    wallMs: number;
+    calls: number;
+    clock: number[] | null;
+  }
+> {
   await run(fn, 1); // compile
   const [w1] = await run(fn, 1);
   const r = Math.max(4, Math.min(60, Math.round(150 / Math.max(w1, 0.1))));
   const r1 = Math.max(1, Math.floor(r / 4));
+  const before = await probe?.warm(warmMs);
   const [a] = await run(fn, r1);
   const [b, g] = await run(fn, r);
+  const after = await probe?.sample();
   return {
     gpuMs: g === null ? null : g / r,
     wallMs: (b - a) / (r - r1),
     calls: r,
+    clock: probe ? [before!, after!] : null,
   };
 }
 
@@ -225,9 +253,9 @@ async function record(
   console.log(
     `${what} [${shape}] ${JSON.stringify(t)}: gpu ${
       m.gpuMs?.toFixed(3) ?? "—"
-    } ms, wall ${m.wallMs.toFixed(3)} ms (${m.calls} calls), ${
-      row.gbps!.toFixed(0)
-    } GB/s${
+    } ms, wall ${m.wallMs.toFixed(3)} ms (${m.calls} calls${
+      m.clock ? `, clock ${m.clock.map((c) => c.toFixed(2)).join("→")}` : ""
+    }), ${row.gbps!.toFixed(0)} GB/s${
       official ? `, official/ours ${row.officialOverOurs!.toFixed(2)}×` : ""
     }  [${elapsed().toFixed(0)} s]`,
   );
@@ -418,21 +446,23 @@ if (reps > 0) {
   }
   disposeInputs(x);
   w.dispose();
-  // The small-batch shape with the length split forced harder / off.
-  const [b1, l1, d1, n1, off1] = SHAPES[1] ?? SHAPES[0];
-  const x1 = inputs(b1, l1, d1, n1, true);
-  for (const minWorkgroups of [1, 1024]) {
-    if (elapsed() > budgetS) break;
-    await record(
-      "forward fused variant",
-      [b1, l1, d1, n1],
-      fwd(x1),
-      fwdBytes(b1, l1, d1, n1, true),
-      off1,
-      { minWorkgroups },
-    );
+  // The batch-1 shapes with the length split of the chunked forward off
+  // (minWorkgroups 1), milder, the default, and harder.
+  for (const [b1, l1, d1, n1, off1] of SHAPES.filter((x) => x[0] === 1)) {
+    const x1 = inputs(b1, l1, d1, n1, true);
+    for (const minWorkgroups of minWorkgroupsVariants) {
+      if (elapsed() > budgetS) break;
+      await record(
+        "forward fused variant",
+        [b1, l1, d1, n1],
+        fwd(x1),
+        fwdBytes(b1, l1, d1, n1, true),
+        off1,
+        { fwdKernel: "chunked", minWorkgroups },
+      );
+    }
+    disposeInputs(x1);
   }
-  disposeInputs(x1);
 }
 
 console.log(
