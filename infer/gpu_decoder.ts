@@ -25,6 +25,7 @@
  */
 import { tf } from "../kernels/backend.ts";
 import {
+  flushTfjs,
   gpuBuffer,
   layoutOf,
   onSoftwareAdapter,
@@ -113,13 +114,6 @@ export function gpuDecodeUnsupported(model: MambaModel): string | null {
   const narrow = model.resolved.layers.find((l) => l.mixer.dConv < 2);
   if (narrow) return `layer ${narrow.index}: conv width < 2`;
   return null;
-}
-
-/** Submits what tfjs has recorded, so that work this module submits next sees it. */
-function flushTfjs(backend: ReturnType<typeof webgpuBackend>): void {
-  backend.ensureCommandEncoderReady();
-  backend.endComputePassEncoder();
-  backend.submitQueue();
 }
 
 const normSpec = (norm: NormNode, hasBias: boolean): NormSpec => ({

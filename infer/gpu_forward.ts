@@ -24,6 +24,7 @@
 import { tf } from "../kernels/backend.ts";
 import {
   allocate,
+  flushTfjs,
   gpuBuffer,
   groupGrid,
   type Launch,
@@ -103,13 +104,6 @@ export function gpuForwardUnsupported(model: MambaModel): string | null {
     return `layer ${wide.index}: conv width ${wide.mixer.dConv} is not supported by the fused conv kernel`;
   }
   return null;
-}
-
-/** Submits what tfjs has recorded, so that work submitted next sees it. */
-function flushTfjs(backend: ReturnType<typeof webgpuBackend>): void {
-  backend.ensureCommandEncoderReady();
-  backend.endComputePassEncoder();
-  backend.submitQueue();
 }
 
 /**

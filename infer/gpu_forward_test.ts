@@ -9,6 +9,7 @@ import { hasWebGPU, setBackend, tf } from "../kernels/backend.ts";
 import { setPoisonOutputs } from "../kernels/webgpu/_dispatch.ts";
 import { loadModel } from "../models/io.ts";
 import { buildModel } from "../models/model.ts";
+import spamClassifier from "../examples/spam_classifier.ts";
 import { FIXTURES, readExpected, relativeError } from "../tests/_util.ts";
 import { greedyFixture } from "../tests/_infer_fixtures.ts";
 import { GpuDecoder } from "./gpu_decoder.ts";
@@ -202,28 +203,7 @@ Deno.test({
   ...options,
 }, async () => {
   await setBackend("webgpu");
-  const model = buildModel({
-    name: "tiny_classifier",
-    nodes: [
-      { kind: "embedding", vocab: 32, dim: 8 },
-      {
-        kind: "repeat",
-        times: 1,
-        body: [{
-          kind: "residual",
-          norm: { kind: "rms_norm" },
-          mixer: { kind: "mamba", dState: 4 },
-        }],
-      },
-      { kind: "rms_norm" },
-      {
-        kind: "classifier",
-        pooling: "last",
-        classes: 2,
-        activation: "softmax",
-      },
-    ],
-  });
+  const model = buildModel(spamClassifier, { seed: 0 });
   assert.equal(gpuForwardUnsupported(model), "not an LM-head model");
   assert.throws(
     () => new GpuForward(model, { batch: 1, length: 4 }),

@@ -146,6 +146,18 @@ export function setPoisonOutputs(on: boolean): void {
 }
 
 /**
+ * Submits what tfjs has recorded, so that work submitted next (by code that
+ * records its own command buffers) sees its results.
+ *
+ * @param backend the WebGPU backend.
+ */
+export function flushTfjs(backend: Backend): void {
+  backend.ensureCommandEncoderReady();
+  backend.endComputePassEncoder();
+  backend.submitQueue();
+}
+
+/**
  * Allocates a float32 tensor on the GPU (contents undefined, or NaN when
  * poisoning is on).
  *
@@ -160,9 +172,7 @@ export function allocate(backend: Backend, shape: number[]): tf.TensorInfo {
   if (poison && size > 0) {
     // Submit what is pending first, so the fill lands after earlier users of a
     // recycled buffer and before this kernel.
-    backend.ensureCommandEncoderReady();
-    backend.endComputePassEncoder();
-    backend.submitQueue();
+    flushTfjs(backend);
     backend.queue.writeBuffer(
       gpuBuffer(backend, info),
       0,
