@@ -7,7 +7,8 @@
  *
  *     deno run -A bench/decode.ts [--backend auto|webgpu|wasm|cpu]
  *       [--models long,130m] [--tokens 1024] [--batch 1,8]
- *       [--prefix-tokens 64] [--ttft-prompt 512] [--out decode.json]
+ *       [--prefix-tokens 64] [--ttft-prompt 512] [--ttft-repeats 3]
+ *       [--out decode.json]
  *       [--step-tokens 1024] [--round-tokens 32,64] [--profile]
  *       [--kernels narrow,wide] (GPU decoder launch shapes; default wide)
  *       [--submit-batch N] (tfjs-webgpu submits every N dispatches)
@@ -46,7 +47,9 @@ interface Row {
     | "recurrent step"
     | "GPU rounds"
     | "re-run prefix"
-    | "time to first token";
+    | "time to first token"
+    | "time to first token (prebuilt prefill)"
+    | "time to first token (tfjs prefill)";
   batch: number;
   tokens: number;
   ms: number;
@@ -79,7 +82,7 @@ async function recurrent(
   gpu: {
     gpuDecode: boolean;
     roundTokens?: number;
-    gpuDecodeKernels?: DecodeKernels;
+    gpuKernels?: DecodeKernels;
   } = { gpuDecode: false },
 ): Promise<{ ms: number; tokensPerS: number }> {
   const results = await generate(
@@ -153,6 +156,7 @@ if (import.meta.main) {
   const tokens = Number(a.tokens ?? 1024);
   const prefixTokens = Number(a["prefix-tokens"] ?? 64);
   const ttftPrompt = Number(a["ttft-prompt"] ?? 512);
+  const ttftRepeats = Number(a["ttft-repeats"] ?? 3);
   const stepTokens = Number(a["step-tokens"] ?? tokens);
   const roundTokens = String(a["round-tokens"] ?? "32").split(",").map(Number);
   const kernelSets = String(a.kernels ?? "wide").split(",") as DecodeKernels[];
@@ -197,16 +201,16 @@ if (import.meta.main) {
     const model = await makeModel(name);
     await recurrent(model, 1, 4); // warm-up: pipelines, kernels
     if (backend === "webgpu") {
-      for (const gpuDecodeKernels of kernelSets) {
+      for (const gpuKernels of kernelSets) {
         for (const round of roundTokens) {
-          const gpu = { gpuDecode: true, roundTokens: round, gpuDecodeKernels };
+          const gpu = { gpuDecode: true, roundTokens: round, gpuKernels };
           await recurrent(model, 1, 4, gpu);
           for (const batch of batches) {
             push({
               model: name,
               mode: "GPU rounds",
               roundTokens: round,
-              kernels: gpuDecodeKernels,
+              kernels: gpuKernels,
               batch,
               tokens,
               ...await recurrent(model, batch, tokens, gpu),
@@ -268,22 +272,30 @@ if (import.meta.main) {
         ...await rerunPrefix(model, prefixTokens),
       });
     }
-    if (ttftPrompt > 0) {
-      const [r] = await generate(
-        model,
-        prompts(1, ttftPrompt, model.resolved.vocab),
-        {
-          maxNewTokens: 1,
-        },
-      );
-      push({
-        model: name,
-        mode: "time to first token",
-        batch: 1,
-        tokens: ttftPrompt,
-        ms: r.timings.firstTokenMs,
-        tokensPerS: ttftPrompt / (r.timings.firstTokenMs / 1000),
-      });
+    // Time to first token, each time through a fresh engine (generate), so
+    // it includes building the GPU decoder; on webgpu side by side with the
+    // prompt prefilled by a prebuilt forward and by tfjs ops, alternating.
+    const prefillPaths = backend === "webgpu" ? [true, false] : [true];
+    for (let rep = 0; ttftPrompt > 0 && rep < ttftRepeats; rep++) {
+      for (const gpuPrefill of prefillPaths) {
+        const [r] = await generate(
+          model,
+          prompts(1, ttftPrompt, model.resolved.vocab),
+          { maxNewTokens: 1, gpuPrefill },
+        );
+        push({
+          model: name,
+          mode: `time to first token${
+            backend === "webgpu"
+              ? gpuPrefill ? " (prebuilt prefill)" : " (tfjs prefill)"
+              : ""
+          }`,
+          batch: 1,
+          tokens: ttftPrompt,
+          ms: r.timings.firstTokenMs,
+          tokensPerS: ttftPrompt / (r.timings.firstTokenMs / 1000),
+        });
+      }
     }
     model.dispose();
   }

@@ -18,8 +18,10 @@
  * instead: an iteration decodes a round of up to `roundTokens` tokens per
  * sequence on the GPU (sampling included, same filters and the same seeded
  * stream as the CPU sampler) and reads them back once; tokens past a
- * sequence's end are dropped. The decoder (a copy of the weights) is freed
- * whenever the engine falls idle.
+ * sequence's end are dropped, and prompts are prefilled by a prebuilt
+ * {@linkcode GpuForward} per prompt length (the last few lengths kept; they
+ * share the model's weight buffers). The decoder (a copy of the weights) and
+ * the prefills are freed whenever the engine falls idle.
  *
  * Reference: Mamba's recurrent `step` (state-spaces/mamba
  * `utils/generation.py`, `decode`); continuous batching as in Orca (OSDI '22).
@@ -40,6 +42,10 @@ import {
   GpuDecoder,
   gpuDecodeUnsupported,
 } from "./gpu_decoder.ts";
+import { GpuForward, gpuForwardUnsupported } from "./gpu_forward.ts";
+
+/** Prompt lengths whose prebuilt prefill the engine keeps. */
+const PREFILL_SHAPES = 4;
 
 /** Why a sequence ended. */
 export type FinishReason = "length" | "stop" | "aborted";
@@ -99,6 +105,11 @@ export interface DecodeEngineOptions {
   roundTokens?: number;
   /** GPU decode: the step's launch shapes (see `GpuDecoderOptions` in gpu_decoder.ts). */
   gpuKernels?: DecodeKernels;
+  /**
+   * GPU decode: prefill prompts with a prebuilt {@linkcode GpuForward} per
+   * prompt length instead of `model.prefill`'s tfjs ops (default true).
+   */
+  gpuPrefill?: boolean;
 }
 
 interface Row {
@@ -152,7 +163,10 @@ export class DecodeEngine {
   readonly #gpuDecode: boolean;
   readonly #roundTokens: number;
   readonly #gpuKernels: DecodeKernels | undefined;
+  readonly #gpuPrefill: boolean;
   #decoder: GpuDecoder | null = null;
+  /** Prebuilt prefills by prompt length, least recently used first. */
+  readonly #prefills = new Map<number, GpuForward>();
   #ahead: Round | null = null;
   /** Tokens of the next GPU round: 8 after a join, doubling to roundTokens. */
   #roundSize: number;
@@ -174,6 +188,7 @@ export class DecodeEngine {
     this.#gpuDecode = options.gpuDecode ?? true;
     this.#roundTokens = options.roundTokens ?? 128;
     this.#gpuKernels = options.gpuKernels;
+    this.#gpuPrefill = options.gpuPrefill ?? true;
     if (!Number.isInteger(this.#roundTokens) || this.#roundTokens < 1) {
       throw new Error(
         `DecodeEngine: roundTokens: expected an integer ≥ 1, received ${this.#roundTokens}`,
@@ -235,6 +250,8 @@ export class DecodeEngine {
         this.#loop = null;
         this.#decoder?.dispose();
         this.#decoder = null;
+        for (const f of this.#prefills.values()) f.dispose();
+        this.#prefills.clear();
       });
     });
   }
@@ -295,9 +312,7 @@ export class DecodeEngine {
   async #admit(row: Row): Promise<void> {
     row.admitted = now();
     if (row.hooks.signal?.aborted) return this.#finish(row, "aborted");
-    const { logits, state } = this.#model.prefill([row.prompt], {
-      lastOnly: true,
-    }); // (1, 1, v), or (1, l, v) from a model that ignores lastOnly
+    const { logits, state } = this.#prefill(row.prompt); // (1, 1, v), or (1, l, v) from a model that ignores lastOnly
     const [, l, v] = logits.shape;
     const last = tf.tidy(() => logits.slice([0, l - 1, 0], [1, 1, v])); // (1, 1, v)
     logits.dispose();
@@ -331,6 +346,50 @@ export class DecodeEngine {
     }
     this.#state = joined;
     this.#rows.push(row);
+  }
+
+  /**
+   * The prompt's last logits and state: with the GPU decoder, from a
+   * prebuilt forward for its length (built on first use, sharing the
+   * model's weights; rebuilt when they changed); else `model.prefill`.
+   */
+  #prefill(prompt: number[]): { logits: tf.Tensor3D; state: ModelState } {
+    if (
+      !this.#decoder || !this.#gpuPrefill || gpuForwardUnsupported(this.#model)
+    ) {
+      return this.#model.prefill([prompt], { lastOnly: true });
+    }
+    const l = prompt.length;
+    for (let attempt = 0;; attempt++) {
+      let fwd = this.#prefills.get(l);
+      this.#prefills.delete(l); // re-inserted below as the most recent
+      if (!fwd) {
+        if (this.#prefills.size >= PREFILL_SHAPES) {
+          const [oldest, old] = this.#prefills.entries().next().value!;
+          old.dispose();
+          this.#prefills.delete(oldest);
+        }
+        try {
+          fwd = new GpuForward(this.#model, {
+            batch: 1,
+            length: l,
+            weights: "share",
+          });
+        } catch (error) {
+          // A prompt too long for one storage binding: tfjs ops split it.
+          if (!String(error).includes("storage binding")) throw error;
+          return this.#model.prefill([prompt], { lastOnly: true });
+        }
+      }
+      try {
+        const out = fwd.prefill([prompt], { lastOnly: true });
+        this.#prefills.set(l, fwd);
+        return out;
+      } catch (error) {
+        fwd.dispose(); // built before the weights changed: once more, anew
+        if (attempt > 0) throw error;
+      }
+    }
   }
 
   /** One batched recurrent step for every running sequence. */

@@ -39,6 +39,8 @@ export interface GenerateCallOptions extends GenerateOptions {
   roundTokens?: number;
   /** GPU decode: the step's launch shapes (see `GpuDecoder`). */
   gpuKernels?: DecodeKernels;
+  /** GPU decode: prefill with a prebuilt forward (default true; see `DecodeEngine`). */
+  gpuPrefill?: boolean;
 }
 
 /** A generation result; beam search adds its hypotheses. */
@@ -129,6 +131,7 @@ export async function generate(
     gpuDecode,
     roundTokens,
     gpuKernels,
+    gpuPrefill,
     ...rest
   } = options;
   const resolved = resolveGenerateOptions(rest);
@@ -156,6 +159,7 @@ export async function generate(
     gpuDecode,
     roundTokens,
     gpuKernels,
+    gpuPrefill,
   });
   return await Promise.all(
     ids.map((prompt, i) =>

@@ -13,8 +13,10 @@
  * each residual add is fused into the next norm (as in the official stack's
  * fused add + RMSNorm).
  *
- * The weights are copied when the forward is built: later changes to the
- * model's variables do not reach it. Dropout steps are skipped (inference).
+ * The weights are copied when the forward is built (later changes to the
+ * model's variables do not reach it), or shared with the model's variables
+ * (`weights: "share"`, checked on every call). Dropout steps are skipped
+ * (inference).
  *
  * Reference: state-spaces/mamba `models/mixer_seq_simple.py` (`MixerModel`
  * with `fused_add_norm`); CUDA graphs (a forward captured once, replayed).
@@ -57,6 +59,13 @@ export interface GpuForwardOptions {
   batch: number;
   /** Tokens per sequence. */
   length: number;
+  /**
+   * `"copy"` (default): the weights are copied, so later changes to the
+   * model's variables do not reach the forward. `"share"`: the forward binds
+   * the variables' own buffers (no copy, no extra memory), and every call
+   * checks that none was reassigned or disposed since (else it throws).
+   */
+  weights?: "copy" | "share";
 }
 
 /** One prebuilt dispatch. */
@@ -142,10 +151,12 @@ export class GpuForward {
     ssmShape: [number, number, number];
   }[] = [];
   #disposed = false;
+  /** Variables bound in place ("share"), with the data they had then. */
+  readonly #shared: { name: string; v: tf.Variable; dataId: object }[] = [];
 
   /**
-   * Copies the model's weights into new GPU buffers and builds every
-   * pipeline and bind group of the forward.
+   * Copies (or binds) the model's weights and builds every pipeline and bind
+   * group of the forward.
    *
    * @param model an LM-head model on the webgpu backend.
    * @param options the batch and length every call will have.
@@ -205,10 +216,20 @@ export class GpuForward {
       copies.copyBufferToBuffer(gpuBuffer(backend, t), 0, buf, 0, 4 * t.size);
       return buf;
     };
+    const share = options.weights === "share";
+    if (options.weights !== undefined && !share && options.weights !== "copy") {
+      throw new Error(
+        `GpuForward: weights: expected "copy" or "share", received ${
+          JSON.stringify(options.weights)
+        }`,
+      );
+    }
     const weight = (name: string): GPUBuffer => {
       const t = model.params.get(name);
       if (!t) throw new Error(`GpuForward: missing parameter ${name}`);
-      return copyOf(t, name);
+      if (!share) return copyOf(t, name);
+      this.#shared.push({ name, v: t, dataId: t.dataId });
+      return gpuBuffer(backend, t);
     };
     const maybe = (name: string) =>
       model.params.has(name) ? weight(name) : undefined;
@@ -564,6 +585,7 @@ export class GpuForward {
   async profile(ids: TokenIds): Promise<Record<string, number> | null> {
     const device = this.#device;
     if (!device.features.has("timestamp-query")) return null;
+    this.#checkUsable();
     const logits = this.forward(ids); // builds the head's bind group, warms up
     await logits.data().catch(() => {}); // waits; the values are not needed
     logits.dispose();
@@ -627,7 +649,7 @@ export class GpuForward {
     lastOnly: boolean,
     wantState: boolean,
   ): { logits: tf.Tensor3D; layers?: LayerState[] } {
-    if (this.#disposed) throw new Error("GpuForward: used after dispose()");
+    this.#checkUsable();
     const backend = webgpuBackend();
     const device = this.#device;
     const encoder = device.createCommandEncoder();
@@ -684,6 +706,20 @@ export class GpuForward {
         ssm: engine.makeTensorFromTensorInfo(s.ssm) as tf.Tensor3D,
       })),
     };
+  }
+
+  /** Throws when disposed, or when a shared weight changed since the build. */
+  #checkUsable(): void {
+    if (this.#disposed) throw new Error("GpuForward: used after dispose()");
+    for (const { name, v, dataId } of this.#shared) {
+      if (v.isDisposed || v.dataId !== dataId) {
+        throw new Error(
+          `GpuForward: weight ${name} was ${
+            v.isDisposed ? "disposed" : "reassigned"
+          } after this forward was built with weights: "share"; build a new one`,
+        );
+      }
+    }
   }
 
   /**

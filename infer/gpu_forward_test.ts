@@ -211,3 +211,52 @@ Deno.test({
   );
   model.dispose();
 });
+
+Deno.test({
+  name:
+    'GpuForward weights: "share" gives the same logits, and a reassigned or disposed weight is refused by name',
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const model = await loadModel(`${FIXTURES}tiny`);
+  const ids = [[5, 9, 200, 3], [1, 2, 3, 4]];
+  const copied = new GpuForward(model, { batch: 2, length: 4 });
+  const shared = new GpuForward(model, {
+    batch: 2,
+    length: 4,
+    weights: "share",
+  });
+  const a = copied.forward(ids), b = shared.forward(ids);
+  assert.deepEqual(await a.data(), await b.data());
+  tf.dispose([a, b]);
+  assert.throws(
+    () =>
+      new GpuForward(model, { batch: 1, length: 1, weights: "view" as never }),
+    /weights: expected "copy" or "share", received "view"/,
+  );
+  const name = "backbone.layers.0.mixer.out_proj.weight";
+  const w = model.params.get(name)!;
+  w.assign(tf.mul(w, 2));
+  assert.throws(
+    () => shared.forward(ids),
+    new RegExp(`weight ${name.replaceAll(".", "\\.")} was reassigned`),
+  );
+  // The copy keeps the weights it was built with.
+  const c = copied.forward(ids);
+  const fresh = new GpuForward(model, {
+    batch: 2,
+    length: 4,
+    weights: "share",
+  });
+  const d = fresh.forward(ids);
+  const before = await c.data();
+  assert.notDeepEqual(before, await d.data());
+  model.dispose();
+  assert.throws(() => fresh.forward(ids), /was disposed after this forward/);
+  const e = copied.forward(ids); // its own copies outlive the model
+  assert.deepEqual(await e.data(), before);
+  tf.dispose([c, d, e]);
+  fresh.dispose();
+  copied.dispose();
+  shared.dispose();
+});
