@@ -260,3 +260,71 @@ Deno.test({
   copied.dispose();
   shared.dispose();
 });
+
+Deno.test({
+  name:
+    "GpuForward = model.forward on an irregular architecture (LayerNorm, biases, odd state sizes, per-layer widths, dropout, a norm between layers, no final norm, untied head)",
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const model = buildModel({
+    name: "irregular",
+    nodes: [
+      { kind: "embedding", vocab: 100, dim: 24 },
+      {
+        kind: "residual",
+        norm: { kind: "layer_norm" },
+        mixer: {
+          kind: "mamba",
+          dState: 3,
+          dConv: 3,
+          dtRank: 5,
+          bias: true,
+          convBias: false,
+        },
+      },
+      { kind: "dropout", rate: 0.1 },
+      {
+        kind: "residual",
+        norm: { kind: "rms_norm", eps: 1e-6 },
+        mixer: { kind: "mamba", dState: 5, dConv: 2, expand: 3 },
+      },
+      { kind: "layer_norm" },
+      {
+        kind: "residual",
+        norm: { kind: "rms_norm" },
+        mixer: { kind: "mamba", dState: 16 },
+      },
+      { kind: "lm_head", tied: false },
+    ],
+  }, { seed: 3 });
+  const ids = [0, 1].map((r) =>
+    Array.from({ length: 19 }, (_, t) => (r * 37 + t * 11) % 100)
+  );
+  const fwd = new GpuForward(model, { batch: 2, length: 19 });
+  const ours = fwd.forward(ids);
+  const want = model.forward(ids);
+  assert.deepEqual(ours.shape, want.shape);
+  const err = relativeError(
+    await ours.data() as Float32Array,
+    await want.data() as Float32Array,
+  );
+  assert.ok(err <= 1e-6, `vs model.forward: ${err.toExponential(2)}`);
+  const { logits: last, state } = fwd.prefill(ids, { lastOnly: true });
+  const ref = model.prefill(ids, { lastOnly: true });
+  for (const [i, layer] of state.layers.entries()) {
+    for (const key of ["conv", "ssm"] as const) {
+      const e = relativeError(
+        await layer[key].data() as Float32Array,
+        await ref.state.layers[i][key].data() as Float32Array,
+      );
+      assert.ok(e <= 1e-6, `layer ${i} ${key}: ${e.toExponential(2)}`);
+    }
+  }
+  tf.dispose([ours, want, last, ref.logits]);
+  for (const s of [state, ref.state]) {
+    s.layers.forEach((l) => tf.dispose([l.conv, l.ssm]));
+  }
+  fwd.dispose();
+  model.dispose();
+});
