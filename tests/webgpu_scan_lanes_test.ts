@@ -38,6 +38,46 @@ Deno.test({
     ),
 });
 
+Deno.test({
+  name:
+    "webgpu scan, lanes forward with adjacent lanes (vector share sums, vec4 B/C): forward and gradients vs float64 oracle",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // 4 lanes (vec4 shares; vec4 B/C at n = 16), 2 lanes (vec2 shares) and 8
+    // lanes (shares summed one by one).
+    for (const lanesPerChannel of [4, 2, 8]) {
+      await poisoned(
+        {
+          segLen: 0,
+          backwardSegLen: 0,
+          fwdKernel: "lanes",
+          lanesAdjacent: true,
+          lanesPerChannel,
+        },
+        async () => {
+          const seed = 30 + lanesPerChannel;
+          await checkCase(
+            { b: 3, l: 75, dIn: 70, n: 16, full: true },
+            seed,
+            true,
+          );
+          await checkCase(
+            { b: 2, l: 37, dIn: 9, n: 4, full: false },
+            seed + 1,
+            true,
+          );
+        },
+      );
+    }
+    await poisoned(
+      { segLen: 0, backwardSegLen: 0, fwdKernel: "lanes", lanesAdjacent: true },
+      () => checkCase({ b: 1, l: 21, dIn: 5, n: 1, full: true }, 40, true),
+    );
+  },
+});
+
 Deno.test("webgpu scan: auto forward kernel is lanes from lanesFromPairs (batch × channels) up", () => {
   const t = { ...setScanTuning({}), fwdKernel: "auto" as const };
   const pick = (b: number, dIn: number, over = {}) =>

@@ -40,11 +40,19 @@ export interface LanesConfig {
   /** Steps per tile (a multiple of SL). */
   T: number;
   hasZ: boolean;
+  /**
+   * The SL lanes of a channel are adjacent threads (else SL blocks of DC
+   * channels): a lane writes its share next to its channel's other lanes,
+   * the finish reads them as one vector (SL = 2 or 4), and B and C rows are
+   * read as vec4 (N/SL a multiple of 4).
+   */
+  adjacent?: boolean;
 }
 
 /** @returns the pipeline cache key of a lanes config. */
 export function lanesKey(c: LanesConfig): string {
-  return `mamba_fwd_lanes_N${c.N}_SL${c.SL}_DC${c.DC}_T${c.T}_${+c.hasZ}`;
+  return `mamba_fwd_lanes_N${c.N}_SL${c.SL}_DC${c.DC}_T${c.T}_${+c.hasZ}_${+!!c
+    .adjacent}`;
 }
 
 /** @returns bytes of workgroup memory a lanes config uses. */
@@ -121,6 +129,30 @@ export function lanesShader(c: LanesConfig): string {
   const states = (f: (k: number) => string) => unroll(NS, f);
   const elems = (f: (j: number) => string) => unroll(E, f);
   const rows = (f: (j: number) => string) => unroll(EB, f);
+  const adj = !!c.adjacent;
+  const vecBC = adj && NS % 4 === 0;
+  const vecY = adj && (SL === 2 || SL === 4);
+  const Bk = (t: number, k: number) =>
+    vecBC ? `b4_${k >> 2}.${"xyzw"[k & 3]}` : `sB[${t * N}u + s0 + ${k}u]`;
+  const Ck = (t: number, k: number) =>
+    vecBC ? `c4_${k >> 2}.${"xyzw"[k & 3]}` : `sC[${t * N}u + s0 + ${k}u]`;
+  // Where lane \`lane\` of channel \`ch\` leaves its share of C·h for step t,
+  // and how the finish sums a channel's SL shares for its step tt (in lane
+  // order, as the strided layout does).
+  const shareStore = (t: number) =>
+    !adj
+      ? `sY[(${t * SL}u + lane) * ${DC}u + ch] = p;`
+      : vecY
+      ? `sY[${t * DC}u + ch][lane] = p;`
+      : `sY[(${t * DC}u + ch) * ${SL}u + lane] = p;`;
+  const shareSum = !adj
+    ? `var acc = 0.0;
+      for (var q = 0u; q < ${SL}u; q++) { acc += sY[(tt * ${SL}u + q) * ${DC}u + cL]; }`
+    : vecY
+    ? `let v = sY[tt * ${DC}u + cL];
+      let acc = ${SL === 4 ? "((v.x + v.y) + v.z) + v.w" : "v.x + v.y"};`
+    : `var acc = 0.0;
+      for (var q = 0u; q < ${SL}u; q++) { acc += sY[(tt * ${DC}u + cL) * ${SL}u + q]; }`;
   // Element j of this thread in the tile: step lid / DC + j·SL, channel cL.
   const load = (start: string) => `
     {
@@ -164,9 +196,16 @@ ${
   }
 ${
     rows((j) => `
-    if (lid + ${j * WG}u < ${T * N}u) {
+    if (lid + ${j * WG}u < ${T * N}u) {${
+      vecBC
+        ? `
+      let q = lid + ${j * WG}u;
+      sB4[q / 4u][q % 4u] = nb${j};
+      sC4[q / 4u][q % 4u] = nc${j};`
+        : `
       sB[lid + ${j * WG}u] = nb${j};
-      sC[lid + ${j * WG}u] = nc${j};
+      sC[lid + ${j * WG}u] = nc${j};`
+    }
     }`)
   }`;
   const step = (t: number) => `
@@ -177,20 +216,25 @@ ${states((k) => `      ckpt[cb + ${k}u] = h${k};`)}
     {
       let dv = sDV[${t * DC}u + ch];
       let du = sDU[${t * DC}u + ch];
-      var p = 0.0;
+      var p = 0.0;${
+    vecBC
+      ? unroll(NS / 4, (q) => `
+      let b4_${q} = sB4[${(t * N) / 4}u + s0 / 4u + ${q}u];
+      let c4_${q} = sC4[${(t * N) / 4}u + s0 / 4u + ${q}u];`)
+      : ""
+  }
 ${
     states((k) => `
-      h${k} = exp2(dv * a${k}) * h${k} + du * sB[${t * N}u + s0 + ${k}u];
-      p += h${k} * sC[${t * N}u + s0 + ${k}u];`)
+      h${k} = exp2(dv * a${k}) * h${k} + du * ${Bk(t, k)};
+      p += h${k} * ${Ck(t, k)};`)
   }
-      sY[(${t * SL}u + lane) * ${DC}u + ch] = p;
+      ${shareStore(t)}
     }`;
   const finish = elems((j) => `
     {
       let ta = t0 + lid / ${DC}u + ${j * SL}u;
       let tt = lid / ${DC}u + ${j * SL}u;
-      var acc = 0.0;
-      for (var q = 0u; q < ${SL}u; q++) { acc += sY[(tt * ${SL}u + q) * ${DC}u + cL]; }
+      ${shareSum}
       if (ta < U.l && dOkL) {
         y[(bi * U.l + ta) * U.dIn + dL] = (acc + DL * cu${j}) * cg${j};
       }
@@ -200,9 +244,18 @@ ${declare(lanesBindings(c), LANES_UNIFORMS)}
 ${MATH}
 var<workgroup> sDV: array<f32, ${T * DC}>;
 var<workgroup> sDU: array<f32, ${T * DC}>;
-var<workgroup> sB: array<f32, ${T * N}>;
-var<workgroup> sC: array<f32, ${T * N}>;
-var<workgroup> sY: array<f32, ${T * DC * SL}>;
+${
+    vecBC
+      ? `var<workgroup> sB4: array<vec4<f32>, ${(T * N) / 4}>;
+var<workgroup> sC4: array<vec4<f32>, ${(T * N) / 4}>;`
+      : `var<workgroup> sB: array<f32, ${T * N}>;
+var<workgroup> sC: array<f32, ${T * N}>;`
+  }
+${
+    vecY
+      ? `var<workgroup> sY: array<vec${SL}<f32>, ${T * DC}>;`
+      : `var<workgroup> sY: array<f32, ${T * DC * SL}>;`
+  }
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -210,8 +263,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   let bi = wid.z;
   let d0 = wid.x * ${DC}u;
   // Scan role: channel ch, lane (states s0 .. s0 + ${NS - 1}).
-  let ch = lid % ${DC}u;
-  let lane = lid / ${DC}u;
+  let ch = ${adj ? `lid / ${SL}u` : `lid % ${DC}u`};
+  let lane = ${adj ? `lid % ${SL}u` : `lid / ${DC}u`};
   let s0 = lane * ${NS}u;
   let d = d0 + ch;
   let dOk = d < U.dIn;
@@ -223,12 +276,14 @@ ${
       `  var h${k} = select(0.0, hin[(bi * U.dIn + dc) * ${N}u + s0 + ${k}u], U.hasHin != 0u);`
     )
   }
-  // Stage and finish role: channel cL (the same channel), steps lid / DC + j·SL.
-  let cL = ch;
-  let dL = dc;
-  let dOkL = dOk;
-  let biasL = P[pb + ${N + 1}u];
-  let DL = P[pb + ${N}u];
+  // Stage and finish role: channel cL = lid % DC (${
+    adj ? "not the scan role's channel" : "the scan role's channel"
+  }), steps lid / DC + j·SL.
+  let cL = lid % ${DC}u;
+  let dOkL = d0 + cL < U.dIn;
+  let dL = min(d0 + cL, U.dIn - 1u);
+  let biasL = P[dL * ${N + 2}u + ${N + 1}u];
+  let DL = P[dL * ${N + 2}u + ${N}u];
 ${
     elems((j) =>
       `  var nraw${j} = 0.0; var nu${j} = 0.0; var nz${j} = 0.0; var cu${j} = 0.0; var cg${j} = 0.0;`

@@ -111,6 +111,11 @@ export interface ScanTuning {
   lanesChannels: number;
   /** Lanes forward: steps per tile (rounded up to a multiple of the lanes). */
   lanesTile: number;
+  /**
+   * Lanes forward: a channel's lanes are adjacent threads, their shares
+   * summed with one vector read, B and C read as vec4 (`_wgsl_forward_lanes.ts`).
+   */
+  lanesAdjacent: boolean;
 }
 
 const DEFAULTS: ScanTuning = {
@@ -129,6 +134,7 @@ const DEFAULTS: ScanTuning = {
   lanesPerChannel: 4,
   lanesChannels: 64,
   lanesTile: 8,
+  lanesAdjacent: false,
 };
 /**
  * Small launch shapes, 4 channels × 4 runs × 2 steps (chunks of 8 steps,
@@ -339,7 +345,14 @@ export function scanForwardPlan(
       DC = Math.floor(DC / 2);
     }
     const T = roundUp(Math.max(tuning.lanesTile, SL), SL);
-    const cfg: LanesConfig = { N, SL, DC, T, hasZ: x.hasZ };
+    const cfg: LanesConfig = {
+      N,
+      SL,
+      DC,
+      T,
+      hasZ: x.hasZ,
+      adjacent: tuning.lanesAdjacent,
+    };
     checkShared(device, lanesWorkgroupBytes(cfg), `lanes forward N=${N}`);
     return {
       temps,
