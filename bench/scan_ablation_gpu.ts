@@ -11,6 +11,7 @@
  * - no gate: built without z;
  * - no exp: exp2(Δ'·A) replaced by 1 + Δ'·A (a multiply-add);
  * - no lane sum: the finish reads one lane's share instead of summing SL;
+ * - full, adjacent lanes: the `adjacent` layout of the lanes forward;
  * - stream: y = u + Δ + z (reads u, Δ, z, writes y: the big arrays the scan
  *   moves, in one pass).
  *
@@ -88,7 +89,14 @@ interface Variant {
   uniforms: number[];
   groups: [number, number, number];
 }
-const cfg = (hasZ: boolean): LanesConfig => ({ N, SL, DC, T, hasZ });
+const cfg = (hasZ: boolean, adjacent = false): LanesConfig => ({
+  N,
+  SL,
+  DC,
+  T,
+  hasZ,
+  adjacent,
+});
 const scanUniforms = (softplus: number) => [
   b,
   l,
@@ -145,6 +153,13 @@ const variants: Variant[] = [
   {
     name: "no lane sum",
     wgsl: noSum,
+    buffers: scanBuffers,
+    uniforms: scanUniforms(1),
+    groups,
+  },
+  {
+    name: "full, adjacent lanes",
+    wgsl: lanesShader(cfg(true, true)),
     buffers: scanBuffers,
     uniforms: scanUniforms(1),
     groups,

@@ -27,7 +27,7 @@
  *   [--warm-ms 400]
  *   [--quick] [--budget 120] [--fwd 16x16x8,32x8x8] [--bwd 16x8x8,32x4x8]
  *   [--kernels chunked,lanes] [--lanes 4x64x8,8x32x8] [--reps 3]
- *   [--min-workgroups 1,256,1024]
+ *   [--min-workgroups 1,256,1024] [--forward-only]
  *   (--fwd/--bwd: channels x runs x steps variants of the chunked kernels to
  *   sweep on the first shape; --kernels: forward kernels timed on every
  *   shape, side by side, --reps times in alternation (0: only the
@@ -81,6 +81,8 @@ const lanesVariants = parseVariants(
   arg("--lanes", quick ? "" : "4x32x8,4x64x16,8x32x8,2x128x8,16x16x8"),
 );
 const reps = Number(arg("--reps", quick ? "1" : "3"));
+// Skip the forward+backward rows (minutes at the big shapes).
+const forwardOnly = args.includes("--forward-only");
 const minWorkgroupsVariants = arg("--min-workgroups", quick ? "" : "1,256,1024")
   .split(",").filter((x) => x).map(Number);
 const fwdKernels = arg("--kernels", "chunked,lanes").split(",") as ScanTuning[
@@ -358,7 +360,7 @@ for (const [b, l, dIn, n, official] of reps > 0 ? SHAPES : []) {
         );
       }
     }
-    for (const fwdKernel of w ? fwdKernels : []) {
+    for (const fwdKernel of w && !forwardOnly ? fwdKernels : []) {
       await record(
         "forward+backward fused (tf.grads, 8 grads)",
         shape,

@@ -15,13 +15,18 @@ import { checkCase, ignore, poisoned } from "./_webgpu_scan.ts";
 
 Deno.test({
   name:
-    "webgpu scan, lanes forward: forward and gradients vs float64 oracle, ragged shapes",
+    "webgpu scan, lanes forward (strided lanes): forward and gradients vs float64 oracle, ragged shapes",
   ignore,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
     poisoned(
-      { segLen: 0, backwardSegLen: 0, fwdKernel: "lanes" },
+      {
+        segLen: 0,
+        backwardSegLen: 0,
+        fwdKernel: "lanes",
+        lanesAdjacent: false,
+      },
       async () => {
         // 70 channels: the last workgroup of 8 is partly empty; 75 steps: the
         // last tile of 4 is partly empty.

@@ -114,6 +114,8 @@ export interface ScanTuning {
   /**
    * Lanes forward: a channel's lanes are adjacent threads, their shares
    * summed with one vector read, B and C read as vec4 (`_wgsl_forward_lanes.ts`).
+   * On the H200 at (8, 2048, 1536, 16) with 4 lanes × 16 channels × 16
+   * steps: 0.399 ms against 0.561 ms strided (BENCHMARKS.md, fifth session).
    */
   lanesAdjacent: boolean;
 }
@@ -132,9 +134,9 @@ const DEFAULTS: ScanTuning = {
   fwdKernel: "auto",
   lanesFromPairs: 8192,
   lanesPerChannel: 4,
-  lanesChannels: 64,
-  lanesTile: 8,
-  lanesAdjacent: false,
+  lanesChannels: 16,
+  lanesTile: 16,
+  lanesAdjacent: true,
 };
 /**
  * Small launch shapes, 4 channels × 4 runs × 2 steps (chunks of 8 steps,
