@@ -9,7 +9,7 @@ import { loadModel } from "../models/io.ts";
 import { Rng } from "../models/_rng.ts";
 import type { MambaModel } from "../models/types.ts";
 import { FIXTURES, readExpected, relativeError } from "../tests/_util.ts";
-import { greedyFixture } from "../tests/_infer_fixtures.ts";
+import { GREEDY, greedyFixture } from "../tests/_infer_fixtures.ts";
 import { DecodeEngine } from "./engine.ts";
 import { GpuDecoder, type SlotInit } from "./gpu_decoder.ts";
 import { resolveGenerateOptions } from "./options.ts";
@@ -19,14 +19,6 @@ const STEP_TOLERANCE = 1e-5;
 // One slot count for every test: each count compiles its own shaders, slowly
 // on a software adapter.
 const SLOTS = 8;
-const GREEDY: SamplingConfig = {
-  greedy: true,
-  temperature: 1,
-  topK: 0,
-  topP: 1,
-  minP: 0,
-  repetitionPenalty: 1,
-};
 const ignore = !(await hasWebGPU());
 const options = { ignore, sanitizeResources: false, sanitizeOps: false };
 

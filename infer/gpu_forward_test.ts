@@ -11,7 +11,7 @@ import { loadModel } from "../models/io.ts";
 import { buildModel } from "../models/model.ts";
 import spamClassifier from "../examples/spam_classifier.ts";
 import { FIXTURES, readExpected, relativeError } from "../tests/_util.ts";
-import { greedyFixture } from "../tests/_infer_fixtures.ts";
+import { GREEDY, greedyFixture } from "../tests/_infer_fixtures.ts";
 import { GpuDecoder } from "./gpu_decoder.ts";
 import { GpuForward, gpuForwardUnsupported } from "./gpu_forward.ts";
 import { argmax } from "./sampling.ts";
@@ -122,14 +122,7 @@ Deno.test({
   decoder.admit({
     state,
     token: first,
-    sampling: {
-      greedy: true,
-      temperature: 1,
-      topK: 0,
-      topP: 1,
-      minP: 0,
-      repetitionPenalty: 1,
-    },
+    sampling: GREEDY,
     rngState: 0,
     seen: [],
   });

@@ -1,9 +1,21 @@
 /**
- * Private test helper: the hf-mamba fixtures' prompt and greedy answer.
+ * Private test helper: the hf-mamba fixtures' prompt and greedy answer, and
+ * a greedy sampling config.
  *
  * @module
  */
 import { readSafetensors } from "../models/safetensors.ts";
+import type { SamplingConfig } from "../infer/sampling.ts";
+
+/** Greedy decoding with every filter off. */
+export const GREEDY: SamplingConfig = {
+  greedy: true,
+  temperature: 1,
+  topK: 0,
+  topP: 1,
+  minP: 0,
+  repetitionPenalty: 1,
+};
 
 /** Folder of a fixture. */
 export const fixtureDir = (name: "tiny" | "long"): string =>
