@@ -157,6 +157,7 @@ export {
   type TokenEvent,
 } from "./infer/engine.ts";
 export {
+  type DecodeKernels,
   GpuDecoder,
   type GpuDecoderOptions,
   gpuDecodeUnsupported,

@@ -130,7 +130,9 @@ export function gpuForwardUnsupported(model: MambaModel): string | null {
  * ```
  */
 export class GpuForward {
+  /** Sequences per call (fixed when built). */
   readonly batch: number;
+  /** Tokens per sequence (fixed when built). */
   readonly length: number;
   readonly #device: GPUDevice;
   readonly #vocab: number;
