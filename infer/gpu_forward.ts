@@ -1,5 +1,6 @@
 /**
- * A prebuilt forward pass of an LM-head model on the webgpu backend, for a
+ * A prebuilt forward pass of an LM-head or classifier model on the webgpu
+ * backend (the classifier's head runs as tfjs ops), for a
  * fixed (batch, length): every dispatch of the forward bound once to
  * buffers of its own, so that a call uploads the ids, records ~9 dispatches
  * per layer from prebuilt bind groups into one command buffer, and submits.
@@ -49,6 +50,8 @@ import {
   splitDbcShader,
 } from "../kernels/webgpu/_wgsl_rows.ts";
 import type { NormNode } from "../dsl/schema.ts";
+import type { PlanStep } from "../dsl/resolve.ts";
+import { classify } from "../models/_head.ts";
 import { normPrefixes } from "../models/init.ts";
 import { checkIdRows } from "../models/_ids.ts";
 import type { LayerState, MambaModel, TokenIds } from "../models/types.ts";
@@ -67,6 +70,8 @@ export interface GpuForwardOptions {
    */
   weights?: "copy" | "share";
 }
+
+type ClassifierStep = Extract<PlanStep, { kind: "classifier" }>;
 
 /** One prebuilt dispatch. */
 interface Step {
@@ -105,7 +110,10 @@ export function gpuForwardUnsupported(model: MambaModel): string | null {
     return `backend is "${tf.getBackend()}", not "webgpu"`;
   }
   const plan = model.resolved.plan;
-  if (plan[plan.length - 1].kind !== "lm_head") return "not an LM-head model";
+  const head = plan[plan.length - 1].kind;
+  if (head !== "lm_head" && head !== "classifier") {
+    return `head "${head}" is neither an LM head nor a classifier`;
+  }
   const wide = model.resolved.layers.find((l) =>
     !fusedConvSupports(l.mixer.dConv)
   );
@@ -145,6 +153,12 @@ export class GpuForward {
   /** The LM head for all rows, and for the last row of each sequence. */
   readonly #head: Record<"all" | "last", HeadStep[]>;
   readonly #logitsWidth: number;
+  /** The classifier head (run as tfjs ops on the final hidden states), or null. */
+  readonly #classifier: ClassifierStep | null;
+  readonly #params: Map<string, tf.Variable>;
+  readonly #seqLen: number | undefined;
+  /** Model width d. */
+  readonly #width: number;
   /** Per layer: conv history out (b, k-1, dIn) and final SSM state (b, dIn, n). */
   readonly #states: {
     conv: GPUBuffer;
@@ -186,12 +200,18 @@ export class GpuForward {
     const d = r.dModel;
     this.#vocab = r.vocab;
     const head = r.plan[r.plan.length - 1];
+    this.#classifier = head.kind === "classifier" ? head : null;
+    this.#params = model.params;
+    this.#seqLen = r.seqLen;
+    this.#width = d;
     const lmName = head.kind === "lm_head" && head.tied
       ? "backbone.embeddings.weight"
       : "lm_head.weight";
-    const lmParam = model.params.get(lmName);
-    if (!lmParam) throw new Error(`GpuForward: missing parameter ${lmName}`);
-    const V = this.#logitsWidth = lmParam.shape[0];
+    const lmParam = this.#classifier ? null : model.params.get(lmName);
+    if (!this.#classifier && !lmParam) {
+      throw new Error(`GpuForward: missing parameter ${lmName}`);
+    }
+    const V = this.#logitsWidth = lmParam?.shape[0] ?? 0;
 
     const limit = device.limits.maxStorageBufferBindingSize;
     const fits = (what: string, floats: number) => {
@@ -257,7 +277,7 @@ export class GpuForward {
     const y = buffer("scan output", M * maxIn);
     const last = buffer("last rows", b * d);
     const embedding = weight("backbone.embeddings.weight");
-    const lmWeight = lmName === "backbone.embeddings.weight"
+    const lmWeight = this.#classifier || lmName === "backbone.embeddings.weight"
       ? embedding
       : weight(lmName);
 
@@ -519,7 +539,7 @@ export class GpuForward {
       rowsLaunch("rows_last", lastRowsShader, b * d, [b, l, d]),
       [last, this.#final],
     );
-    this.#head = {
+    this.#head = this.#classifier ? { all: [], last: [] } : {
       all: headSteps(M, this.#final),
       last: [{ ...lastRows, buffers: [] }, ...headSteps(b, last)],
     };
@@ -550,14 +570,76 @@ export class GpuForward {
   }
 
   /**
-   * Logits for every position, as `model.forward`.
+   * Logits for every position, as `model.forward` (LM-head models).
    *
-   * @param ids (batch, length) token ids (a tensor is read back first).
+   * @param ids (batch, length) token ids: rows of numbers (checked) or an
+   *   int32 tensor (copied on the GPU; ids clamped to the vocabulary).
    * @returns logits (batch, length, v) on the webgpu backend.
-   * @throws Error naming the row or element of `ids` that does not fit.
+   * @throws Error naming the row or element of `ids` that does not fit, or
+   *   when the model ends in a classifier (use {@linkcode GpuForward.classify}).
    */
   forward(ids: TokenIds): tf.Tensor3D {
+    this.#needLm("forward");
     return this.#run(ids, false, false).logits;
+  }
+
+  /**
+   * Class probabilities, as `model.forward` for a classifier model: the
+   * backbone prebuilt, then the head (pooling, dense layers) as tfjs ops on
+   * the final hidden states, with the model's own head weights.
+   *
+   * @param ids (batch, length) token ids.
+   * @param options `raw`: scores before the head's activation (as
+   *   `model.forward`'s `raw`).
+   * @returns (batch, c).
+   * @throws Error when the model has an LM head, or as `forward` for ids.
+   */
+  classify(ids: TokenIds, options: { raw?: boolean } = {}): tf.Tensor2D {
+    const head = this.#classifier;
+    if (!head) {
+      throw new Error(
+        "GpuForward.classify: needs a classifier model, this one has an LM head (use forward)",
+      );
+    }
+    this.#checkUsable();
+    const backend = webgpuBackend();
+    const encoder = this.#device.createCommandEncoder();
+    this.#upload(ids, encoder);
+    const d = this.#width;
+    const hidden = allocate(backend, [this.batch, this.length, d]);
+    flushTfjs(backend);
+    const pass = encoder.beginComputePass();
+    for (const s of this.#steps) {
+      pass.setPipeline(s.pipe);
+      pass.setBindGroup(0, s.group);
+      pass.dispatchWorkgroups(...s.groups);
+    }
+    pass.end();
+    encoder.copyBufferToBuffer(
+      this.#final,
+      0,
+      gpuBuffer(backend, hidden),
+      0,
+      4 * this.#rows * d,
+    );
+    this.#device.queue.submit([encoder.finish()]);
+    const h = tf.engine().makeTensorFromTensorInfo(hidden) as tf.Tensor3D;
+    const out = tf.tidy(() =>
+      classify(head, h, this.#params, {
+        seqLen: this.#seqLen,
+        raw: options.raw ?? false,
+      })
+    );
+    h.dispose();
+    return out;
+  }
+
+  #needLm(what: string): void {
+    if (this.#classifier) {
+      throw new Error(
+        `GpuForward.${what}: needs an LM-head model, this one ends in a classifier (use classify)`,
+      );
+    }
   }
 
   /**
@@ -571,6 +653,7 @@ export class GpuForward {
     ids: TokenIds,
     options: { lastOnly?: boolean } = {},
   ): { logits: tf.Tensor3D; state: { layers: LayerState[] } } {
+    this.#needLm("prefill");
     const out = this.#run(ids, options.lastOnly ?? false, true);
     return { logits: out.logits, state: { layers: out.layers! } };
   }
@@ -588,13 +671,13 @@ export class GpuForward {
     const device = this.#device;
     if (!device.features.has("timestamp-query")) return null;
     this.#checkUsable();
-    const logits = this.forward(ids); // builds the head's bind group, warms up
-    await logits.data().catch(() => {}); // waits; the values are not needed
-    logits.dispose();
+    const warm = this.#classifier ? this.classify(ids) : this.forward(ids);
+    await warm.data(); // waits; the values are not needed
+    warm.dispose();
     const backend = webgpuBackend();
     const encoder = device.createCommandEncoder();
     this.#upload(ids, encoder);
-    const out = allocate(backend, [this.#rows, this.#logitsWidth]);
+    const out = allocate(backend, [this.#rows, Math.max(1, this.#logitsWidth)]);
     const steps = [
       ...this.#steps,
       ...this.#headSteps("all", gpuBuffer(backend, out)),

@@ -10,10 +10,13 @@ import { setPoisonOutputs } from "../kernels/webgpu/_dispatch.ts";
 import { loadModel } from "../models/io.ts";
 import { buildModel } from "../models/model.ts";
 import spamClassifier from "../examples/spam_classifier.ts";
+import imdbClassifier from "../examples/imdb_classifier.ts";
 import { FIXTURES, readExpected, relativeError } from "../tests/_util.ts";
 import { GREEDY, greedyFixture } from "../tests/_infer_fixtures.ts";
 import { GpuDecoder } from "./gpu_decoder.ts";
 import { GpuForward, gpuForwardUnsupported } from "./gpu_forward.ts";
+import { classifyRows } from "./classify.ts";
+import { fitIds } from "../train/data/batches.ts";
 import { argmax } from "./sampling.ts";
 
 const PARITY_TOLERANCE = 1e-5;
@@ -192,17 +195,53 @@ Deno.test({
 });
 
 Deno.test({
-  name: "GpuForward: a classifier model is refused with the reason",
+  name:
+    "GpuForward.classify = model.forward for classifier models (mean pooling; flatten + GELU dense; LayerNorm and dropout between layers; raw scores)",
   ...options,
 }, async () => {
   await setBackend("webgpu");
-  const model = buildModel(spamClassifier, { seed: 0 });
-  assert.equal(gpuForwardUnsupported(model), "not an LM-head model");
-  assert.throws(
-    () => new GpuForward(model, { batch: 1, length: 4 }),
-    /GpuForward: not an LM-head model/,
+  const close = async (a: tf.Tensor, b: tf.Tensor, what: string) => {
+    assert.deepEqual(a.shape, b.shape, what);
+    const e = relativeError(
+      await a.data() as Float32Array,
+      await b.data() as Float32Array,
+    );
+    assert.ok(e <= 1e-6, `${what}: ${e.toExponential(2)}`);
+    tf.dispose([a, b]);
+  };
+  const spam = buildModel(spamClassifier, { seed: 0 });
+  assert.equal(gpuForwardUnsupported(spam), null);
+  const rows = [0, 1].map((r) =>
+    Array.from({ length: 40 }, (_, t) => (r * 53 + t * 7) % 256)
   );
-  model.dispose();
+  const fwd = new GpuForward(spam, { batch: 2, length: 40, weights: "share" });
+  await close(fwd.classify(rows), spam.forward(rows), "spam probabilities");
+  await close(
+    fwd.classify(rows, { raw: true }),
+    spam.forward(rows, { raw: true }),
+    "spam raw scores",
+  );
+  assert.throws(
+    () => fwd.forward(rows),
+    /ends in a classifier \(use classify\)/,
+  );
+  assert.throws(() => fwd.prefill(rows), /ends in a classifier/);
+  fwd.dispose();
+  spam.dispose();
+
+  const imdb = buildModel(imdbClassifier, { seed: 1 });
+  const seqLen = imdb.resolved.seqLen!;
+  const ids = [Array.from({ length: seqLen }, (_, t) => (t * 31 + 3) % 1000)];
+  const f2 = new GpuForward(imdb, { batch: 1, length: seqLen });
+  await close(f2.classify(ids), imdb.forward(ids), "imdb probabilities");
+  f2.dispose();
+  imdb.dispose();
+
+  const lm = await loadModel(`${FIXTURES}tiny`);
+  const f3 = new GpuForward(lm, { batch: 1, length: 2 });
+  assert.throws(() => f3.classify([[1, 2]]), /needs a classifier model/);
+  f3.dispose();
+  lm.dispose();
 });
 
 Deno.test({
@@ -319,5 +358,41 @@ Deno.test({
     s.layers.forEach((l) => tf.dispose([l.conv, l.ssm]));
   }
   fwd.dispose();
+  model.dispose();
+});
+
+Deno.test({
+  name:
+    "classifyRows on webgpu (prebuilt backbone per length) = model.forward per row, and follows a reassigned weight",
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const model = buildModel(spamClassifier, { seed: 2 });
+  const rows = [[5, 6, 7], Array.from({ length: 700 }, (_, t) => t % 256)];
+  const want = async () => {
+    const out: number[][] = [];
+    for (const row of rows) {
+      const ids = fitIds(row, 0, { seqLen: model.resolved.seqLen! });
+      const p = model.forward([ids]);
+      out.push(Array.from(await p.data()));
+      p.dispose();
+    }
+    return out;
+  };
+  const near = (a: number[][], b: number[][], what: string) =>
+    a.forEach((row, i) =>
+      row.forEach((v, j) =>
+        assert.ok(
+          Math.abs(v - b[i][j]) <= 1e-6 * Math.max(1, Math.abs(b[i][j])),
+          `${what} [${i}][${j}]: ${v} vs ${b[i][j]}`,
+        )
+      )
+    );
+  near(await classifyRows(model, rows), await want(), "first call");
+  const w = model.params.get("classifier.out.weight")!;
+  w.assign(tf.mul(w, -3));
+  const b = model.params.get("backbone.layers.0.mixer.in_proj.weight")!;
+  b.assign(tf.mul(b, 0.5));
+  near(await classifyRows(model, rows), await want(), "after reassigning");
   model.dispose();
 });
