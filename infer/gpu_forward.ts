@@ -174,7 +174,7 @@ export class GpuForward {
    * Copies (or binds) the model's weights and builds every pipeline and bind
    * group of the forward.
    *
-   * @param model an LM-head model on the webgpu backend.
+   * @param model an LM-head or classifier model on the webgpu backend.
    * @param options the batch and length every call will have.
    * @throws Error when {@linkcode gpuForwardUnsupported} gives a reason,
    *   when batch or length is not a positive integer, or when a buffer
@@ -190,6 +190,16 @@ export class GpuForward {
           `GpuForward: ${key}: expected a positive integer, received ${v}`,
         );
       }
+    }
+    if (
+      options.weights !== undefined && options.weights !== "share" &&
+      options.weights !== "copy"
+    ) {
+      throw new Error(
+        `GpuForward: weights: expected "copy" or "share", received ${
+          JSON.stringify(options.weights)
+        }`,
+      );
     }
     const b = this.batch = options.batch;
     const l = this.length = options.length;
@@ -239,13 +249,6 @@ export class GpuForward {
       return buf;
     };
     const share = options.weights === "share";
-    if (options.weights !== undefined && !share && options.weights !== "copy") {
-      throw new Error(
-        `GpuForward: weights: expected "copy" or "share", received ${
-          JSON.stringify(options.weights)
-        }`,
-      );
-    }
     const weight = (name: string): GPUBuffer => {
       const t = model.params.get(name);
       if (!t) throw new Error(`GpuForward: missing parameter ${name}`);
@@ -260,6 +263,7 @@ export class GpuForward {
     const max = (f: (m: (typeof mixers)[number]) => number) =>
       Math.max(...mixers.map(f));
     const maxIn = max((m) => m.dInner);
+    fits("in_proj output", M * 2 * maxIn); // the largest activation, first
     const maxN = max((m) => m.dState);
     const maxR = max((m) => m.dtRankValue);
     this.#ids = buffer("ids", M);

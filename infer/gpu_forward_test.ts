@@ -157,6 +157,14 @@ Deno.test({
     () => new GpuForward(model, { batch: 1, length: 2.5 }),
     /length: expected a positive integer, received 2.5/,
   );
+  // Beyond the device's storage binding limit: refused before any allocation.
+  const limit = (tf.backend() as unknown as { device: GPUDevice }).device
+    .limits.maxStorageBufferBindingSize;
+  const tooLong = Math.ceil(limit / 4 / model.resolved.paddedVocab) + 1;
+  assert.throws(
+    () => new GpuForward(model, { batch: 1, length: tooLong }),
+    /logits needs a \d+-byte storage binding for batch·length = \d+, device limit \d+: use a smaller batch or length/,
+  );
   const fwd = new GpuForward(model, { batch: 2, length: 3 });
   assert.throws(
     () => fwd.forward([[1, 2, 3]]),
