@@ -165,6 +165,7 @@ export {
 } from "./infer/gpu_decoder.ts";
 export {
   GpuForward,
+  GpuForwardCache,
   type GpuForwardOptions,
   gpuForwardUnsupported,
 } from "./infer/gpu_forward.ts";

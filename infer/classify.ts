@@ -6,55 +6,19 @@
 import { tf } from "../kernels/backend.ts";
 import type { MambaModel } from "../models/types.ts";
 import { fitIds } from "../train/data/batches.ts";
-import { GpuForward, gpuForwardUnsupported } from "./gpu_forward.ts";
+import { GpuForwardCache } from "./gpu_forward.ts";
 
-/** Input lengths whose prebuilt forward is kept per model (webgpu). */
-const PREBUILT_LENGTHS = 4;
-const prebuilt = new WeakMap<MambaModel, Map<number, GpuForward>>();
-
-/**
- * On webgpu, a prebuilt forward for (1, length) sharing the model's weights
- * (the last few lengths kept, least recently used dropped); null elsewhere,
- * or when the input does not fit one storage binding (tfjs ops then).
- */
-function prebuiltFor(model: MambaModel, length: number): GpuForward | null {
-  if (tf.getBackend() !== "webgpu" || gpuForwardUnsupported(model)) {
-    return null;
-  }
-  let byLength = prebuilt.get(model);
-  if (!byLength) prebuilt.set(model, byLength = new Map());
-  let fwd = byLength.get(length);
-  byLength.delete(length); // re-inserted as the most recent
-  if (!fwd) {
-    if (byLength.size >= PREBUILT_LENGTHS) {
-      const [oldest, old] = byLength.entries().next().value!;
-      old.dispose();
-      byLength.delete(oldest);
-    }
-    try {
-      fwd = new GpuForward(model, { batch: 1, length, weights: "share" });
-    } catch (error) {
-      if (!String(error).includes("storage binding")) throw error;
-      return null;
-    }
-  }
-  byLength.set(length, fwd);
-  return fwd;
-}
+const prebuilt = new WeakMap<MambaModel, GpuForwardCache>();
 
 /** One input's probabilities (1, c): prebuilt on webgpu, else `model.forward`. */
 function classifyOne(model: MambaModel, ids: number[]): tf.Tensor {
-  const fwd = prebuiltFor(model, ids.length);
-  if (!fwd) return model.forward([ids]);
-  try {
-    return fwd.classify([ids]);
-  } catch (error) {
-    // Built before a weight was reassigned (training in between): anew, once.
-    if (!String(error).includes("after this forward was built")) throw error;
-    fwd.dispose();
-    prebuilt.get(model)!.delete(ids.length);
-    return prebuiltFor(model, ids.length)!.classify([ids]);
+  if (tf.getBackend() === "webgpu") {
+    let cache = prebuilt.get(model);
+    if (!cache) prebuilt.set(model, cache = new GpuForwardCache(model));
+    const probs = cache.run(ids.length, (fwd) => fwd.classify([ids]));
+    if (probs) return probs;
   }
+  return model.forward([ids]);
 }
 
 /**

@@ -42,10 +42,7 @@ import {
   GpuDecoder,
   gpuDecodeUnsupported,
 } from "./gpu_decoder.ts";
-import { GpuForward, gpuForwardUnsupported } from "./gpu_forward.ts";
-
-/** Prompt lengths whose prebuilt prefill the engine keeps. */
-const PREFILL_SHAPES = 4;
+import { GpuForwardCache } from "./gpu_forward.ts";
 
 /** Why a sequence ended. */
 export type FinishReason = "length" | "stop" | "aborted";
@@ -165,8 +162,8 @@ export class DecodeEngine {
   readonly #gpuKernels: DecodeKernels | undefined;
   readonly #gpuPrefill: boolean;
   #decoder: GpuDecoder | null = null;
-  /** Prebuilt prefills by prompt length, least recently used first. */
-  readonly #prefills = new Map<number, GpuForward>();
+  /** Prebuilt prefills by prompt length (GPU decode only). */
+  readonly #prefills: GpuForwardCache;
   #ahead: Round | null = null;
   /** Tokens of the next GPU round: 8 after a join, doubling to roundTokens. */
   #roundSize: number;
@@ -189,6 +186,7 @@ export class DecodeEngine {
     this.#roundTokens = options.roundTokens ?? 128;
     this.#gpuKernels = options.gpuKernels;
     this.#gpuPrefill = options.gpuPrefill ?? true;
+    this.#prefills = new GpuForwardCache(model);
     if (!Number.isInteger(this.#roundTokens) || this.#roundTokens < 1) {
       throw new Error(
         `DecodeEngine: roundTokens: expected an integer ≥ 1, received ${this.#roundTokens}`,
@@ -250,8 +248,7 @@ export class DecodeEngine {
         this.#loop = null;
         this.#decoder?.dispose();
         this.#decoder = null;
-        for (const f of this.#prefills.values()) f.dispose();
-        this.#prefills.clear();
+        this.#prefills.dispose();
       });
     });
   }
@@ -350,46 +347,17 @@ export class DecodeEngine {
 
   /**
    * The prompt's last logits and state: with the GPU decoder, from a
-   * prebuilt forward for its length (built on first use, sharing the
-   * model's weights; rebuilt when they changed); else `model.prefill`.
+   * prebuilt forward for its length (`GpuForwardCache`); else
+   * `model.prefill`.
    */
   #prefill(prompt: number[]): { logits: tf.Tensor3D; state: ModelState } {
-    if (
-      !this.#decoder || !this.#gpuPrefill || gpuForwardUnsupported(this.#model)
-    ) {
-      return this.#model.prefill([prompt], { lastOnly: true });
-    }
-    const l = prompt.length;
-    for (let attempt = 0;; attempt++) {
-      let fwd = this.#prefills.get(l);
-      this.#prefills.delete(l); // re-inserted below as the most recent
-      if (!fwd) {
-        if (this.#prefills.size >= PREFILL_SHAPES) {
-          const [oldest, old] = this.#prefills.entries().next().value!;
-          old.dispose();
-          this.#prefills.delete(oldest);
-        }
-        try {
-          fwd = new GpuForward(this.#model, {
-            batch: 1,
-            length: l,
-            weights: "share",
-          });
-        } catch (error) {
-          // A prompt too long for one storage binding: tfjs ops split it.
-          if (!String(error).includes("storage binding")) throw error;
-          return this.#model.prefill([prompt], { lastOnly: true });
-        }
-      }
-      try {
-        const out = fwd.prefill([prompt], { lastOnly: true });
-        this.#prefills.set(l, fwd);
-        return out;
-      } catch (error) {
-        fwd.dispose(); // built before the weights changed: once more, anew
-        if (attempt > 0) throw error;
-      }
-    }
+    const viaGpu = this.#decoder && this.#gpuPrefill
+      ? this.#prefills.run(
+        prompt.length,
+        (fwd) => fwd.prefill([prompt], { lastOnly: true }),
+      )
+      : null;
+    return viaGpu ?? this.#model.prefill([prompt], { lastOnly: true });
   }
 
   /** One batched recurrent step for every running sequence. */

@@ -853,3 +853,89 @@ export class GpuForward {
     this.#device.queue.writeBuffer(this.#ids, 0, Uint32Array.from(flat));
   }
 }
+
+/**
+ * Prebuilt forwards of one model for batch 1, one per input length, sharing
+ * the model's weights: the last `capacity` lengths are kept, the least
+ * recently used dropped. What generation's prefill and `classifyRows` use on
+ * webgpu.
+ */
+export class GpuForwardCache {
+  readonly #model: MambaModel;
+  readonly #capacity: number;
+  /** By length, least recently used first. */
+  readonly #byLength = new Map<number, GpuForward>();
+
+  /**
+   * An empty cache; forwards are built on first use.
+   *
+   * @param model the model (its weights are bound, not copied).
+   * @param capacity lengths kept (default 4).
+   */
+  constructor(model: MambaModel, capacity = 4) {
+    this.#model = model;
+    this.#capacity = capacity;
+  }
+
+  /** Lengths held now, least recently used first. */
+  get lengths(): number[] {
+    return [...this.#byLength.keys()];
+  }
+
+  /**
+   * Runs `f` on the prebuilt forward for `length` (built on first use).
+   * A forward built before one of the model's weights was reassigned is
+   * rebuilt once.
+   *
+   * @param length the input length.
+   * @param f what to run with it.
+   * @returns `f`'s result, or null when no prebuilt forward can run here
+   *   (not webgpu, an unsupported model, or an input too long for one
+   *   storage binding): the caller then uses `model.forward`/`prefill`.
+   */
+  run<T>(length: number, f: (fwd: GpuForward) => T): T | null {
+    if (gpuForwardUnsupported(this.#model)) return null;
+    for (let attempt = 0;; attempt++) {
+      const fwd = this.#get(length);
+      if (!fwd) return null;
+      try {
+        return f(fwd);
+      } catch (error) {
+        const stale = String(error).includes("after this forward was built");
+        if (!stale || attempt > 0) throw error;
+        fwd.dispose();
+        this.#byLength.delete(length);
+      }
+    }
+  }
+
+  /** Frees every forward held. */
+  dispose(): void {
+    for (const fwd of this.#byLength.values()) fwd.dispose();
+    this.#byLength.clear();
+  }
+
+  #get(length: number): GpuForward | null {
+    let fwd = this.#byLength.get(length);
+    this.#byLength.delete(length); // re-inserted as the most recent
+    if (!fwd) {
+      if (this.#byLength.size >= this.#capacity) {
+        const [oldest, old] = this.#byLength.entries().next().value!;
+        old.dispose();
+        this.#byLength.delete(oldest);
+      }
+      try {
+        fwd = new GpuForward(this.#model, {
+          batch: 1,
+          length,
+          weights: "share",
+        });
+      } catch (error) {
+        if (!String(error).includes("storage binding")) throw error;
+        return null;
+      }
+    }
+    this.#byLength.set(length, fwd);
+    return fwd;
+  }
+}
