@@ -24,6 +24,8 @@ const ITERS = 1024;
 const CHAINS = 8;
 const WG = 256;
 const PER_SUBMIT = 4;
+/** Probe submits kept in flight by `warm`. */
+const IN_FLIGHT = 3;
 
 /** A clock probe bound to one device. */
 export interface ClockProbe {
@@ -84,6 +86,19 @@ ${chains.map((c) => `    x${c} = fma(x${c}, 0.999999, 1e-7);`).join("\n")}
     count: 2 * PER_SUBMIT,
   });
   let best = 0;
+  // Query results: resolve and read buffers, one pair per submit in flight.
+  const BYTES = 16 * PER_SUBMIT;
+  const pairs = [...Array(IN_FLIGHT)].map(() => ({
+    resolve: device.createBuffer({
+      size: BYTES,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    }),
+    read: device.createBuffer({
+      size: BYTES,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    }),
+  }));
+  let next = 0;
 
   /** Submits PER_SUBMIT timed probes; resolves to their FMA rates. */
   const submit = (): Promise<number[]> => {
@@ -101,22 +116,15 @@ ${chains.map((c) => `    x${c} = fma(x${c}, 0.999999, 1e-7);`).join("\n")}
       pass.dispatchWorkgroups(groups);
       pass.end();
     }
-    const bytes = 16 * PER_SUBMIT;
-    const resolve = device.createBuffer({
-      size: bytes,
-      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
-    });
-    const read = device.createBuffer({
-      size: bytes,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
+    // Submits are answered in order and at most IN_FLIGHT are pending, so
+    // the pair used IN_FLIGHT submits ago has been read and unmapped.
+    const { resolve, read } = pairs[next++ % IN_FLIGHT];
     enc.resolveQuerySet(qs, 0, 2 * PER_SUBMIT, resolve, 0);
-    enc.copyBufferToBuffer(resolve, 0, read, 0, bytes);
+    enc.copyBufferToBuffer(resolve, 0, read, 0, BYTES);
     device.queue.submit([enc.finish()]);
     return read.mapAsync(GPUMapMode.READ).then(() => {
       const t = new BigInt64Array(read.getMappedRange().slice(0));
-      read.destroy();
-      resolve.destroy();
+      read.unmap();
       const rates = [...Array(PER_SUBMIT).keys()].map((i) =>
         fmas / (Number(t[2 * i + 1] - t[2 * i]) / 1e9)
       );
@@ -132,7 +140,7 @@ ${chains.map((c) => `    x${c} = fma(x${c}, 0.999999, 1e-7);`).join("\n")}
       const inFlight: Promise<number[]>[] = [];
       let last: number[] = [];
       do {
-        while (inFlight.length < 3) inFlight.push(submit());
+        while (inFlight.length < IN_FLIGHT) inFlight.push(submit());
         last = await inFlight.shift()!;
       } while (performance.now() - t0 < ms);
       for (const p of inFlight) last = await p;

@@ -109,6 +109,15 @@ async function time(work: () => tf.Tensor): Promise<Timing> {
   const device = timer
     ? (tf.backend() as unknown as { device: GPUDevice }).device
     : null;
+  const clock: number[] = [];
+  const warmUp = async () => {
+    if (probe) clock.push(await probe.warm(warmMs));
+  };
+  const sample = async () => {
+    if (probe) clock.push(await probe.sample());
+  };
+  await warmUp();
+  // Buffers created while the queued runs are issued (not the probe's).
   let created = 0, createdBytes = 0;
   const create = device?.createBuffer;
   if (device) {
@@ -118,14 +127,6 @@ async function time(work: () => tf.Tensor): Promise<Timing> {
       return create!.call(device, d);
     };
   }
-  const clock: number[] = [];
-  const warmUp = async () => {
-    if (probe) clock.push(await probe.warm(warmMs));
-  };
-  const sample = async () => {
-    if (probe) clock.push(await probe.sample());
-  };
-  await warmUp();
   timer?.begin();
   const start = performance.now();
   let issue = 0;

@@ -227,7 +227,7 @@ export class GpuForward {
     const fits = (what: string, floats: number) => {
       const bytes = Math.max(16, 4 * floats);
       if (bytes > limit) {
-        throw new Error(
+        throw new RangeError(
           `GpuForward: ${what} needs a ${bytes}-byte storage binding for batch·length = ${M}, device limit ${limit}: use a smaller batch or length`,
         );
       }
@@ -243,313 +243,335 @@ export class GpuForward {
     // Weights: copied from tfjs's buffers in one submit.
     const copies = device.createCommandEncoder();
     const temporaries: tf.Tensor[] = [];
-    const copyOf = (t: tf.Tensor, what: string): GPUBuffer => {
-      const buf = buffer(what, t.size);
-      copies.copyBufferToBuffer(gpuBuffer(backend, t), 0, buf, 0, 4 * t.size);
-      return buf;
-    };
-    const share = options.weights === "share";
-    const weight = (name: string): GPUBuffer => {
-      const t = model.params.get(name);
-      if (!t) throw new Error(`GpuForward: missing parameter ${name}`);
-      if (!share) return copyOf(t, name);
-      this.#shared.push({ name, v: t, dataId: t.dataId });
-      return gpuBuffer(backend, t);
-    };
-    const maybe = (name: string) =>
-      model.params.has(name) ? weight(name) : undefined;
-
-    const mixers = r.layers.map((x) => x.mixer);
-    const max = (f: (m: (typeof mixers)[number]) => number) =>
-      Math.max(...mixers.map(f));
-    const maxIn = max((m) => m.dInner);
-    fits("in_proj output", M * 2 * maxIn); // the largest activation, first
-    const maxN = max((m) => m.dState);
-    const maxR = max((m) => m.dtRankValue);
-    this.#ids = buffer("ids", M);
-    const h = [buffer("hidden", M * d), buffer("hidden", M * d)];
-    const normed = buffer("normed", M * d);
-    const mix = buffer("mixer output", M * d);
-    const scratch = buffer("residual scratch", M * d);
-    const xz = buffer("in_proj output", M * 2 * maxIn);
-    const u = buffer("conv output", M * maxIn);
-    const dbc = buffer("x_proj output", M * (maxR + 2 * maxN));
-    const dt = buffer("dt", M * maxR);
-    const Bm = buffer("B", M * maxN);
-    const Cm = buffer("C", M * maxN);
-    const delta = buffer("delta", M * maxIn);
-    const y = buffer("scan output", M * maxIn);
-    const last = buffer("last rows", b * d);
-    const embedding = weight("backbone.embeddings.weight");
-    const lmWeight = this.#classifier || lmName === "backbone.embeddings.weight"
-      ? embedding
-      : weight(lmName);
-
-    const uniform = (values: number[]) => {
-      const data = new Uint32Array(
-        Math.max(4, Math.ceil(values.length / 4) * 4),
-      );
-      data.set(values);
-      const buf = buffer(
-        "uniforms",
-        data.length,
-        GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-      );
-      device.queue.writeBuffer(buf, 0, data);
-      return buf;
-    };
-    const group = (pipe: GPUComputePipeline, buffers: GPUBuffer[]) =>
-      device.createBindGroup({
-        layout: layoutOf(pipe),
-        entries: buffers.map((buf, binding) => ({
-          binding,
-          resource: { buffer: buf },
-        })),
-      });
-    const make = (label: string, launch: Launch, buffers: GPUBuffer[]) => {
-      const pipe = pipeline(device, launch.key, launch.wgsl);
-      return {
-        label,
-        pipe,
-        group: group(pipe, [...buffers, uniform(launch.uniforms)]),
-        groups: launch.groups,
+    try {
+      const copyOf = (t: tf.Tensor, what: string): GPUBuffer => {
+        const buf = buffer(what, t.size);
+        copies.copyBufferToBuffer(gpuBuffer(backend, t), 0, buf, 0, 4 * t.size);
+        return buf;
       };
-    };
-    const add = (label: string, launch: Launch, buffers: GPUBuffer[]) =>
-      this.#steps.push(make(label, launch, buffers));
-    // Temporaries of multi-dispatch plans, shared by name and size.
-    const temps = new Map<string, GPUBuffer>();
-    const addPlan = (
-      label: string,
-      plan: {
-        temps: Record<string, number[]>;
-        steps: { launch: Launch; buffers: string[] }[];
-      },
-      named: Record<string, GPUBuffer>,
-    ) => {
-      const all = { ...named };
-      for (const [name, shape] of Object.entries(plan.temps)) {
-        const floats = shape.reduce((x, z) => x * z, 1);
-        const key = `${name}_${floats}`;
-        let t = temps.get(key);
-        if (!t) temps.set(key, t = buffer(`${label} ${name}`, floats));
-        all[name] = t;
-      }
-      for (const s of plan.steps) {
-        add(label, s.launch, s.buffers.map((x) => all[x]));
-      }
-    };
-    const matmul = (
-      label: string,
-      [m, n, k]: number[],
-      named: Record<string, GPUBuffer | undefined>,
-    ) =>
-      addPlan(
-        label,
-        matMulPlan(device, m, n, k, named.bias !== undefined),
-        Object.fromEntries(
-          Object.entries(named).filter(([, v]) => v),
-        ) as Record<string, GPUBuffer>,
-      );
-    const rowsLaunch = (
-      key: string,
-      wgsl: () => string,
-      threads: number,
-      uniforms: number[],
-    ): Launch => {
-      const groups = groupGrid(device, Math.ceil(threads / ROWS_WORKGROUP));
-      return { key, wgsl, uniforms: [...uniforms, groups[0]], groups };
-    };
-
-    add(
-      "embedding",
-      rowsLaunch("rows_embed", embedRowsShader, M * d, [M, d, r.vocab]),
-      [h[0], embedding, this.#ids],
-    );
-    // The residual stream is h[cur]; `pending` says the last mixer's output
-    // (in `mix`) is still to be added to it.
-    let cur = 0;
-    let pending = false;
-    const normAttrs = (norm: NormNode, bias: GPUBuffer | undefined) => ({
-      layer: norm.kind === "layer_norm",
-      eps: norm.eps,
-      hasBias: bias !== undefined,
-    });
-    /** norm(h[cur] (+ mix)) into `out`; the sum becomes the stream. */
-    const norm = (
-      label: string,
-      spec: NormNode,
-      prefix: string,
-      out: GPUBuffer,
-      sumTo: GPUBuffer,
-    ) => {
-      const w = weight(`${prefix}.weight`);
-      const bias = maybe(`${prefix}.bias`);
-      const a = normAttrs(spec, bias);
-      if (pending) {
-        add(label, normForwardLaunch(device, M, d, true, a), [
-          out,
-          sumTo,
-          h[cur],
-          mix,
-          w,
-          bias ?? w,
-        ]);
-      } else {
-        add(label, normForwardLaunch(device, M, d, false, a), [
-          out,
-          h[cur],
-          w,
-          bias ?? w,
-        ]);
-      }
-    };
-    const topPrefixes = normPrefixes(r);
-    let topNorm = 0;
-    for (const step of r.plan) {
-      if (step.kind === "residual") {
-        const layer = r.layers[step.layer];
-        const m = layer.mixer;
-        const { dInner: dIn, dState: n, dtRankValue: rank, dConv: k } = m;
-        const p = `backbone.layers.${step.layer}`;
-        norm("norm (+ residual)", layer.norm, `${p}.norm`, normed, h[1 - cur]);
-        if (pending) cur = 1 - cur;
-        pending = false;
-        const inBias = maybe(`${p}.mixer.in_proj.bias`);
-        const inW = weight(`${p}.mixer.in_proj.weight`);
-        matmul("in_proj", [M, 2 * dIn, d], {
-          out: xz,
-          a: normed,
-          w: inW,
-          bias: inBias,
-        });
-        const convHist = buffer("conv state", b * (k - 1) * dIn);
-        const ssm = buffer("ssm state", b * dIn * n);
-        this.#states.push({
-          conv: convHist,
-          ssm,
-          convShape: [b, k - 1, dIn],
-          ssmShape: [b, dIn, n],
-        });
-        const convW = weight(`${p}.mixer.conv1d.weight`);
-        const convB = maybe(`${p}.mixer.conv1d.bias`);
-        add(
-          "conv + SiLU",
-          convForwardLaunch(device, [b, l, dIn, k, 2 * dIn, 0], {
-            hasBias: !!convB,
-            hasHist: false,
-          }),
-          [u, convHist, xz, convW, convW, convB ?? convW],
-        );
-        matmul("x_proj", [M, rank + 2 * n, dIn], {
-          out: dbc,
-          a: u,
-          w: weight(`${p}.mixer.x_proj.weight`),
-        });
-        add(
-          "split Δ, B, C",
-          rowsLaunch("rows_split_dbc", splitDbcShader, M * (rank + 2 * n), [
-            M,
-            rank,
-            n,
-          ]),
-          [dt, Bm, Cm, dbc],
-        );
-        matmul("dt_proj", [M, dIn, rank], {
-          out: delta,
-          a: dt,
-          w: weight(`${p}.mixer.dt_proj.weight`),
-        });
-        // P = [−exp(A_log) | D | Δ bias], once.
-        const P = tf.tidy(() =>
-          tf.concat([
-            tf.neg(tf.exp(model.params.get(`${p}.mixer.A_log`)!)),
-            model.params.get(`${p}.mixer.D`)!.reshape([dIn, 1]),
-            model.params.get(`${p}.mixer.dt_proj.bias`)!.reshape([dIn, 1]),
-          ], 1)
-        );
-        temporaries.push(P);
-        const scan = scanForwardPlan(device, {
-          b,
-          l,
-          dIn,
-          N: n,
-          hasZ: true,
-          softplus: true,
-          hasInit: false,
-          K: 0,
-          zStride: 2 * dIn,
-          zOff: dIn,
-        });
-        addPlan("scan", scan, {
-          u,
-          dl: delta,
-          P: copyOf(P, "P"),
-          B: Bm,
-          C: Cm,
-          z: xz,
-          y,
-          hend: ssm,
-        });
-        matmul("out_proj", [M, d, dIn], {
-          out: mix,
-          a: y,
-          w: weight(`${p}.mixer.out_proj.weight`),
-          bias: maybe(`${p}.mixer.out_proj.bias`),
-        });
-        pending = true;
-      } else if (step.kind === "norm") {
-        norm("norm", step.norm, topPrefixes[topNorm++], h[1 - cur], scratch);
-        cur = 1 - cur;
-        pending = false;
-      }
-    }
-    if (pending) {
-      const add2 = rowsLaunch("rows_add", addShader, M * d, [M * d]);
-      add("residual add", add2, [h[1 - cur], h[cur], mix]);
-      cur = 1 - cur;
-    }
-    this.#final = h[cur];
-    // The head: a product (and a K-slice sum when split) into the logits.
-    const headSteps = (rows: number, input: GPUBuffer): HeadStep[] => {
-      const plan = matMulPlan(device, rows, V, d, false);
-      const named: Record<string, GPUBuffer | null> = {
-        out: null,
-        a: input,
-        w: lmWeight,
+      const share = options.weights === "share";
+      /** A parameter, recorded for the per-call check in "share" mode. */
+      const watched = (name: string): tf.Variable => {
+        const t = model.params.get(name);
+        if (!t) throw new Error(`GpuForward: missing parameter ${name}`);
+        if (share) this.#shared.push({ name, v: t, dataId: t.dataId });
+        return t;
       };
-      for (const [name, shape] of Object.entries(plan.temps)) {
-        named[name] = buffer(`lm_head ${name}`, shape[0]);
-      }
-      return plan.steps.map(({ launch, buffers }) => {
+      const weight = (name: string): GPUBuffer => {
+        const t = watched(name);
+        return share ? gpuBuffer(backend, t) : copyOf(t, name);
+      };
+      const maybe = (name: string) =>
+        model.params.has(name) ? weight(name) : undefined;
+
+      const mixers = r.layers.map((x) => x.mixer);
+      const max = (f: (m: (typeof mixers)[number]) => number) =>
+        Math.max(...mixers.map(f));
+      const maxIn = max((m) => m.dInner);
+      fits("in_proj output", M * 2 * maxIn); // the largest activation, first
+      const maxN = max((m) => m.dState);
+      const maxR = max((m) => m.dtRankValue);
+      this.#ids = buffer("ids", M);
+      const h = [buffer("hidden", M * d), buffer("hidden", M * d)];
+      const normed = buffer("normed", M * d);
+      const mix = buffer("mixer output", M * d);
+      const scratch = buffer("residual scratch", M * d);
+      const xz = buffer("in_proj output", M * 2 * maxIn);
+      const u = buffer("conv output", M * maxIn);
+      const dbc = buffer("x_proj output", M * (maxR + 2 * maxN));
+      const dt = buffer("dt", M * maxR);
+      const Bm = buffer("B", M * maxN);
+      const Cm = buffer("C", M * maxN);
+      const delta = buffer("delta", M * maxIn);
+      const y = buffer("scan output", M * maxIn);
+      const last = buffer("last rows", b * d);
+      const embedding = weight("backbone.embeddings.weight");
+      const lmWeight =
+        this.#classifier || lmName === "backbone.embeddings.weight"
+          ? embedding
+          : weight(lmName);
+
+      const uniform = (values: number[]) => {
+        const data = new Uint32Array(
+          Math.max(4, Math.ceil(values.length / 4) * 4),
+        );
+        data.set(values);
+        const buf = buffer(
+          "uniforms",
+          data.length,
+          GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        );
+        device.queue.writeBuffer(buf, 0, data);
+        return buf;
+      };
+      const group = (pipe: GPUComputePipeline, buffers: GPUBuffer[]) =>
+        device.createBindGroup({
+          layout: layoutOf(pipe),
+          entries: buffers.map((buf, binding) => ({
+            binding,
+            resource: { buffer: buf },
+          })),
+        });
+      const make = (label: string, launch: Launch, buffers: GPUBuffer[]) => {
         const pipe = pipeline(device, launch.key, launch.wgsl);
-        const bound = [
-          ...buffers.map((x) => named[x]),
-          uniform(launch.uniforms),
-        ];
         return {
-          label: "lm_head",
+          label,
           pipe,
+          group: group(pipe, [...buffers, uniform(launch.uniforms)]),
           groups: launch.groups,
-          buffers: bound,
-          group: bound.includes(null)
-            ? null
-            : group(pipe, bound as GPUBuffer[]),
         };
+      };
+      const add = (label: string, launch: Launch, buffers: GPUBuffer[]) =>
+        this.#steps.push(make(label, launch, buffers));
+      // Temporaries of multi-dispatch plans, shared by name and size.
+      const temps = new Map<string, GPUBuffer>();
+      const addPlan = (
+        label: string,
+        plan: {
+          temps: Record<string, number[]>;
+          steps: { launch: Launch; buffers: string[] }[];
+        },
+        named: Record<string, GPUBuffer>,
+      ) => {
+        const all = { ...named };
+        for (const [name, shape] of Object.entries(plan.temps)) {
+          const floats = shape.reduce((x, z) => x * z, 1);
+          const key = `${name}_${floats}`;
+          let t = temps.get(key);
+          if (!t) temps.set(key, t = buffer(`${label} ${name}`, floats));
+          all[name] = t;
+        }
+        for (const s of plan.steps) {
+          add(label, s.launch, s.buffers.map((x) => all[x]));
+        }
+      };
+      const matmul = (
+        label: string,
+        [m, n, k]: number[],
+        named: Record<string, GPUBuffer | undefined>,
+      ) =>
+        addPlan(
+          label,
+          matMulPlan(device, m, n, k, named.bias !== undefined),
+          Object.fromEntries(
+            Object.entries(named).filter(([, v]) => v),
+          ) as Record<string, GPUBuffer>,
+        );
+      const rowsLaunch = (
+        key: string,
+        wgsl: () => string,
+        threads: number,
+        uniforms: number[],
+      ): Launch => {
+        const groups = groupGrid(device, Math.ceil(threads / ROWS_WORKGROUP));
+        return { key, wgsl, uniforms: [...uniforms, groups[0]], groups };
+      };
+
+      add(
+        "embedding",
+        rowsLaunch("rows_embed", embedRowsShader, M * d, [M, d, r.vocab]),
+        [h[0], embedding, this.#ids],
+      );
+      // The residual stream is h[cur]; `pending` says the last mixer's output
+      // (in `mix`) is still to be added to it.
+      let cur = 0;
+      let pending = false;
+      const normAttrs = (norm: NormNode, bias: GPUBuffer | undefined) => ({
+        layer: norm.kind === "layer_norm",
+        eps: norm.eps,
+        hasBias: bias !== undefined,
       });
-    };
-    const lastRows = make(
-      "last rows",
-      rowsLaunch("rows_last", lastRowsShader, b * d, [b, l, d]),
-      [last, this.#final],
-    );
-    this.#head = this.#classifier ? { all: [], last: [] } : {
-      all: headSteps(M, this.#final),
-      last: [{ ...lastRows, buffers: [] }, ...headSteps(b, last)],
-    };
-    flushTfjs(backend); // P must be computed before it is copied
-    device.queue.submit([copies.finish()]);
-    tf.dispose(temporaries);
+      /** norm(h[cur] (+ mix)) into `out`; the sum becomes the stream. */
+      const norm = (
+        label: string,
+        spec: NormNode,
+        prefix: string,
+        out: GPUBuffer,
+        sumTo: GPUBuffer,
+      ) => {
+        const w = weight(`${prefix}.weight`);
+        const bias = maybe(`${prefix}.bias`);
+        const a = normAttrs(spec, bias);
+        if (pending) {
+          add(label, normForwardLaunch(device, M, d, true, a), [
+            out,
+            sumTo,
+            h[cur],
+            mix,
+            w,
+            bias ?? w,
+          ]);
+        } else {
+          add(label, normForwardLaunch(device, M, d, false, a), [
+            out,
+            h[cur],
+            w,
+            bias ?? w,
+          ]);
+        }
+      };
+      const topPrefixes = normPrefixes(r);
+      let topNorm = 0;
+      for (const step of r.plan) {
+        if (step.kind === "residual") {
+          const layer = r.layers[step.layer];
+          const m = layer.mixer;
+          const { dInner: dIn, dState: n, dtRankValue: rank, dConv: k } = m;
+          const p = `backbone.layers.${step.layer}`;
+          norm(
+            "norm (+ residual)",
+            layer.norm,
+            `${p}.norm`,
+            normed,
+            h[1 - cur],
+          );
+          if (pending) cur = 1 - cur;
+          pending = false;
+          const inBias = maybe(`${p}.mixer.in_proj.bias`);
+          const inW = weight(`${p}.mixer.in_proj.weight`);
+          matmul("in_proj", [M, 2 * dIn, d], {
+            out: xz,
+            a: normed,
+            w: inW,
+            bias: inBias,
+          });
+          const convHist = buffer("conv state", b * (k - 1) * dIn);
+          const ssm = buffer("ssm state", b * dIn * n);
+          this.#states.push({
+            conv: convHist,
+            ssm,
+            convShape: [b, k - 1, dIn],
+            ssmShape: [b, dIn, n],
+          });
+          const convW = weight(`${p}.mixer.conv1d.weight`);
+          const convB = maybe(`${p}.mixer.conv1d.bias`);
+          add(
+            "conv + SiLU",
+            convForwardLaunch(device, [b, l, dIn, k, 2 * dIn, 0], {
+              hasBias: !!convB,
+              hasHist: false,
+            }),
+            [u, convHist, xz, convW, convW, convB ?? convW],
+          );
+          matmul("x_proj", [M, rank + 2 * n, dIn], {
+            out: dbc,
+            a: u,
+            w: weight(`${p}.mixer.x_proj.weight`),
+          });
+          add(
+            "split Δ, B, C",
+            rowsLaunch("rows_split_dbc", splitDbcShader, M * (rank + 2 * n), [
+              M,
+              rank,
+              n,
+            ]),
+            [dt, Bm, Cm, dbc],
+          );
+          matmul("dt_proj", [M, dIn, rank], {
+            out: delta,
+            a: dt,
+            w: weight(`${p}.mixer.dt_proj.weight`),
+          });
+          // P = [−exp(A_log) | D | Δ bias], once (in "share" mode its sources
+          // are watched like the bound weights).
+          const [ALog, D, dtBias] = ["A_log", "D", "dt_proj.bias"].map((w) =>
+            watched(`${p}.mixer.${w}`)
+          );
+          const P = tf.tidy(() =>
+            tf.concat([
+              tf.neg(tf.exp(ALog)),
+              D.reshape([dIn, 1]),
+              dtBias.reshape([dIn, 1]),
+            ], 1)
+          );
+          temporaries.push(P);
+          const scan = scanForwardPlan(device, {
+            b,
+            l,
+            dIn,
+            N: n,
+            hasZ: true,
+            softplus: true,
+            hasInit: false,
+            K: 0,
+            zStride: 2 * dIn,
+            zOff: dIn,
+          });
+          addPlan("scan", scan, {
+            u,
+            dl: delta,
+            P: copyOf(P, "P"),
+            B: Bm,
+            C: Cm,
+            z: xz,
+            y,
+            hend: ssm,
+          });
+          matmul("out_proj", [M, d, dIn], {
+            out: mix,
+            a: y,
+            w: weight(`${p}.mixer.out_proj.weight`),
+            bias: maybe(`${p}.mixer.out_proj.bias`),
+          });
+          pending = true;
+        } else if (step.kind === "norm") {
+          norm("norm", step.norm, topPrefixes[topNorm++], h[1 - cur], scratch);
+          cur = 1 - cur;
+          pending = false;
+        }
+      }
+      if (pending) {
+        const add2 = rowsLaunch("rows_add", addShader, M * d, [M * d]);
+        add("residual add", add2, [h[1 - cur], h[cur], mix]);
+        cur = 1 - cur;
+      }
+      this.#final = h[cur];
+      // The head: a product (and a K-slice sum when split) into the logits.
+      const headSteps = (rows: number, input: GPUBuffer): HeadStep[] => {
+        const plan = matMulPlan(device, rows, V, d, false);
+        const named: Record<string, GPUBuffer | null> = {
+          out: null,
+          a: input,
+          w: lmWeight,
+        };
+        for (const [name, shape] of Object.entries(plan.temps)) {
+          named[name] = buffer(`lm_head ${name}`, shape[0]);
+        }
+        return plan.steps.map(({ launch, buffers }) => {
+          const pipe = pipeline(device, launch.key, launch.wgsl);
+          const bound = [
+            ...buffers.map((x) => named[x]),
+            uniform(launch.uniforms),
+          ];
+          return {
+            label: "lm_head",
+            pipe,
+            groups: launch.groups,
+            buffers: bound,
+            group: bound.includes(null)
+              ? null
+              : group(pipe, bound as GPUBuffer[]),
+          };
+        });
+      };
+      const lastRows = make(
+        "last rows",
+        rowsLaunch("rows_last", lastRowsShader, b * d, [b, l, d]),
+        [last, this.#final],
+      );
+      this.#head = this.#classifier ? { all: [], last: [] } : {
+        all: headSteps(M, this.#final),
+        last: [{ ...lastRows, buffers: [] }, ...headSteps(b, last)],
+      };
+      flushTfjs(backend); // P must be computed before it is copied
+      device.queue.submit([copies.finish()]);
+    } catch (error) {
+      // A late refusal (a rejected parameter or shape) leaks no GPU buffer.
+      for (const buf of this.#buffers) buf.destroy();
+      throw error;
+    } finally {
+      tf.dispose(temporaries);
+    }
   }
 
   /** Dispatches per call (the LM head over all rows included). */
@@ -797,6 +819,17 @@ export class GpuForward {
     };
   }
 
+  /**
+   * Whether the forward can run: not disposed, and (with `weights: "share"`)
+   * none of the model's weights reassigned or disposed since it was built.
+   */
+  get current(): boolean {
+    return !this.#disposed &&
+      this.#shared.every(({ v, dataId }) =>
+        !v.isDisposed && v.dataId === dataId
+      );
+  }
+
   /** Throws when disposed, or when a shared weight changed since the build. */
   #checkUsable(): void {
     if (this.#disposed) throw new Error("GpuForward: used after dispose()");
@@ -883,9 +916,8 @@ export class GpuForwardCache {
   }
 
   /**
-   * Runs `f` on the prebuilt forward for `length` (built on first use).
-   * A forward built before one of the model's weights was reassigned is
-   * rebuilt once.
+   * Runs `f` on the prebuilt forward for `length` (built on first use, and
+   * built anew when one of the model's weights was reassigned since).
    *
    * @param length the input length.
    * @param f what to run with it.
@@ -895,18 +927,8 @@ export class GpuForwardCache {
    */
   run<T>(length: number, f: (fwd: GpuForward) => T): T | null {
     if (gpuForwardUnsupported(this.#model)) return null;
-    for (let attempt = 0;; attempt++) {
-      const fwd = this.#get(length);
-      if (!fwd) return null;
-      try {
-        return f(fwd);
-      } catch (error) {
-        const stale = String(error).includes("after this forward was built");
-        if (!stale || attempt > 0) throw error;
-        fwd.dispose();
-        this.#byLength.delete(length);
-      }
-    }
+    const fwd = this.#get(length);
+    return fwd ? f(fwd) : null;
   }
 
   /** Frees every forward held. */
@@ -918,12 +940,11 @@ export class GpuForwardCache {
   #get(length: number): GpuForward | null {
     let fwd = this.#byLength.get(length);
     this.#byLength.delete(length); // re-inserted as the most recent
+    if (fwd && !fwd.current) { // built before a weight was reassigned
+      fwd.dispose();
+      fwd = undefined;
+    }
     if (!fwd) {
-      if (this.#byLength.size >= this.#capacity) {
-        const [oldest, old] = this.#byLength.entries().next().value!;
-        old.dispose();
-        this.#byLength.delete(oldest);
-      }
       try {
         fwd = new GpuForward(this.#model, {
           batch: 1,
@@ -931,8 +952,13 @@ export class GpuForwardCache {
           weights: "share",
         });
       } catch (error) {
-        if (!String(error).includes("storage binding")) throw error;
-        return null;
+        if (error instanceof RangeError) return null; // too long to bind
+        throw error;
+      }
+      if (this.#byLength.size >= this.#capacity) {
+        const [oldest, old] = this.#byLength.entries().next().value!;
+        old.dispose();
+        this.#byLength.delete(oldest);
       }
     }
     this.#byLength.set(length, fwd);

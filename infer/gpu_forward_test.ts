@@ -14,7 +14,11 @@ import imdbClassifier from "../examples/imdb_classifier.ts";
 import { FIXTURES, readExpected, relativeError } from "../tests/_util.ts";
 import { GREEDY, greedyFixture } from "../tests/_infer_fixtures.ts";
 import { GpuDecoder } from "./gpu_decoder.ts";
-import { GpuForward, gpuForwardUnsupported } from "./gpu_forward.ts";
+import {
+  GpuForward,
+  GpuForwardCache,
+  gpuForwardUnsupported,
+} from "./gpu_forward.ts";
 import { classifyRows } from "./classify.ts";
 import { fitIds } from "../train/data/batches.ts";
 import { argmax } from "./sampling.ts";
@@ -291,6 +295,22 @@ Deno.test({
   const d = fresh.forward(ids);
   const before = await c.data();
   assert.notDeepEqual(before, await d.data());
+  // Weights read into the scan's packed parameters are watched too.
+  const aLog = "backbone.layers.1.mixer.A_log";
+  const again = new GpuForward(model, {
+    batch: 2,
+    length: 4,
+    weights: "share",
+  });
+  assert.ok(again.current);
+  const aLogVar = model.params.get(aLog)!;
+  aLogVar.assign(tf.add(aLogVar, 0.5));
+  assert.equal(again.current, false);
+  assert.throws(
+    () => again.forward(ids),
+    new RegExp(`weight ${aLog.replaceAll(".", "\\.")} was reassigned`),
+  );
+  again.dispose();
   model.dispose();
   assert.throws(() => fresh.forward(ids), /was disposed after this forward/);
   const e = copied.forward(ids); // its own copies outlive the model
@@ -402,5 +422,45 @@ Deno.test({
   const b = model.params.get("backbone.layers.0.mixer.in_proj.weight")!;
   b.assign(tf.mul(b, 0.5));
   near(await classifyRows(model, rows), await want(), "after reassigning");
+  model.dispose();
+});
+
+Deno.test({
+  name:
+    "GpuForwardCache: keeps the last lengths, rebuilds after a weight changes, and gives null (evicting nothing) for a length too long to bind",
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const model = await loadModel(`${FIXTURES}tiny`);
+  const cache = new GpuForwardCache(model, 2);
+  const ids = (l: number) => [Array.from({ length: l }, (_, t) => t % 7)];
+  const seen: GpuForward[] = [];
+  for (const l of [3, 4, 3, 5]) {
+    const out = cache.run(l, (fwd) => {
+      seen.push(fwd);
+      return fwd.forward(ids(l));
+    });
+    const want = model.forward(ids(l));
+    assert.deepEqual(await out!.data(), await want.data(), `length ${l}`);
+    tf.dispose([out!, want]);
+  }
+  assert.equal(seen[0], seen[2], "length 3 reused");
+  assert.deepEqual(cache.lengths, [3, 5], "length 4 evicted (least recent)");
+  const v = model.params.get("backbone.layers.0.mixer.D")!;
+  v.assign(tf.mul(v, 2));
+  const after = cache.run(5, (fwd) => {
+    seen.push(fwd);
+    return fwd.forward(ids(5));
+  })!;
+  assert.notEqual(seen[4], seen[3], "rebuilt after D changed");
+  const want = model.forward(ids(5));
+  assert.deepEqual(await after.data(), await want.data());
+  tf.dispose([after, want]);
+  const limit = (tf.backend() as unknown as { device: GPUDevice }).device
+    .limits.maxStorageBufferBindingSize;
+  const tooLong = Math.ceil(limit / 4 / model.resolved.paddedVocab) + 1;
+  assert.equal(cache.run(tooLong, () => "ran"), null);
+  assert.deepEqual(cache.lengths, [3, 5], "nothing evicted for it");
+  cache.dispose();
   model.dispose();
 });

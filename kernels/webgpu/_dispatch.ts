@@ -80,8 +80,8 @@ export interface Launch {
 
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
-/** Shader keys whose pipeline the device rejected, with its message. */
-const failed = new Map<string, string>();
+/** Per device, shader keys whose pipeline it rejected, with its message. */
+const failures = new WeakMap<GPUDevice, Map<string, string>>();
 
 /**
  * Compiles (once per device and shaderKey) a compute pipeline.
@@ -96,6 +96,8 @@ export function pipeline(
   shaderKey: string,
   wgsl: () => string,
 ): GPUComputePipeline {
+  let failed = failures.get(device);
+  if (!failed) failures.set(device, failed = new Map());
   const failure = failed.get(shaderKey);
   if (failure !== undefined) {
     throw new Error(
@@ -121,7 +123,7 @@ export function pipeline(
     });
     device.popErrorScope().then((error) => {
       if (error) {
-        failed.set(shaderKey, error.message);
+        failed!.set(shaderKey, error.message);
         console.error(
           `kernels/webgpu: pipeline ${shaderKey}: ${error.message}`,
         );

@@ -224,8 +224,8 @@ export interface MatMulPlan {
  *
  * @param device the device (limits).
  * @returns the plan.
- * @throws Error when workgroup memory or a storage binding would exceed the
- *   device's limits.
+ * @throws Error when workgroup memory, RangeError when a storage binding
+ *   would exceed the device's limits.
  */
 export function matMulPlan(
   device: GPUDevice,
@@ -253,7 +253,7 @@ export function matMulPlan(
   ];
   for (const [name, size] of sizes) {
     if (4 * size > maxBinding) {
-      throw new Error(
+      throw new RangeError(
         `matMulNT: ${name} needs a ${
           4 * size
         }-byte storage binding, device limit ${maxBinding}`,
