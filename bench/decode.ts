@@ -31,7 +31,12 @@
  * @module
  */
 import parser from "yargs-parser";
-import { type BackendName, setBackend, tf } from "../kernels/backend.ts";
+import {
+  type BackendName,
+  setBackend,
+  SUBMIT_BATCH,
+  tf,
+} from "../kernels/backend.ts";
 import { loadModel } from "../models/io.ts";
 import { buildModel } from "../models/model.ts";
 import type { MambaModel } from "../models/types.ts";
@@ -146,7 +151,7 @@ if (import.meta.main) {
   // starts so that choice leaves it alone.
   if (a["submit-batch"] !== undefined) {
     tf.env().set(
-      "WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE",
+      SUBMIT_BATCH,
       Number(a["submit-batch"]),
     );
   }

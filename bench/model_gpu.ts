@@ -33,7 +33,12 @@ import {
 import { type GpuTimer, makeGpuTimer, waitFor } from "./_gpu_timer.ts";
 import { makeClockProbe } from "./_gpu_clock.ts";
 import parser from "yargs-parser";
-import { type BackendName, setBackend, tf } from "../kernels/backend.ts";
+import {
+  type BackendName,
+  setBackend,
+  SUBMIT_BATCH,
+  tf,
+} from "../kernels/backend.ts";
 import "../kernels/webgpu/register.ts";
 import { selectiveScan } from "../kernels/selective_scan.ts";
 import { buildModel } from "../models/model.ts";
@@ -49,7 +54,6 @@ const shapes = String(args.shapes ?? "1x2048,8x512").split(",").map((s) =>
 const out = String(args.out ?? "bench/results/model_gpu.json");
 // Forwards timed again with tfjs submitting its command encoder every N
 // dispatches (the project picks 16 or 1024 by adapter in kernels/backend.ts).
-const SUBMIT = "WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE";
 // Matmul tunings "tile/split" (e.g. small/1, large/3; split 0 = automatic)
 // under which the prebuilt forward is profiled again.
 const matmulVariants = String(args.matmul ?? "").split(",").filter((x) => x);
@@ -209,10 +213,10 @@ for (const [b, l] of shapes) {
   }
   const bySubmit = [];
   for (const every of submitBatches) {
-    const before = tf.env().get(SUBMIT);
-    tf.env().set(SUBMIT, every);
+    const before = tf.env().get(SUBMIT_BATCH);
+    tf.env().set(SUBMIT_BATCH, every);
     bySubmit.push({ every, ...await time(() => model.forward(ids)) });
-    tf.env().set(SUBMIT, before);
+    tf.env().set(SUBMIT_BATCH, before);
   }
   const u = tf.randomNormal([b, l, dIn]) as tf.Tensor3D;
   const delta = tf.randomNormal([b, l, dIn], -4, 0.5) as tf.Tensor3D;

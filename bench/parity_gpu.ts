@@ -20,9 +20,13 @@ import "../kernels/webgpu/register.ts";
 import { loadModel } from "../models/io.ts";
 import { generate } from "../infer/generate.ts";
 import { GpuForward } from "../infer/gpu_forward.ts";
-import { FIXTURE_NAMES, readExpected, relativeError } from "../tests/_util.ts";
+import {
+  FIXTURE_NAMES,
+  PARITY_TOLERANCE,
+  readExpected,
+  relativeError,
+} from "../tests/_util.ts";
 
-const TOLERANCE = 1e-5;
 const args = parser(Deno.args, { string: ["fixtures", "out"] });
 const folder = String(args.fixtures ?? "tests/fixtures/hf-mamba/").replace(
   /\/?$/,
@@ -57,8 +61,8 @@ for (const fixture of FIXTURE_NAMES) {
   report({
     fixture,
     what: "logits vs logits_f64",
-    ok: err <= TOLERANCE,
-    detail: `relative error ${err.toExponential(2)} (≤ ${TOLERANCE})`,
+    ok: err <= PARITY_TOLERANCE,
+    detail: `relative error ${err.toExponential(2)} (≤ ${PARITY_TOLERANCE})`,
   });
   const ids = expected.inputIds;
   const fwd = new GpuForward(model, {
@@ -75,8 +79,8 @@ for (const fixture of FIXTURE_NAMES) {
   report({
     fixture,
     what: "prebuilt forward (GpuForward) logits vs logits_f64",
-    ok: errPre <= TOLERANCE,
-    detail: `relative error ${errPre.toExponential(2)} (≤ ${TOLERANCE})`,
+    ok: errPre <= PARITY_TOLERANCE,
+    detail: `relative error ${errPre.toExponential(2)} (≤ ${PARITY_TOLERANCE})`,
   });
   const prompt = expected.promptIds[0];
   const want = expected.greedyIds[0].slice(prompt.length);

@@ -10,7 +10,7 @@
  * @module
  */
 import parser from "yargs-parser";
-import { setBackend, tf } from "../kernels/backend.ts";
+import { setBackend, SUBMIT_BATCH, tf } from "../kernels/backend.ts";
 import "../kernels/webgpu/register.ts";
 import { buildModel } from "../models/model.ts";
 import mamba130m from "../examples/mamba_130m.ts";
@@ -21,8 +21,8 @@ const layers = Number(args.layers ?? 4),
   l = Number(args.l ?? 2048);
 const out = String(args.out ?? "bench/results/profile_gpu.json");
 await setBackend("webgpu");
-const projectDefault = tf.env().get("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE");
-tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", 15); // tfjs's own default first
+const projectDefault = tf.env().get(SUBMIT_BATCH);
+tf.env().set(SUBMIT_BATCH, 15); // tfjs's own default first
 // examples/mamba_130m.ts with `layers` blocks instead of 24.
 const model = buildModel({
   ...mamba130m,
@@ -74,9 +74,9 @@ for (const [name, e] of rows.slice(0, 20)) {
   console.log(`| ${name} | ${e.n} | ${e.ms.toFixed(2)} |`);
 }
 results.kernels = Object.fromEntries(rows);
-tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", projectDefault);
+tf.env().set(SUBMIT_BATCH, projectDefault);
 results.projectDefault = await wall(
-  `this project's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=${projectDefault}`,
+  `this project's ${SUBMIT_BATCH}=${projectDefault}`,
 );
 tf.env().set("WEBGPU_CPU_FORWARD", false);
 results.noCpuForward = await wall("… and WEBGPU_CPU_FORWARD=false");

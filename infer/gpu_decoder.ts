@@ -25,6 +25,7 @@
  */
 import { tf } from "../kernels/backend.ts";
 import {
+  bindGroup,
   flushTfjs,
   gpuBuffer,
   layoutOf,
@@ -48,7 +49,7 @@ import {
   scanStepWgsl,
 } from "../kernels/webgpu/_wgsl_decode.ts";
 import type { NormNode } from "../dsl/schema.ts";
-import { normPrefixes } from "../models/init.ts";
+import { lmHeadWeightName, normPrefixes } from "../models/init.ts";
 import type { MambaModel, ModelState } from "../models/types.ts";
 import type { SamplingConfig } from "./sampling.ts";
 
@@ -206,10 +207,7 @@ export class GpuDecoder {
     this.#vocab = r.vocab;
     this.#stride = r.paddedVocab;
     this.#words = Math.ceil(r.vocab / 32);
-    const head = r.plan[r.plan.length - 1];
-    const lmName = head.kind === "lm_head" && head.tied
-      ? "backbone.embeddings.weight"
-      : "lm_head.weight";
+    const lmName = lmHeadWeightName(r);
 
     // Weights: copied from tfjs's buffers in one submit.
     const copies = this.#device.createCommandEncoder();
@@ -251,13 +249,7 @@ export class GpuDecoder {
       : weight(lmName);
 
     const group = (pipe: GPUComputePipeline, buffers: GPUBuffer[]) =>
-      this.#device.createBindGroup({
-        layout: layoutOf(pipe),
-        entries: buffers.map((buffer, binding) => ({
-          binding,
-          resource: { buffer },
-        })),
-      });
+      bindGroup(this.#device, pipe, buffers);
     const matvec = (
       label: string,
       config: MatvecConfig,

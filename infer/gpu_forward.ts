@@ -27,12 +27,13 @@
 import { tf } from "../kernels/backend.ts";
 import {
   allocate,
+  bindGroup,
   flushTfjs,
   gpuBuffer,
-  groupGrid,
   type Launch,
-  layoutOf,
   pipeline,
+  type Plan,
+  uniformWords,
   webgpuBackend,
 } from "../kernels/webgpu/_dispatch.ts";
 import { matMulPlan } from "../kernels/webgpu/matmul.ts";
@@ -43,16 +44,15 @@ import {
 import { normForwardLaunch } from "../kernels/webgpu/norm.ts";
 import { scanForwardPlan } from "../kernels/webgpu/scan_kernels.ts";
 import {
-  addShader,
-  embedRowsShader,
-  lastRowsShader,
-  ROWS_WORKGROUP,
-  splitDbcShader,
+  addLaunch,
+  embedRowsLaunch,
+  lastRowsLaunch,
+  splitDbcLaunch,
 } from "../kernels/webgpu/_wgsl_rows.ts";
 import type { NormNode } from "../dsl/schema.ts";
 import type { PlanStep } from "../dsl/resolve.ts";
 import { classify } from "../models/_head.ts";
-import { normPrefixes } from "../models/init.ts";
+import { lmHeadWeightName, normPrefixes } from "../models/init.ts";
 import { checkIdRows } from "../models/_ids.ts";
 import type { LayerState, MambaModel, TokenIds } from "../models/types.ts";
 
@@ -83,17 +83,11 @@ interface Step {
 }
 
 /**
- * One dispatch of the LM head: prebuilt, except where it writes the logits,
- * a tfjs tensor made per call (`null` in `buffers`).
+ * One dispatch of the LM head: prebuilt, except where it writes the logits
+ * (a tfjs tensor made per call): then its bind group is made per call.
  */
-interface HeadStep {
-  label: string;
-  pipe: GPUComputePipeline;
-  groups: [number, number, number];
-  /** Storage buffers, then the uniform buffer. */
-  buffers: (GPUBuffer | null)[];
-  /** Prebuilt when no buffer is the logits. */
-  group: GPUBindGroup | null;
+interface HeadStep extends Omit<Step, "group"> {
+  group: GPUBindGroup | ((logits: GPUBuffer) => GPUBindGroup);
 }
 
 const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
@@ -124,8 +118,8 @@ export function gpuForwardUnsupported(model: MambaModel): string | null {
 }
 
 /**
- * The forward pass of an LM-head model as prebuilt WebGPU work for one
- * (batch, length).
+ * The forward pass of an LM-head or classifier model as prebuilt WebGPU
+ * work for one (batch, length).
  *
  * @example
  * ```ts
@@ -135,6 +129,7 @@ export function gpuForwardUnsupported(model: MambaModel): string | null {
  * const logits = fwd.forward([[1, 2, 3]]); // (1, 3, v), as model.forward
  * const { state } = fwd.prefill([[1, 2, 3]], { lastOnly: true });
  * fwd.dispose();
+ * // A classifier model: fwd.classify([[1, 2, 3]]) = model.forward(…), (1, c).
  * ```
  */
 export class GpuForward {
@@ -148,10 +143,10 @@ export class GpuForward {
   readonly #buffers: GPUBuffer[] = [];
   readonly #steps: Step[] = [];
   readonly #ids: GPUBuffer;
-  /** The final hidden states, input of the LM head. */
+  /** The final hidden states, input of the LM head or the classifier. */
   readonly #final: GPUBuffer;
   /** The LM head for all rows, and for the last row of each sequence. */
-  readonly #head: Record<"all" | "last", HeadStep[]>;
+  readonly #head: Record<"all" | "last", HeadStep[]> = { all: [], last: [] };
   readonly #logitsWidth: number;
   /** The classifier head (run as tfjs ops on the final hidden states), or null. */
   readonly #classifier: ClassifierStep | null;
@@ -214,9 +209,7 @@ export class GpuForward {
     this.#params = model.params;
     this.#seqLen = r.seqLen;
     this.#width = d;
-    const lmName = head.kind === "lm_head" && head.tied
-      ? "backbone.embeddings.weight"
-      : "lm_head.weight";
+    const lmName = lmHeadWeightName(r);
     const lmParam = this.#classifier ? null : model.params.get(lmName);
     if (!this.#classifier && !lmParam) {
       throw new Error(`GpuForward: missing parameter ${lmName}`);
@@ -284,18 +277,13 @@ export class GpuForward {
       const Cm = buffer("C", M * maxN);
       const delta = buffer("delta", M * maxIn);
       const y = buffer("scan output", M * maxIn);
-      const last = buffer("last rows", b * d);
       const embedding = weight("backbone.embeddings.weight");
-      const lmWeight =
-        this.#classifier || lmName === "backbone.embeddings.weight"
-          ? embedding
-          : weight(lmName);
+      const lmWeight = lmName === "backbone.embeddings.weight"
+        ? embedding
+        : weight(lmName);
 
       const uniform = (values: number[]) => {
-        const data = new Uint32Array(
-          Math.max(4, Math.ceil(values.length / 4) * 4),
-        );
-        data.set(values);
+        const data = uniformWords(values);
         const buf = buffer(
           "uniforms",
           data.length,
@@ -305,13 +293,7 @@ export class GpuForward {
         return buf;
       };
       const group = (pipe: GPUComputePipeline, buffers: GPUBuffer[]) =>
-        device.createBindGroup({
-          layout: layoutOf(pipe),
-          entries: buffers.map((buf, binding) => ({
-            binding,
-            resource: { buffer: buf },
-          })),
-        });
+        bindGroup(device, pipe, buffers);
       const make = (label: string, launch: Launch, buffers: GPUBuffer[]) => {
         const pipe = pipeline(device, launch.key, launch.wgsl);
         return {
@@ -327,10 +309,7 @@ export class GpuForward {
       const temps = new Map<string, GPUBuffer>();
       const addPlan = (
         label: string,
-        plan: {
-          temps: Record<string, number[]>;
-          steps: { launch: Launch; buffers: string[] }[];
-        },
+        plan: Plan,
         named: Record<string, GPUBuffer>,
       ) => {
         const all = { ...named };
@@ -357,19 +336,9 @@ export class GpuForward {
             Object.entries(named).filter(([, v]) => v),
           ) as Record<string, GPUBuffer>,
         );
-      const rowsLaunch = (
-        key: string,
-        wgsl: () => string,
-        threads: number,
-        uniforms: number[],
-      ): Launch => {
-        const groups = groupGrid(device, Math.ceil(threads / ROWS_WORKGROUP));
-        return { key, wgsl, uniforms: [...uniforms, groups[0]], groups };
-      };
-
       add(
         "embedding",
-        rowsLaunch("rows_embed", embedRowsShader, M * d, [M, d, r.vocab]),
+        embedRowsLaunch(device, M, d, r.vocab),
         [h[0], embedding, this.#ids],
       );
       // The residual stream is h[cur]; `pending` says the last mixer's output
@@ -460,11 +429,7 @@ export class GpuForward {
           });
           add(
             "split Δ, B, C",
-            rowsLaunch("rows_split_dbc", splitDbcShader, M * (rank + 2 * n), [
-              M,
-              rank,
-              n,
-            ]),
+            splitDbcLaunch(device, M, rank, n),
             [dt, Bm, Cm, dbc],
           );
           matmul("dt_proj", [M, dIn, rank], {
@@ -521,12 +486,16 @@ export class GpuForward {
         }
       }
       if (pending) {
-        const add2 = rowsLaunch("rows_add", addShader, M * d, [M * d]);
-        add("residual add", add2, [h[1 - cur], h[cur], mix]);
+        add("residual add", addLaunch(device, M * d), [
+          h[1 - cur],
+          h[cur],
+          mix,
+        ]);
         cur = 1 - cur;
       }
       this.#final = h[cur];
-      // The head: a product (and a K-slice sum when split) into the logits.
+      // The head: a product (and a K-slice sum when split) into the logits;
+      // the dispatch that writes them is bound per call.
       const headSteps = (rows: number, input: GPUBuffer): HeadStep[] => {
         const plan = matMulPlan(device, rows, V, d, false);
         const named: Record<string, GPUBuffer | null> = {
@@ -539,30 +508,34 @@ export class GpuForward {
         }
         return plan.steps.map(({ launch, buffers }) => {
           const pipe = pipeline(device, launch.key, launch.wgsl);
-          const bound = [
-            ...buffers.map((x) => named[x]),
-            uniform(launch.uniforms),
+          const u = uniform(launch.uniforms);
+          const bound = (out: GPUBuffer) => [
+            ...buffers.map((x) => named[x] ?? out),
+            u,
           ];
           return {
             label: "lm_head",
             pipe,
             groups: launch.groups,
-            buffers: bound,
-            group: bound.includes(null)
-              ? null
-              : group(pipe, bound as GPUBuffer[]),
+            group: buffers.includes("out")
+              ? (out: GPUBuffer) => group(pipe, bound(out))
+              : group(pipe, bound(input)),
           };
         });
       };
-      const lastRows = make(
-        "last rows",
-        rowsLaunch("rows_last", lastRowsShader, b * d, [b, l, d]),
-        [last, this.#final],
-      );
-      this.#head = this.#classifier ? { all: [], last: [] } : {
-        all: headSteps(M, this.#final),
-        last: [{ ...lastRows, buffers: [] }, ...headSteps(b, last)],
-      };
+      if (!this.#classifier) {
+        const last = buffer("last rows", b * d);
+        this.#head = {
+          all: headSteps(M, this.#final),
+          last: [
+            make("last rows", lastRowsLaunch(device, b, l, d), [
+              last,
+              this.#final,
+            ]),
+            ...headSteps(b, last),
+          ],
+        };
+      }
       flushTfjs(backend); // P must be computed before it is copied
       device.queue.submit([copies.finish()]);
     } catch (error) {
@@ -574,24 +547,11 @@ export class GpuForward {
     }
   }
 
-  /** Dispatches per call (the LM head over all rows included). */
-  get dispatches(): number {
-    return this.#steps.length + this.#head.all.length;
-  }
-
   /** The head's steps with their bind groups for the logits buffer `out`. */
   #headSteps(which: "all" | "last", out: GPUBuffer): Step[] {
     return this.#head[which].map((s) => ({
-      label: s.label,
-      pipe: s.pipe,
-      groups: s.groups,
-      group: s.group ?? this.#device.createBindGroup({
-        layout: layoutOf(s.pipe),
-        entries: s.buffers.map((buffer, binding) => ({
-          binding,
-          resource: { buffer: buffer ?? out },
-        })),
-      }),
+      ...s,
+      group: typeof s.group === "function" ? s.group(out) : s.group,
     }));
   }
 
@@ -627,20 +587,10 @@ export class GpuForward {
         "GpuForward.classify: needs a classifier model, this one has an LM head (use forward)",
       );
     }
-    this.#checkUsable();
     const backend = webgpuBackend();
-    const encoder = this.#device.createCommandEncoder();
-    this.#upload(ids, encoder);
     const d = this.#width;
     const hidden = allocate(backend, [this.batch, this.length, d]);
-    flushTfjs(backend);
-    const pass = encoder.beginComputePass();
-    for (const s of this.#steps) {
-      pass.setPipeline(s.pipe);
-      pass.setBindGroup(0, s.group);
-      pass.dispatchWorkgroups(...s.groups);
-    }
-    pass.end();
+    const encoder = this.#encode(ids, this.#steps);
     encoder.copyBufferToBuffer(
       this.#final,
       0,
@@ -674,6 +624,7 @@ export class GpuForward {
    * @param ids (batch, length) token ids.
    * @param options `lastOnly`: logits of the last position only (b, 1, v).
    * @returns logits and the state (new tensors owned by the caller).
+   * @throws Error when the model ends in a classifier, or as `forward` for ids.
    */
   prefill(
     ids: TokenIds,
@@ -687,7 +638,8 @@ export class GpuForward {
   /**
    * GPU time of each kind of dispatch in one forward (all logits), from
    * timestamp queries around every dispatch in its own compute pass (the
-   * device needs `timestamp-query`).
+   * device needs `timestamp-query`). A classifier's head (tfjs ops) is not
+   * included.
    *
    * @param ids (batch, length) token ids.
    * @returns milliseconds by step label ("in_proj", "scan", …), summed over
@@ -696,17 +648,16 @@ export class GpuForward {
   async profile(ids: TokenIds): Promise<Record<string, number> | null> {
     const device = this.#device;
     if (!device.features.has("timestamp-query")) return null;
-    this.#checkUsable();
     const warm = this.#classifier ? this.classify(ids) : this.forward(ids);
     await warm.data(); // waits; the values are not needed
     warm.dispose();
     const backend = webgpuBackend();
-    const encoder = device.createCommandEncoder();
-    this.#upload(ids, encoder);
-    const out = allocate(backend, [this.#rows, Math.max(1, this.#logitsWidth)]);
+    const out = this.#classifier
+      ? null
+      : allocate(backend, [this.#rows, this.#logitsWidth]);
     const steps = [
       ...this.#steps,
-      ...this.#headSteps("all", gpuBuffer(backend, out)),
+      ...(out ? this.#headSteps("all", gpuBuffer(backend, out)) : []),
     ];
     const count = 2 * steps.length;
     const qs = device.createQuerySet({ type: "timestamp", count });
@@ -718,20 +669,7 @@ export class GpuForward {
       size: 8 * count,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
-    flushTfjs(backend);
-    steps.forEach((s, i) => {
-      const pass = encoder.beginComputePass({
-        timestampWrites: {
-          querySet: qs,
-          beginningOfPassWriteIndex: 2 * i,
-          endOfPassWriteIndex: 2 * i + 1,
-        },
-      });
-      pass.setPipeline(s.pipe);
-      pass.setBindGroup(0, s.group);
-      pass.dispatchWorkgroups(...s.groups);
-      pass.end();
-    });
+    const encoder = this.#encode(ids, steps, qs);
     encoder.resolveQuerySet(qs, 0, count, resolve, 0);
     encoder.copyBufferToBuffer(resolve, 0, read, 0, 8 * count);
     device.queue.submit([encoder.finish()]);
@@ -740,7 +678,7 @@ export class GpuForward {
     read.destroy();
     resolve.destroy();
     qs.destroy();
-    backend.disposeData(out.dataId, true);
+    if (out) backend.disposeData(out.dataId, true);
     const ms: Record<string, number> = {};
     steps.forEach((s, i) => {
       ms[s.label] = (ms[s.label] ?? 0) + Number(t[2 * i + 1] - t[2 * i]) / 1e6;
@@ -760,11 +698,8 @@ export class GpuForward {
     lastOnly: boolean,
     wantState: boolean,
   ): { logits: tf.Tensor3D; layers?: LayerState[] } {
-    this.#checkUsable();
     const backend = webgpuBackend();
     const device = this.#device;
-    const encoder = device.createCommandEncoder();
-    this.#upload(ids, encoder);
     const which = lastOnly ? "last" : "all";
     const logits = allocate(backend, [
       this.batch,
@@ -777,18 +712,10 @@ export class GpuForward {
         ssm: allocate(backend, s.ssmShape),
       }))
       : [];
-    flushTfjs(backend);
-    const pass = encoder.beginComputePass();
-    const steps = [
+    const encoder = this.#encode(ids, [
       ...this.#steps,
       ...this.#headSteps(which, gpuBuffer(backend, logits)),
-    ];
-    for (const s of steps) {
-      pass.setPipeline(s.pipe);
-      pass.setBindGroup(0, s.group);
-      pass.dispatchWorkgroups(...s.groups);
-    }
-    pass.end();
+    ]);
     states.forEach((s, i) => {
       const src = this.#states[i];
       encoder.copyBufferToBuffer(
@@ -830,6 +757,47 @@ export class GpuForward {
       );
   }
 
+  /**
+   * A command encoder with the ids uploaded and `steps` recorded in one
+   * compute pass (one pass per step, timed into `timestamps`, when given),
+   * after what tfjs has pending (which made the ids or recycled a buffer
+   * bound here); the caller adds copies and submits. Tensors the call
+   * returns are allocated before this.
+   */
+  #encode(
+    ids: TokenIds,
+    steps: Step[],
+    timestamps?: GPUQuerySet,
+  ): GPUCommandEncoder {
+    this.#checkUsable();
+    flushTfjs(webgpuBackend());
+    const encoder = this.#device.createCommandEncoder();
+    this.#upload(ids, encoder);
+    const record = (pass: GPUComputePassEncoder, step: Step) => {
+      pass.setPipeline(step.pipe);
+      pass.setBindGroup(0, step.group);
+      pass.dispatchWorkgroups(...step.groups);
+    };
+    if (timestamps) {
+      steps.forEach((step, i) => {
+        const pass = encoder.beginComputePass({
+          timestampWrites: {
+            querySet: timestamps,
+            beginningOfPassWriteIndex: 2 * i,
+            endOfPassWriteIndex: 2 * i + 1,
+          },
+        });
+        record(pass, step);
+        pass.end();
+      });
+    } else {
+      const pass = encoder.beginComputePass();
+      for (const step of steps) record(pass, step);
+      pass.end();
+    }
+    return encoder;
+  }
+
   /** Throws when disposed, or when a shared weight changed since the build. */
   #checkUsable(): void {
     if (this.#disposed) throw new Error("GpuForward: used after dispose()");
@@ -864,7 +832,7 @@ export class GpuForward {
       }
       const backend = webgpuBackend();
       const asInt = ids.dtype === "int32" ? ids : tf.cast(ids, "int32");
-      flushTfjs(backend); // a cast (or whatever made ids) is computed first
+      flushTfjs(backend); // the cast is computed first
       encoder.copyBufferToBuffer(
         gpuBuffer(backend, asInt),
         0,
@@ -883,7 +851,7 @@ export class GpuForward {
         }]`,
       );
     }
-    this.#device.queue.writeBuffer(this.#ids, 0, Uint32Array.from(flat));
+    this.#device.queue.writeBuffer(this.#ids, 0, flat); // ids ≥ 0: as u32
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * The prebuilt forward against the float64 logits Hugging Face computed, the
- * tfjs forward (logits and the prefill state), greedy ids through the
- * decoder, and its input checks. Runs on any WebGPU adapter (a software one
- * in CI); reported as ignored where none exists.
+ * tfjs forward (logits, the prefill state, classifier outputs), greedy ids
+ * through the decoder, its input checks, shared weights, and the per-length
+ * cache that generation and `classifyRows` use. Runs on any WebGPU adapter
+ * (a software one in CI); reported as ignored where none exists.
  */
 import assert from "node:assert/strict";
 import { hasWebGPU, setBackend, tf } from "../kernels/backend.ts";
@@ -11,7 +12,12 @@ import { loadModel } from "../models/io.ts";
 import { buildModel } from "../models/model.ts";
 import spamClassifier from "../examples/spam_classifier.ts";
 import imdbClassifier from "../examples/imdb_classifier.ts";
-import { FIXTURES, readExpected, relativeError } from "../tests/_util.ts";
+import {
+  FIXTURES,
+  PARITY_TOLERANCE,
+  readExpected,
+  relativeError,
+} from "../tests/_util.ts";
 import { GREEDY, greedyFixture } from "../tests/_infer_fixtures.ts";
 import { GpuDecoder } from "./gpu_decoder.ts";
 import {
@@ -23,7 +29,6 @@ import { classifyRows } from "./classify.ts";
 import { fitIds } from "../train/data/batches.ts";
 import { argmax } from "./sampling.ts";
 
-const PARITY_TOLERANCE = 1e-5;
 const ignore = !(await hasWebGPU());
 const options = { ignore, sanitizeResources: false, sanitizeOps: false };
 
@@ -161,7 +166,7 @@ Deno.test({
     () => new GpuForward(model, { batch: 1, length: 2.5 }),
     /length: expected a positive integer, received 2.5/,
   );
-  // Beyond the device's storage binding limit: refused before any allocation.
+  // Beyond the device's storage binding limit: refused, naming the buffer.
   const limit = (tf.backend() as unknown as { device: GPUDevice }).device
     .limits.maxStorageBufferBindingSize;
   const tooLong = Math.ceil(limit / 4 / model.resolved.paddedVocab) + 1;
@@ -391,7 +396,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "classifyRows on webgpu (prebuilt backbone per length) = model.forward per row, and follows a reassigned weight",
+    "classifyRows on webgpu (prebuilt backbone) = model.forward per row, and follows a reassigned weight",
   ...options,
 }, async () => {
   await setBackend("webgpu");

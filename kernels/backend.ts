@@ -32,7 +32,8 @@ tf.env().set("PROD", true);
  * took 52 ms waited for instead of 82 with 1024 (bench/model_gpu.ts
  * --submit-batch, BENCHMARKS.md).
  */
-const SUBMIT_BATCH = "WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE";
+/** The tfjs-webgpu flag: how many dispatches it records before a submit. */
+export const SUBMIT_BATCH = "WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE";
 const SUBMIT_BATCH_SOFTWARE = 1024;
 const SUBMIT_BATCH_HARDWARE = 16;
 /** PCI vendor id WebGPU reports for Mesa's software rasteriser (llvmpipe, lavapipe). */

@@ -66,7 +66,7 @@ export function checkIdRows(
   ids: number[][],
   vocab: number,
   what: string,
-): Int32Array {
+): Int32Array<ArrayBuffer> {
   if (!Array.isArray(ids) || ids.length === 0) {
     throw new Error(
       `${what}: expected a non-empty array of rows, received ${

@@ -123,6 +123,18 @@ export function normPrefixes(resolved: ResolvedArchitecture): string[] {
 }
 
 /**
+ * @param resolved the resolved architecture (an LM head or not).
+ * @returns the weight the LM head multiplies by: the embedding when tied
+ *   (or when the head is not an LM head), else `lm_head.weight`.
+ */
+export function lmHeadWeightName(resolved: ResolvedArchitecture): string {
+  const head = resolved.plan[resolved.plan.length - 1];
+  return head.kind === "lm_head" && !head.tied
+    ? "lm_head.weight"
+    : "backbone.embeddings.weight";
+}
+
+/**
  * Every parameter of an architecture with its shape and initialiser.
  *
  * @param resolved the resolved architecture (derived sizes filled in).

@@ -20,7 +20,12 @@ import {
   resolveArchitecture,
   type ResolvedArchitecture,
 } from "../dsl/resolve.ts";
-import { initialValues, normPrefixes, parameterSpecs } from "./init.ts";
+import {
+  initialValues,
+  lmHeadWeightName,
+  normPrefixes,
+  parameterSpecs,
+} from "./init.ts";
 import {
   type MixerConfig,
   mixerForward,
@@ -318,11 +323,7 @@ class Model implements MambaModel {
   }
 
   #lmWeight(): tf.Tensor2D {
-    const head = this.#head;
-    const tied = head.kind === "lm_head" && head.tied;
-    return this.#param(
-      tied ? "backbone.embeddings.weight" : "lm_head.weight",
-    ) as tf.Tensor2D;
+    return this.#param(lmHeadWeightName(this.resolved)) as tf.Tensor2D;
   }
 
   #norm(prefix: string, layer: number, x: tf.Tensor): tf.Tensor {

@@ -10,6 +10,9 @@ import { readSafetensors } from "../models/safetensors.ts";
 export const FIXTURES =
   new URL("./fixtures/hf-mamba/", import.meta.url).pathname;
 
+/** Relative error allowed against Hugging Face's float64 logits. */
+export const PARITY_TOLERANCE = 1e-5;
+
 /** Fixture names. */
 export const FIXTURE_NAMES = ["tiny", "long"] as const;
 

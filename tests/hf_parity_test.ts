@@ -12,11 +12,10 @@ import {
   backends,
   FIXTURE_NAMES,
   FIXTURES,
+  PARITY_TOLERANCE,
   readExpected,
   relativeError,
 } from "./_util.ts";
-
-const PARITY_TOLERANCE = 1e-5;
 
 for (const backend of await backends()) {
   for (const fixture of FIXTURE_NAMES) {

@@ -83,13 +83,13 @@ Deno.test({
   },
 });
 
-Deno.test("webgpu scan: auto forward kernel is lanes from lanesFromPairs (batch × channels) up", () => {
+Deno.test("webgpu scan: auto forward kernel (the default) is lanes from 8192 (batch × channels) pairs up", () => {
   const t = { ...setScanTuning({}), fwdKernel: "auto" as const };
   const pick = (b: number, dIn: number, over = {}) =>
-    forwardKernelFor(b, dIn, { ...t, lanesFromPairs: 8192, ...over });
+    forwardKernelFor(b, dIn, { ...t, ...over });
   assert.equal(pick(8, 1536), "lanes"); // 12 288 pairs
   assert.equal(pick(16, 2048), "lanes");
-  assert.equal(pick(1, 1536), "chunked"); // b = 1: the length split wins
+  assert.equal(pick(1, 1536), "chunked"); // b = 1: too few threads for lanes
   assert.equal(pick(1, 5120), "chunked");
   assert.equal(pick(4, 2048), "lanes"); // exactly the threshold
   assert.equal(pick(4, 2047), "chunked");

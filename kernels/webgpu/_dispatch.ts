@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { SOFTWARE_VENDOR, tf } from "../backend.ts";
+import { SOFTWARE_VENDOR, SUBMIT_BATCH, tf } from "../backend.ts";
 
 /** The parts of tfjs 4.22's WebGPUBackend used here (not all are public). */
 interface Backend {
@@ -287,37 +287,93 @@ export function dispatch(
       `kernels/webgpu: dispatch ${groups} exceeds maxComputeWorkgroupsPerDimension ${limit}`,
     );
   }
-  const data = new Uint32Array(Math.max(4, Math.ceil(uniforms.length / 4) * 4));
-  data.set(uniforms);
+  const data = uniformWords(uniforms);
   const ubuf = backend.bufferManager.acquireBuffer(
     data.byteLength,
     GPUBufferUsage.COPY_DST | GPUBufferUsage.UNIFORM,
   );
   backend.queue.writeBuffer(ubuf, 0, data);
   backend.uniformPendingDisposal.push(ubuf);
-  const entries: GPUBindGroupEntry[] = buffers.map((t, i) => ({
-    binding: i,
-    resource: { buffer: gpuBuffer(backend, t) },
-  }));
-  entries.push({ binding: buffers.length, resource: { buffer: ubuf } });
   for (const t of buffers) backend.commandQueueOwnedIds.add(t.dataId);
-  const bindGroup = backend.device.createBindGroup({
-    layout: layoutOf(pipe),
-    entries,
-  });
+  const group = bindGroup(backend.device, pipe, [
+    ...buffers.map((t) => gpuBuffer(backend, t)),
+    ubuf,
+  ]);
   backend.ensureCommandEncoderReady();
   if (!backend.computePassEncoder) {
     backend.computePassEncoder = backend.commandEncoder!.beginComputePass();
   }
   backend.computePassEncoder.setPipeline(pipe);
-  backend.computePassEncoder.setBindGroup(0, bindGroup);
+  backend.computePassEncoder.setBindGroup(0, group);
   backend.computePassEncoder.dispatchWorkgroups(...groups);
   backend.dispatchCountInPass++;
-  const batch = tf.env().get("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE") as number;
+  const batch = tf.env().get(SUBMIT_BATCH) as number;
   if (batch <= backend.dispatchCountInPass) {
     backend.endComputePassEncoder();
     backend.submitQueue();
   }
+}
+
+/**
+ * @param values u32 fields of a uniform struct.
+ * @returns them padded to whole 16-byte rows (at least one), as uniform
+ *   buffers are bound.
+ */
+export function uniformWords(values: number[]): Uint32Array<ArrayBuffer> {
+  const data = new Uint32Array(Math.max(4, Math.ceil(values.length / 4) * 4));
+  data.set(values);
+  return data;
+}
+
+/**
+ * @param device the device.
+ * @param pipe a pipeline from {@linkcode pipeline}.
+ * @param buffers bound at bindings 0.. in order (whole buffers).
+ * @returns the bind group of layout 0.
+ */
+export function bindGroup(
+  device: GPUDevice,
+  pipe: GPUComputePipeline,
+  buffers: GPUBuffer[],
+): GPUBindGroup {
+  return device.createBindGroup({
+    layout: layoutOf(pipe),
+    entries: buffers.map((buffer, binding) => ({
+      binding,
+      resource: { buffer },
+    })),
+  });
+}
+
+/** Dispatches over named buffers: what a kernel's tfjs wrapper records or a prebuilt forward binds once. */
+export interface Plan {
+  /** Temporaries the caller allocates (float32 shapes, by name). */
+  temps: Record<string, number[]>;
+  /** In order; each step's buffers are bound at bindings 0.. */
+  steps: { launch: Launch; buffers: string[] }[];
+}
+
+/**
+ * Records a plan into tfjs's pending command encoder: its temporaries
+ * allocated, every step dispatched, the temporaries released.
+ *
+ * @param backend the WebGPU backend.
+ * @param plan the plan.
+ * @param named the tensors its buffer names refer to (inputs and outputs).
+ */
+export function runPlan(
+  backend: Backend,
+  plan: Plan,
+  named: Record<string, tf.TensorInfo>,
+): void {
+  const all = { ...named };
+  const temps = Object.entries(plan.temps).map(([name, shape]) =>
+    all[name] = allocate(backend, shape)
+  );
+  for (const step of plan.steps) {
+    dispatchLaunch(backend, step.launch, step.buffers.map((x) => all[x]));
+  }
+  for (const t of temps) release(backend, t);
 }
 
 /**

@@ -3,7 +3,7 @@
  * an invalid pipeline that writes nothing.
  */
 import assert from "node:assert/strict";
-import { hasWebGPU, setBackend, tf } from "../backend.ts";
+import { hasWebGPU, setBackend, SUBMIT_BATCH, tf } from "../backend.ts";
 import { onSoftwareAdapter, pipeline, webgpuBackend } from "./_dispatch.ts";
 
 Deno.test({
@@ -50,6 +50,6 @@ Deno.test({
   sanitizeOps: false,
 }, async () => {
   await setBackend("webgpu");
-  const batch = tf.env().get("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE");
+  const batch = tf.env().get(SUBMIT_BATCH);
   assert.equal(batch, onSoftwareAdapter() ? 1024 : 16);
 });

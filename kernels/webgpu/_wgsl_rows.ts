@@ -3,11 +3,13 @@
  * big ones (`infer/gpu_forward.ts`): the embedding gather, the split of
  * x_proj's output into Δ-rank, B and C, the gather of each sequence's last
  * row, and an elementwise add. Every one is one thread per output element
- * over a grid flattened by `gx` (see `groupGrid`).
+ * over a grid flattened by `gx` (see `groupGrid`); each shader has its
+ * `…Launch` (uniforms in the shader's order, grid).
  *
  * @module
  */
 import { declare } from "./_wgsl_common.ts";
+import { groupGrid, type Launch } from "./_dispatch.ts";
 
 /** Threads per workgroup of the row kernels. */
 export const ROWS_WORKGROUP = 256;
@@ -125,4 +127,61 @@ ${
     main(`  if (i >= U.n) { return; }
   out[i] = a[i] + b[i];`)
   }`;
+}
+
+/** A row kernel's launch: uniforms, then gx; one thread per element. */
+function rowsLaunch(
+  device: GPUDevice,
+  key: string,
+  wgsl: () => string,
+  threads: number,
+  uniforms: number[],
+): Launch {
+  const groups = groupGrid(device, Math.ceil(threads / ROWS_WORKGROUP));
+  return { key, wgsl, uniforms: [...uniforms, groups[0]], groups };
+}
+
+/** @returns the launch of {@linkcode embedRowsShader} over rows of d floats. */
+export function embedRowsLaunch(
+  device: GPUDevice,
+  rows: number,
+  d: number,
+  vocab: number,
+): Launch {
+  return rowsLaunch(device, "rows_embed", embedRowsShader, rows * d, [
+    rows,
+    d,
+    vocab,
+  ]);
+}
+
+/** @returns the launch of {@linkcode splitDbcShader} over rows of r + 2n floats. */
+export function splitDbcLaunch(
+  device: GPUDevice,
+  rows: number,
+  r: number,
+  n: number,
+): Launch {
+  return rowsLaunch(
+    device,
+    "rows_split_dbc",
+    splitDbcShader,
+    rows * (r + 2 * n),
+    [rows, r, n],
+  );
+}
+
+/** @returns the launch of {@linkcode lastRowsShader}. */
+export function lastRowsLaunch(
+  device: GPUDevice,
+  b: number,
+  l: number,
+  d: number,
+): Launch {
+  return rowsLaunch(device, "rows_last", lastRowsShader, b * d, [b, l, d]);
+}
+
+/** @returns the launch of {@linkcode addShader} over n floats. */
+export function addLaunch(device: GPUDevice, n: number): Launch {
+  return rowsLaunch(device, "rows_add", addShader, n, [n]);
 }

@@ -14,11 +14,12 @@ import { tf } from "../backend.ts";
 import {
   allocate,
   dispatch,
-  dispatchLaunch,
   groupGrid,
   type Launch,
   pipeline,
+  type Plan,
   release,
+  runPlan,
   webgpuBackend,
 } from "./_dispatch.ts";
 import {
@@ -199,21 +200,8 @@ function matMulKernel(
     w: f16 ? f16Copy(backend, w) : w,
   };
   if (bias) named.bias = bias;
-  const temps = Object.entries(plan.temps).map(([name, shape]) =>
-    named[name] = allocate(backend, shape)
-  );
-  for (const step of plan.steps) {
-    dispatchLaunch(backend, step.launch, step.buffers.map((x) => named[x]));
-  }
-  for (const t of temps) release(backend, t);
+  runPlan(backend, plan, named);
   return out;
-}
-
-/** A product's dispatches over named buffers (see {@linkcode matMulPlan}). */
-export interface MatMulPlan {
-  /** Temporaries the caller allocates (float32 shapes, by name). */
-  temps: Record<string, number[]>;
-  steps: { launch: Launch; buffers: string[] }[];
 }
 
 /**
@@ -234,7 +222,7 @@ export function matMulPlan(
   k: number,
   hasBias: boolean,
   f16 = false,
-): MatMulPlan {
+): Plan {
   const { c, splits, kPer } = planConfig(m, n, k, f16);
   const limit = device.limits.maxComputeWorkgroupStorageSize;
   if (matMulWorkgroupBytes(c) > limit) {

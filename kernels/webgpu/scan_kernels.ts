@@ -20,7 +20,9 @@ import {
   type Launch,
   onSoftwareAdapter,
   pipeline,
+  type Plan,
   release,
+  runPlan,
   webgpuBackend,
 } from "./_dispatch.ts";
 import {
@@ -32,6 +34,7 @@ import {
 } from "./_wgsl_forward.ts";
 import {
   type LanesConfig,
+  lanesConfigProblem,
   lanesKey,
   lanesShader,
   lanesWorkgroupBytes,
@@ -269,30 +272,37 @@ function carryPass(
 ): Info {
   const [b, dIn, nseg, N] = dims;
   const out = allocate(backend, [b, nseg, dIn, N]);
-  const key = `mamba_carry_${!!start}_${reverse ? 1 : 0}`;
-  const cp = pipeline(backend.device, key, () => carryShader(!!start, reverse));
-  dispatch(
-    backend,
-    cp,
-    [out, local, ssum, P, ...(start ? [start] : [])],
-    dims,
-    [ceil(b * dIn * N, 64), 1, 1],
-  );
+  dispatchLaunch(backend, carryLaunch(!!start, reverse, dims), [
+    out,
+    local,
+    ssum,
+    P,
+    ...(start ? [start] : []),
+  ]);
   return out;
 }
 
-/** One dispatch of a forward scan over named buffers (see {@linkcode scanForwardPlan}). */
-export interface ScanForwardStep {
-  launch: Launch;
-  /** Bound at bindings 0.. in order. */
-  buffers: string[];
-}
-
-/** A forward scan as dispatches over named buffers. */
-export interface ScanForwardPlan {
-  /** Temporaries the caller allocates (float32 shapes, by name). */
-  temps: Record<string, number[]>;
-  steps: ScanForwardStep[];
+/**
+ * The carry pass's dispatch. Storage bindings: out, local, ssum, P,
+ * [start].
+ *
+ * @param hasStart whether a start state is bound.
+ * @param reverse backward direction.
+ * @param dims [b, dIn, nseg, N].
+ * @returns the launch.
+ */
+function carryLaunch(
+  hasStart: boolean,
+  reverse: boolean,
+  dims: [number, number, number, number],
+): Launch {
+  const [b, dIn, , N] = dims;
+  return {
+    key: `mamba_carry_${hasStart}_${reverse ? 1 : 0}`,
+    wgsl: () => carryShader(hasStart, reverse),
+    uniforms: dims,
+    groups: [ceil(b * dIn * N, 64), 1, 1],
+  };
 }
 
 /** Sizes, flags and layout of one forward scan. */
@@ -328,7 +338,7 @@ export interface ScanForwardShape {
 export function scanForwardPlan(
   device: GPUDevice,
   x: ScanForwardShape,
-): ScanForwardPlan {
+): Plan {
   adaptToAdapter();
   const { b, l, dIn, N, K } = x;
   const nck = K > 0 ? ceil(l, K) : 0;
@@ -355,6 +365,8 @@ export function scanForwardPlan(
       hasZ: x.hasZ,
       adjacent: tuning.lanesAdjacent,
     };
+    const problem = lanesConfigProblem(cfg);
+    if (problem) throw new Error(`webgpu scan: lanes forward: ${problem}`);
     checkShared(device, lanesWorkgroupBytes(cfg), `lanes forward N=${N}`);
     return {
       temps,
@@ -405,7 +417,7 @@ export function scanForwardPlan(
     +hasHin,
     ...zLayout,
   ];
-  const steps: ScanForwardStep[] = [];
+  const steps: Plan["steps"] = [];
   let hin = x.hasInit ? "init" : "";
   if (nseg > 1) {
     const lcfg: ForwardConfig = { ...cfg, mode: "local", hasZ: false };
@@ -421,12 +433,7 @@ export function scanForwardPlan(
       },
       buffers: ["hloc", "ssum", "u", "dl", "P", "B", "u"],
     }, {
-      launch: {
-        key: `mamba_carry_${x.hasInit}_0`,
-        wgsl: () => carryShader(x.hasInit, false),
-        uniforms: [b, dIn, nseg, N],
-        groups: [ceil(b * dIn * N, 64), 1, 1],
-      },
+      launch: carryLaunch(x.hasInit, false, [b, dIn, nseg, N]),
       buffers: ["hin", "hloc", "ssum", "P", ...(x.hasInit ? ["init"] : [])],
     });
     hin = "hin";
@@ -475,13 +482,7 @@ function forwardKernel(
     backend,
     K > 0 ? [b, ceil(l, K), dIn, N] : [0],
   );
-  const temps = Object.entries(plan.temps).map(([name, shape]) =>
-    named[name] = allocate(backend, shape)
-  );
-  for (const step of plan.steps) {
-    dispatchLaunch(backend, step.launch, step.buffers.map((n) => named[n]));
-  }
-  for (const t of temps) release(backend, t);
+  runPlan(backend, plan, named);
   return [y, hend, ck];
 }
 
