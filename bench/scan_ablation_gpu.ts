@@ -1,65 +1,76 @@
 /**
  * What the lanes forward's GPU time is made of, at (8, 2048, 1536, 16) by
- * default: the shader as the scan runs it, then variants with one part taken
- * out, and a streaming kernel that moves the same bytes with no scan (the
- * WebGPU bandwidth floor for this shape on this GPU). Only the full variant
- * computes the scan; the others exist to be timed.
+ * default: the shader as the scan dispatches it, then variants with one part
+ * taken out, the other lanes layout, and a streaming kernel that moves the
+ * same big arrays with no scan (the WebGPU bandwidth floor for this shape on
+ * this GPU). Only the full variants compute the scan; the others exist to be
+ * timed.
  *
  * Variants (each the WGSL of `_wgsl_forward_lanes.ts` with one edit):
- * - full: as dispatched by the scan (fused: Δ bias + softplus, D, SiLU(z));
+ * - full: fused (Δ bias + softplus, D, SiLU(z)), layout `--layout`;
  * - no softplus: the `softplus` uniform off;
  * - no gate: built without z;
  * - no exp: exp2(Δ'·A) replaced by 1 + Δ'·A (a multiply-add);
  * - no lane sum: the finish reads one lane's share instead of summing SL;
- * - full, adjacent lanes: the `adjacent` layout of the lanes forward;
- * - stream: y = u + Δ + z (reads u, Δ, z, writes y: the big arrays the scan
- *   moves, in one pass).
+ * - full, the other layout (adjacent ↔ strided lanes);
+ * - stream: y = u + Δ + z (reads u, Δ, z, writes y in one pass).
  *
  * Each variant runs after 400 ms of sustained work (`_gpu_clock.ts`) and is
- * timed with timestamp queries around one compute pass of `--calls`
- * dispatches.
+ * timed (`_gpu_timer.ts`) over one compute pass of `--calls` dispatches.
+ * Defaults are the scan's: adjacent lanes, 4 lanes × 16 channels × 16 steps.
+ * The fifth session's first ablation used `--layout strided --lanes 4x32x8`
+ * and `--layout strided --lanes 4x16x16` (BENCHMARKS.md).
  *
  * Usage: deno run -A bench/scan_ablation_gpu.ts [--shape 8x2048x1536x16]
- *   [--lanes 4x32x8] [--calls 20] [--out bench/results/scan_ablation.json]
+ *   [--lanes 4x16x16] [--layout adjacent|strided] [--calls 20]
+ *   [--out bench/results/scan_ablation.json]
  *
  * @module
  */
 import parser from "yargs-parser";
-import { makeClockProbe } from "./_gpu_clock.ts";
+import { setBackend } from "../kernels/backend.ts";
+import {
+  bindGroup,
+  groupGrid,
+  pipeline,
+  uniformWords,
+  webgpuBackend,
+} from "../kernels/webgpu/_dispatch.ts";
 import {
   type LanesConfig,
   lanesShader,
 } from "../kernels/webgpu/_wgsl_forward_lanes.ts";
+import { makeClockProbe } from "./_gpu_clock.ts";
+import { makeGpuTimer } from "./_gpu_timer.ts";
 
-const args = parser(Deno.args, { string: ["shape", "lanes", "out"] });
+const args = parser(Deno.args, { string: ["shape", "lanes", "layout", "out"] });
 const [b, l, dIn, N] = String(args.shape ?? "8x2048x1536x16").split("x").map(
   Number,
 );
-const [SL, DC, T] = String(args.lanes ?? "4x32x8").split("x").map(Number);
+const [SL, DC, T] = String(args.lanes ?? "4x16x16").split("x").map(Number);
+const layout = String(args.layout ?? "adjacent");
+if (layout !== "adjacent" && layout !== "strided") {
+  throw new Error(
+    `scan_ablation_gpu: --layout: expected adjacent or strided, received ${layout}`,
+  );
+}
+const adjacent = layout === "adjacent";
 const calls = Number(args.calls ?? 20);
 const out = String(args.out ?? "bench/results/scan_ablation.json");
 
-const adapter = await navigator.gpu.requestAdapter({
-  powerPreference: "high-performance",
-});
-if (!adapter) throw new Error("scan_ablation_gpu: expected a WebGPU adapter");
-const device = await adapter.requestDevice({
-  requiredFeatures: ["timestamp-query"],
-  requiredLimits: {
-    maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-    maxBufferSize: adapter.limits.maxBufferSize,
-    maxStorageBuffersPerShaderStage:
-      adapter.limits.maxStorageBuffersPerShaderStage,
-  },
-});
-const probe = makeClockProbe(device)!;
+await setBackend("webgpu");
+const device = webgpuBackend().device;
+const probe = makeClockProbe(device);
+const timer = makeGpuTimer(device);
+if (!probe || !timer) {
+  throw new Error("scan_ablation_gpu: expected the timestamp-query feature");
+}
 
-const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
 /** A buffer of n floats filled with values in [lo, hi). */
 function filled(n: number, lo: number, hi: number): GPUBuffer {
   const buf = device.createBuffer({
     size: Math.max(16, 4 * n),
-    usage: STORAGE,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
   });
   const chunk = 1 << 22;
   for (let at = 0; at < n; at += chunk) {
@@ -89,81 +100,53 @@ interface Variant {
   uniforms: number[];
   groups: [number, number, number];
 }
-const cfg = (hasZ: boolean, adjacent = false): LanesConfig => ({
+const cfg = (hasZ: boolean, adj = adjacent): LanesConfig => ({
   N,
   SL,
   DC,
   T,
   hasZ,
-  adjacent,
+  adjacent: adj,
 });
-const scanUniforms = (softplus: number) => [
-  b,
-  l,
-  dIn,
-  0,
-  0,
-  softplus,
-  0,
-  dIn,
-  0,
-];
+// LANES_UNIFORMS: b, l, dIn, nck, K, softplus, hasHin, zStride, zOff.
+const scanUniforms = (
+  softplus: number,
+) => [b, l, dIn, 0, 0, softplus, 0, dIn, 0];
 const full = lanesShader(cfg(true));
 const scanBuffers = [y, hend, ck, u, dl, P, Bm, Cm, z, u];
 const groups: [number, number, number] = [Math.ceil(dIn / DC), 1, b];
 const noExp = full.replace(/exp2\(dv \* a(\d+)\)/g, "(1.0 + dv * a$1)");
-const noSum = full.replace(
-  /for \(var q = 0u; q < (\d+)u; q\+\+\) \{ acc \+= sY\[\(tt \* \d+u \+ q\) \* (\d+)u \+ cL\]; \}/g,
-  "acc = sY[tt * $1u * $2u + cL];",
-);
+const noSum = adjacent
+  ? full.replace(/let acc = [^;]+;/g, "let acc = v.x;")
+  : full.replace(
+    /for \(var q = 0u; q < (\d+)u; q\+\+\) \{ acc \+= sY\[\(tt \* \d+u \+ q\) \* (\d+)u \+ cL\]; \}/g,
+    "acc = sY[tt * $1u * $2u + cL];",
+  );
 if (noExp === full || noSum === full) {
   throw new Error("scan_ablation_gpu: a variant's edit did not apply");
 }
+const scan = (name: string, wgsl: string, softplus = 1): Variant => ({
+  name,
+  wgsl,
+  buffers: scanBuffers,
+  uniforms: scanUniforms(softplus),
+  groups,
+});
 const STREAM_WG = 256;
-const streamGroups = Math.ceil(big / 4 / STREAM_WG);
+const streamGrid = groupGrid(device, Math.ceil(big / 4 / STREAM_WG));
 const variants: Variant[] = [
+  scan(`full (${layout} lanes)`, full),
+  scan("no softplus", full, 0),
   {
-    name: "full",
-    wgsl: full,
-    buffers: scanBuffers,
-    uniforms: scanUniforms(1),
-    groups,
-  },
-  {
-    name: "no softplus",
-    wgsl: full,
-    buffers: scanBuffers,
-    uniforms: scanUniforms(0),
-    groups,
-  },
-  {
-    name: "no gate",
-    wgsl: lanesShader(cfg(false)),
+    ...scan("no gate", lanesShader(cfg(false))),
     buffers: [y, hend, ck, u, dl, P, Bm, Cm, u],
-    uniforms: scanUniforms(1),
-    groups,
   },
-  {
-    name: "no exp",
-    wgsl: noExp,
-    buffers: scanBuffers,
-    uniforms: scanUniforms(1),
-    groups,
-  },
-  {
-    name: "no lane sum",
-    wgsl: noSum,
-    buffers: scanBuffers,
-    uniforms: scanUniforms(1),
-    groups,
-  },
-  {
-    name: "full, adjacent lanes",
-    wgsl: lanesShader(cfg(true, true)),
-    buffers: scanBuffers,
-    uniforms: scanUniforms(1),
-    groups,
-  },
+  scan("no exp", noExp),
+  scan("no lane sum", noSum),
+  scan(
+    `full (${adjacent ? "strided" : "adjacent"} lanes)`,
+    lanesShader(cfg(true, !adjacent)),
+  ),
   {
     name: "stream (u + Δ + z → y)",
     wgsl: /* wgsl */ `
@@ -179,78 +162,41 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_index) i:
   if (k < U.n) { y[k] = u[k] + dl[k] + z[k]; }
 }`,
     buffers: [y, u, dl, z],
-    uniforms: [big / 4, Math.min(streamGroups, 65535)],
-    groups: [
-      Math.min(streamGroups, 65535),
-      Math.ceil(streamGroups / 65535),
-      1,
-    ],
+    uniforms: [big / 4, streamGrid[0]],
+    groups: streamGrid,
   },
 ];
 
-const qs = device.createQuerySet({ type: "timestamp", count: 2 });
 const results: { name: string; ms: number; gbps: number; clock: number }[] = [];
-for (const v of variants) {
-  device.pushErrorScope("validation");
-  const module = device.createShaderModule({ code: v.wgsl });
-  const pipe = device.createComputePipeline({
-    layout: "auto",
-    compute: { module, entryPoint: "main" },
-  });
-  const data = new Uint32Array(Math.ceil(v.uniforms.length / 4) * 4);
-  data.set(v.uniforms);
+const bytes = 4 * (4 * big + 2 * b * l * N); // u, Δ, z, B, C read; y written
+for (const [i, v] of variants.entries()) {
+  const pipe = pipeline(device, `scan_ablation_${layout}_${i}`, () => v.wgsl);
   const ubuf = device.createBuffer({
-    size: data.byteLength,
+    size: uniformWords(v.uniforms).byteLength,
     usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
   });
-  device.queue.writeBuffer(ubuf, 0, data);
-  const group = device.createBindGroup({
-    layout: pipe.getBindGroupLayout(0),
-    entries: [...v.buffers, ubuf].map((buffer, binding) => ({
-      binding,
-      resource: { buffer },
-    })),
-  });
-  const error = await device.popErrorScope();
-  if (error) throw new Error(`scan_ablation_gpu: ${v.name}: ${error.message}`);
+  device.queue.writeBuffer(ubuf, 0, uniformWords(v.uniforms));
+  const group = bindGroup(device, pipe, [...v.buffers, ubuf]);
+  /** GPU ms per dispatch over n dispatches in one pass. */
   const run = async (n: number) => {
+    timer.begin();
     const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass({
-      timestampWrites: {
-        querySet: qs,
-        beginningOfPassWriteIndex: 0,
-        endOfPassWriteIndex: 1,
-      },
-    });
+    const pass = enc.beginComputePass();
     pass.setPipeline(pipe);
     pass.setBindGroup(0, group);
-    for (let i = 0; i < n; i++) pass.dispatchWorkgroups(...v.groups);
+    for (let k = 0; k < n; k++) pass.dispatchWorkgroups(...v.groups);
     pass.end();
-    const resolve = device.createBuffer({
-      size: 16,
-      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
-    });
-    const read = device.createBuffer({
-      size: 16,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    enc.resolveQuerySet(qs, 0, 2, resolve, 0);
-    enc.copyBufferToBuffer(resolve, 0, read, 0, 16);
     device.queue.submit([enc.finish()]);
-    await read.mapAsync(GPUMapMode.READ);
-    const t = new BigInt64Array(read.getMappedRange().slice(0));
-    read.destroy();
-    resolve.destroy();
-    return Number(t[1] - t[0]) / 1e6 / n;
+    await device.queue.onSubmittedWorkDone();
+    return (await timer.end())! / n;
   };
   await run(1); // compile and first touch
   await probe.warm(400);
   const ms = await run(calls);
   const clock = await probe.sample();
-  const bytes = 4 * (4 * big + 2 * b * l * N); // u, Δ, z, B, C read; y written
   results.push({ name: v.name, ms, gbps: bytes / ms / 1e6, clock });
   console.log(
-    `${v.name.padEnd(24)} ${ms.toFixed(3)} ms  ${
+    `${v.name.padEnd(26)} ${ms.toFixed(3)} ms  ${
       (bytes / ms / 1e6).toFixed(0)
     } GB/s  clock ${clock.toFixed(2)}`,
   );
@@ -263,9 +209,9 @@ await Deno.writeTextFile(
   JSON.stringify(
     {
       date: new Date().toISOString(),
-      adapter: adapter.info.description,
       shape: [b, l, dIn, N],
       lanes: [SL, DC, T],
+      layout,
       results,
     },
     null,
