@@ -357,23 +357,17 @@ export function hostScan(
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const xs = args.slice(0, given.length) as tf.Tensor[];
     const save = args[given.length] as tf.GradSaveFunc;
-    // Under a tape the backward uses the host copies below, so tfjs need not
-    // keep (clone) the inputs; a gradient without a tape cannot be asked for.
-    save(recording ? [] : xs);
+    // The backward uses the host copies below, so tfjs need not keep (clone)
+    // the inputs; it runs only when a tape recorded this op, i.e. when the
+    // forward kept its decays.
+    save([]);
     const host = toHost(new Map(given.map((g, i) => [g, xs[i]])), softplus);
     const out = forward(host, recording);
     const value = tf.tensor3d(out.y, [b, l, dIn]);
     return {
       value,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        // The forward's host copies of the inputs, and its decays, are kept
-        // whenever a tape recorded this op (recording); else read again.
-        const p = out.e ? host : toHost(
-          new Map(given.map((g, i) => [g, saved[i]])),
-          softplus,
-        );
-        const e = out.e ?? forward(p, true).e!;
-        const grads = backward(p, dy.dataSync() as Float32Array, e);
+      gradFunc: (dy: tf.Tensor) => {
+        const grads = backward(host, dy.dataSync() as Float32Array, out.e!);
         return given.map((name, i) =>
           tf.tensor(Float32Array.from(grads.get(name)!), xs[i].shape)
         );
