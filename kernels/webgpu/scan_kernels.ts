@@ -119,6 +119,8 @@ export interface ScanTuning {
    * summed with one vector read, B and C read as vec4 (`_wgsl_forward_lanes.ts`).
    * On the H200 at (8, 2048, 1536, 16) with 4 lanes × 16 channels × 16
    * steps: 0.399 ms against 0.561 ms strided (BENCHMARKS.md, fifth session).
+   * The strided layout (false) stays as that measurement's baseline:
+   * `bench/scan_ablation_gpu.ts` times both, and the tests check both.
    */
   lanesAdjacent: boolean;
 }
