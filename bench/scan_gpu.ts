@@ -292,10 +292,18 @@ function scanGrads(x: Inputs, dy: tf.Tensor): tf.Tensor[] {
   })(names.map((k) => x[k] as tf.Tensor), dy);
 }
 
-/** Σ over the 8 gradients of Σ y·w (one scalar to sync on). */
+/**
+ * The 8 gradients of Σ y·w, then one element of each added (a scalar to
+ * sync on). Not a sum over each gradient: tfjs's WebGPU reduction to one
+ * value runs in a single workgroup, about 20 ms per 100 MB on the H200, and
+ * it made up nearly all of this row's time until the sixth session
+ * (BENCHMARKS.md).
+ */
 function fwdBwd(x: Inputs, w: tf.Tensor) {
   return () =>
-    tf.tidy(() => tf.addN(scanGrads(x, w).map((t) => tf.sum(t.square()))));
+    tf.tidy(() =>
+      tf.addN(scanGrads(x, w).map((t) => t.reshape([-1]).slice(0, 1)))
+    );
 }
 
 // 1. correctness on this GPU at the default launch shapes (the llvmpipe

@@ -6,6 +6,7 @@ import {
   clipGlobalNorm,
   lrAt,
   noWeightDecay,
+  sumOfSquares,
 } from "./optim.ts";
 
 Deno.test("noWeightDecay: A_log, D, norms, biases excluded; weights decayed", () => {
@@ -104,6 +105,42 @@ Deno.test("AdamW matches a float64 oracle; no decay on the no-decay group (rel 1
   opt.dispose();
   opt2.dispose();
   tf.dispose([...params.values()]);
+});
+
+Deno.test("sumOfSquares sums rows first and equals the float64 sum", async () => {
+  await tf.setBackend("cpu");
+  // shape, and the (rows, cols) its first reduction must see (none: one sum)
+  const cases: [number[], number[] | null][] = [
+    [[300, 7], [300, 7]],
+    [[5, 6, 7], [30, 7]],
+    [[1, 4096], null],
+    [[4096], null],
+    [[2, 1, 3], [2, 3]],
+  ];
+  for (const [shape, first] of cases) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const v = Float32Array.from({ length: size }, (_, i) => Math.sin(i) * 3);
+    let want = 0;
+    for (const x of v) want += x * x;
+    const x = tf.tensor(v, shape);
+    let s!: tf.Tensor;
+    const prof = await tf.profile(() => (s = sumOfSquares(x)));
+    const sums = prof.kernels.filter((k) => k.name === "Sum");
+    assert.deepEqual(
+      sums[0].inputShapes[0],
+      first ?? [size],
+      `first reduction of [${shape}]`,
+    );
+    assert.equal(sums.length, first ? 2 : 1, `reductions of [${shape}]`);
+    x.dispose();
+    const got = (await s.data())[0];
+    assert.equal(s.rank, 0, `rank of the sum for [${shape}]`);
+    assert.ok(
+      Math.abs(got - want) <= 1e-6 * want,
+      `[${shape}]: ${got} vs ${want}`,
+    );
+    s.dispose();
+  }
 });
 
 Deno.test("clipGlobalNorm scales to the bound; accumulate sums", async () => {
