@@ -76,27 +76,21 @@ export function accumulate(
 }
 
 /**
- * Σ g² as a scalar, summed over the rows of g first. tfjs's WebGPU backend
- * reduces a tensor to one value in a single workgroup (about 20 ms per 100 MB
- * on the H200: an embedding's gradient alone would take ~30 ms per step);
- * summing the rows first spreads that over one workgroup per row. The rows
- * are the leading dimensions whose product is nearest √size.
+ * Σ g² as a scalar, in two steps: g's values as (rows, size / rows), rows the
+ * largest divisor of the size up to √size, summed along each row, then those
+ * sums. tfjs's WebGPU backend reduces a tensor to one value in a single
+ * workgroup (about 20 ms per 100 MB on the H200: an embedding's gradient alone
+ * would take ~30 ms per step); the first step runs one workgroup per row.
  *
  * @param g a gradient.
  * @returns Σ g² (a scalar tensor).
  */
 export function sumOfSquares(g: tf.Tensor): tf.Tensor {
   const sq = tf.square(g);
-  let rows = 1;
-  let best = 1;
-  const target = Math.log(Math.max(1, g.size)) / 2;
-  for (const d of g.shape) {
-    rows *= d;
-    const gap = (r: number) => Math.abs(Math.log(Math.max(1, r)) - target);
-    if (gap(rows) < gap(best)) best = rows;
-  }
-  return best > 1 && best < g.size
-    ? tf.sum(tf.sum(sq.reshape([best, g.size / best]), 1))
+  let rows = Math.floor(Math.sqrt(g.size));
+  while (rows > 1 && g.size % rows !== 0) rows--;
+  return rows > 1
+    ? tf.sum(tf.sum(sq.reshape([rows, g.size / rows]), 1))
     : tf.sum(sq);
 }
 

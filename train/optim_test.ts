@@ -111,11 +111,12 @@ Deno.test("sumOfSquares sums rows first and equals the float64 sum", async () =>
   await tf.setBackend("cpu");
   // shape, and the (rows, cols) its first reduction must see (none: one sum)
   const cases: [number[], number[] | null][] = [
-    [[300, 7], [300, 7]],
-    [[5, 6, 7], [30, 7]],
-    [[1, 4096], null],
-    [[4096], null],
+    [[300, 7], [42, 50]],
+    [[5, 6, 7], [14, 15]],
+    [[1, 4096], [64, 64]],
+    [[4096], [64, 64]],
     [[2, 1, 3], [2, 3]],
+    [[7, 1], null], // a prime size: one sum
   ];
   for (const [shape, first] of cases) {
     const size = shape.reduce((a, b) => a * b, 1);
@@ -128,7 +129,7 @@ Deno.test("sumOfSquares sums rows first and equals the float64 sum", async () =>
     const sums = prof.kernels.filter((k) => k.name === "Sum");
     assert.deepEqual(
       sums[0].inputShapes[0],
-      first ?? [size],
+      first ?? shape,
       `first reduction of [${shape}]`,
     );
     assert.equal(sums.length, first ? 2 : 1, `reductions of [${shape}]`);
