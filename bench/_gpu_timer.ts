@@ -48,6 +48,10 @@ export interface GpuTimer {
   span(): number | null;
   /** Compute passes recorded at the last `end()`. */
   passes(): number;
+  /** GPU ms of each pass recorded at the last `end()`, in recording order. */
+  durations(): number[];
+  /** The labels of the pipelines each of those passes set, in order. */
+  labels(): string[][];
 }
 
 const CAPACITY = 4096;
@@ -71,6 +75,8 @@ export function makeGpuTimer(device: GPUDevice): GpuTimer | null {
   let used = 0;
   let lastSpan: number | null = null;
   let lastPasses = 0;
+  let lastDurations: number[] = [];
+  let passLabels: string[][] = [];
   let overflow = false;
   const proto = GPUCommandEncoder.prototype;
   const orig = proto.beginComputePass;
@@ -89,20 +95,32 @@ export function makeGpuTimer(device: GPUDevice): GpuTimer | null {
           },
         };
         used += 2;
+        passLabels.push([]);
       } else overflow = true;
     }
     return orig.call(this, desc);
+  };
+  const passProto = GPUComputePassEncoder.prototype;
+  const setPipeline = passProto.setPipeline;
+  passProto.setPipeline = function (
+    this: GPUComputePassEncoder,
+    p: GPUComputePipeline,
+  ) {
+    if (on) passLabels.at(-1)?.push(p.label || "?");
+    return setPipeline.call(this, p);
   };
   return {
     begin() {
       on = true;
       used = 0;
+      passLabels = [];
       overflow = false;
     },
     async end() {
       on = false;
       lastSpan = null;
       lastPasses = 0;
+      lastDurations = [];
       if (used === 0) return 0;
       const enc = device.createCommandEncoder();
       enc.resolveQuerySet(qs, 0, used, resolve, 0);
@@ -114,7 +132,9 @@ export function makeGpuTimer(device: GPUDevice): GpuTimer | null {
       let ns = 0n;
       let first = t[0], last = t[1];
       for (let i = 0; i < used; i += 2) {
-        if (t[i + 1] > t[i]) ns += t[i + 1] - t[i];
+        const d = t[i + 1] > t[i] ? t[i + 1] - t[i] : 0n;
+        ns += d;
+        lastDurations.push(Number(d) / 1e6);
         if (t[i] < first) first = t[i];
         if (t[i + 1] > last) last = t[i + 1];
       }
@@ -124,5 +144,7 @@ export function makeGpuTimer(device: GPUDevice): GpuTimer | null {
     },
     span: () => lastSpan,
     passes: () => lastPasses,
+    durations: () => lastDurations,
+    labels: () => passLabels,
   };
 }

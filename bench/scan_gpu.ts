@@ -27,7 +27,7 @@
  *   [--warm-ms 400]
  *   [--quick] [--budget 120] [--fwd 16x16x8,32x8x8] [--bwd 16x8x8,32x4x8]
  *   [--kernels chunked,lanes] [--lanes 4x64x8,8x32x8] [--reps 3]
- *   [--min-workgroups 1,256,1024] [--forward-only]
+ *   [--min-workgroups 1,256,1024] [--forward-only] [--profile-backward]
  *   (--fwd/--bwd: channels x runs x steps variants of the chunked kernels to
  *   sweep on the first shape; --kernels: forward kernels timed on every
  *   shape, side by side, --reps times in alternation (0: only the
@@ -43,7 +43,7 @@
  *
  * @module
  */
-import { setBackend, tf } from "../kernels/backend.ts";
+import { setBackend, SUBMIT_BATCH, tf } from "../kernels/backend.ts";
 import {
   GRAD_OF,
   referenceScan,
@@ -83,6 +83,7 @@ const lanesVariants = parseVariants(
 const reps = Number(arg("--reps", quick ? "1" : "3"));
 // Skip the forward+backward rows (minutes at the big shapes).
 const forwardOnly = args.includes("--forward-only");
+const profileBackward = args.includes("--profile-backward");
 const minWorkgroupsVariants = arg("--min-workgroups", quick ? "" : "1,256,1024")
   .split(",").filter((x) => x).map(Number);
 const fwdKernels = arg("--kernels", "chunked,lanes").split(",") as ScanTuning[
@@ -133,6 +134,8 @@ interface Row {
   elapsedS: number;
 }
 const rows: Row[] = [];
+/** --profile-backward: per-pass GPU ms of one forward+backward, by shape. */
+const profiles: Record<string, { ms: number; kernels: string[] }[]> = {};
 const save = async () => {
   await Deno.mkdir(outPath.split("/").slice(0, -1).join("/") || ".", {
     recursive: true,
@@ -140,7 +143,14 @@ const save = async () => {
   await Deno.writeTextFile(
     outPath,
     JSON.stringify(
-      { date: new Date().toISOString(), adapter, defaults, checks, rows },
+      {
+        date: new Date().toISOString(),
+        adapter,
+        defaults,
+        checks,
+        rows,
+        profiles,
+      },
       null,
       2,
     ),
@@ -381,6 +391,41 @@ for (const [b, l, dIn, n, official] of reps > 0 ? SHAPES : []) {
     w?.dispose();
     disposeInputs(x);
   }
+}
+
+// 2b. --profile-backward: the GPU ms of every pass of one forward+backward
+// call at each shape (which pass the time goes to).
+for (const [b, l, dIn, n] of profileBackward ? SHAPES : []) {
+  const x = inputs(b, l, dIn, n, true);
+  const w = tf.randomUniform([b, l, dIn], -1, 1);
+  const f = fwdBwd(x, w);
+  await waitFor(f()); // compile
+  // One dispatch per pass, so each pass is one kernel.
+  const batch = tf.env().get(SUBMIT_BATCH);
+  tf.env().set(SUBMIT_BATCH, 1);
+  await probe?.warm(warmMs);
+  timer?.begin();
+  const out = f();
+  await waitFor(out);
+  out.dispose();
+  const total = await timer?.end();
+  tf.env().set(SUBMIT_BATCH, batch);
+  const ms = timer?.durations() ?? [];
+  const labels = timer?.labels() ?? [];
+  const passes = ms.map((d, i) => ({ ms: d, kernels: labels[i] ?? [] }));
+  profiles[[b, l, dIn, n].join("x")] = passes;
+  console.log(
+    `forward+backward passes [${b}, ${l}, ${dIn}, ${n}]: ${
+      total?.toFixed(3)
+    } ms in ${passes.length}:\n${
+      passes.map((p) => `  ${p.ms.toFixed(3)} ${p.kernels.join(", ")}`).join(
+        "\n",
+      )
+    }`,
+  );
+  await save();
+  w.dispose();
+  disposeInputs(x);
 }
 
 // 3. decode step
