@@ -28,6 +28,7 @@
  *   [--quick] [--budget 120] [--fwd 16x16x8,32x8x8] [--bwd 16x8x8,32x4x8]
  *   [--kernels chunked,lanes] [--lanes 4x64x8,8x32x8] [--reps 3]
  *   [--min-workgroups 1,256,1024] [--forward-only] [--profile-backward]
+ *   [--bwd-kernels chunked,lanes] [--bwd-lanes 4x16,16x16]
  *   (--fwd/--bwd: channels x runs x steps variants of the chunked kernels to
  *   sweep on the first shape; --kernels: forward kernels timed on every
  *   shape, side by side, --reps times in alternation (0: only the
@@ -36,7 +37,9 @@
  *   gives each kernel's best and median); --lanes: lanes-per-channel x channels x tile-steps
  *   variants of the lanes forward on the first shape; --min-workgroups:
  *   length-split thresholds of the chunked forward on the batch-1 shapes
- *   (1: no split); --quick: one small
+ *   (1: no split); --bwd-kernels: backward kernels timed on every shape
+ *   (forward+backward rows, the forward "auto"); --bwd-lanes: tile-steps x
+ *   channels variants of the lanes backward on the first shape; --quick: one small
  *   shape and the tests' small launch shapes, for llvmpipe)
  *
  * Reference: issue 4 (bench table); state-spaces/mamba benchmarks.
@@ -89,6 +92,12 @@ const minWorkgroupsVariants = arg("--min-workgroups", quick ? "" : "1,256,1024")
 const fwdKernels = arg("--kernels", "chunked,lanes").split(",") as ScanTuning[
   "fwdKernel"
 ][];
+const bwdKernels = arg("--bwd-kernels", "chunked,lanes").split(
+  ",",
+) as ScanTuning["bwdKernel"][];
+const bwdLanesVariants = parseVariants(
+  arg("--bwd-lanes", quick ? "" : "4x16,8x8,4x8"),
+);
 // Sustained work before each timed run, so the GPU is at its working clock
 // (the H200 idles at 345 MHz between bursts: bench/_gpu_clock.ts).
 const warmMs = Number(arg("--warm-ms", quick ? "0" : "400"));
@@ -110,7 +119,7 @@ console.log("timestamp-query:", timer ? "yes" : "no (gpuMs will be null)");
 const defaults = setScanTuning(quick ? SOFTWARE_TUNING : "defaults");
 
 /** [b, l, dIn, n, official forward ms]. */
-const SHAPES: [number, number, number, number, number][] = quick
+const ALL_SHAPES: [number, number, number, number, number][] = quick
   ? [[2, 256, 64, 16, 0.125]]
   : [
     [8, 2048, 1536, 16, 0.845],
@@ -118,6 +127,10 @@ const SHAPES: [number, number, number, number, number][] = quick
     [1, 8192, 5120, 16, 1.515],
     [16, 4096, 2048, 16, 4.345],
   ];
+// --shapes 0,3: only those rows of the table (the first is the variants').
+const SHAPES = args.includes("--shapes")
+  ? arg("--shapes", "").split(",").map((i) => ALL_SHAPES[Number(i)])
+  : ALL_SHAPES;
 
 interface Row {
   what: string;
@@ -202,21 +215,37 @@ async function measure(
   };
 }
 
+/**
+ * A random (b, l, dIn) tensor: one random (l, dIn) sequence repeated over
+ * the batch. tfjs draws random numbers on the CPU, and at (16, 4096, 2048)
+ * drawing every element took about a minute of device time per set of
+ * inputs; the kernels' work does not depend on the values.
+ */
+function batchRandom(
+  b: number,
+  l: number,
+  dIn: number,
+  lo: number,
+  hi: number,
+) {
+  return tf.tidy(() =>
+    tf.tile(tf.randomUniform([1, l, dIn], lo, hi), [b, 1, 1])
+  ) as tf.Tensor3D;
+}
+
+/** Random scan inputs (see {@linkcode batchRandom}). */
 function inputs(b: number, l: number, dIn: number, n: number, fused: boolean) {
+  const seq = (lo: number, hi: number) => batchRandom(b, l, dIn, lo, hi);
   return {
-    u: tf.randomUniform([b, l, dIn], -1, 1) as tf.Tensor3D,
-    delta: tf.randomUniform(
-      [b, l, dIn],
-      fused ? -4 : 0.001,
-      fused ? 0 : 0.1,
-    ) as tf.Tensor3D,
+    u: seq(-1, 1),
+    delta: seq(fused ? -4 : 0.001, fused ? 0 : 0.1),
     A: tf.neg(tf.randomUniform([dIn, n], 0.5, 8)) as tf.Tensor2D,
     B: tf.randomUniform([b, l, n], -1, 1) as tf.Tensor3D,
     C: tf.randomUniform([b, l, n], -1, 1) as tf.Tensor3D,
     ...(fused
       ? {
         D: tf.randomUniform([dIn], -1, 1) as tf.Tensor1D,
-        z: tf.randomUniform([b, l, dIn], -3, 3) as tf.Tensor3D,
+        z: seq(-3, 3),
         deltaBias: tf.randomUniform([dIn], -2, 0) as tf.Tensor1D,
         deltaSoftplus: true,
       }
@@ -329,13 +358,19 @@ const checks: Record<string, number> = {};
   const ref = { b, l, dIn, n, ...p, deltaSoftplus: true } as never;
   const want = referenceScan(ref);
   for (
-    const [segLen, fwdKernel] of [[0, "chunked"], [1, "chunked"], [
-      0,
-      "lanes",
-    ]] as const
+    const [segLen, fwdKernel, bwdKernel] of [
+      [0, "chunked", "chunked"],
+      [1, "chunked", "chunked"],
+      [0, "lanes", "chunked"],
+      [0, "lanes", "lanes"],
+    ] as const
   ) {
-    const tag = fwdKernel === "lanes" ? "lanes forward" : `segLen=${segLen}`;
-    setScanTuning({ segLen, backwardSegLen: segLen, fwdKernel });
+    const tag = bwdKernel === "lanes"
+      ? "lanes forward and backward"
+      : fwdKernel === "lanes"
+      ? "lanes forward"
+      : `segLen=${segLen}`;
+    setScanTuning({ segLen, backwardSegLen: segLen, fwdKernel, bwdKernel });
     const { y } = webgpuSelectiveScan(x);
     checks[`forward ${tag}`] = relErr(await y.data(), want.y);
     y.dispose();
@@ -365,7 +400,7 @@ for (const [b, l, dIn, n, official] of reps > 0 ? SHAPES : []) {
   const shape = [b, l, dIn, n];
   for (const fused of [false, true]) {
     const x = inputs(b, l, dIn, n, fused);
-    const w = fused ? tf.randomUniform([b, l, dIn], -1, 1) : null;
+    const w = fused ? batchRandom(b, l, dIn, -1, 1) : null;
     for (let rep = 0; rep < reps; rep++) {
       for (const fwdKernel of fwdKernels) {
         await record(
@@ -378,14 +413,14 @@ for (const [b, l, dIn, n, official] of reps > 0 ? SHAPES : []) {
         );
       }
     }
-    for (const fwdKernel of w && !forwardOnly ? fwdKernels : []) {
+    for (const bwdKernel of w && !forwardOnly ? bwdKernels : []) {
       await record(
         "forward+backward fused (tf.grads, 8 grads)",
         shape,
         fwdBwd(x, w!),
         fwdBwdBytes(b, l, dIn, n),
         null,
-        { fwdKernel },
+        { bwdKernel },
       );
     }
     w?.dispose();
@@ -397,7 +432,7 @@ for (const [b, l, dIn, n, official] of reps > 0 ? SHAPES : []) {
 // call at each shape (which pass the time goes to).
 for (const [b, l, dIn, n] of profileBackward ? SHAPES : []) {
   const x = inputs(b, l, dIn, n, true);
-  const w = tf.randomUniform([b, l, dIn], -1, 1);
+  const w = batchRandom(b, l, dIn, -1, 1);
   const f = fwdBwd(x, w);
   await waitFor(f()); // compile
   // One dispatch per pass, so each pass is one kernel.
@@ -462,7 +497,7 @@ if (reps > 0) {
   const [b, l, dIn, n, official] = SHAPES[0];
   const shape = [b, l, dIn, n];
   const x = inputs(b, l, dIn, n, true);
-  const w = tf.randomUniform([b, l, dIn], -1, 1);
+  const w = batchRandom(b, l, dIn, -1, 1);
   const forwardTunings: Partial<ScanTuning>[] = [
     ...fwdVariants.map(([fwdChannels, fwdRuns, fwdSteps]) => ({
       fwdKernel: "chunked" as const,
@@ -486,6 +521,17 @@ if (reps > 0) {
       fwdBytes(b, l, dIn, n, true),
       official,
       t,
+    );
+  }
+  for (const [bwdLanesTile, bwdLanesChannels] of bwdLanesVariants) {
+    if (elapsed() > budgetS) break;
+    await record(
+      "forward+backward fused variant",
+      shape,
+      fwdBwd(x, w),
+      fwdBwdBytes(b, l, dIn, n),
+      null,
+      { bwdKernel: "lanes", bwdLanesTile, bwdLanesChannels },
     );
   }
   for (const [bwdChannels, bwdRuns, bwdSteps] of bwdVariants) {
