@@ -28,7 +28,7 @@
  *   [--quick] [--budget 120] [--fwd 16x16x8,32x8x8] [--bwd 16x8x8,32x4x8]
  *   [--kernels chunked,lanes] [--lanes 4x64x8,8x32x8] [--reps 3]
  *   [--min-workgroups 1,256,1024] [--forward-only] [--profile-backward]
- *   [--bwd-kernels chunked,lanes] [--bwd-lanes 4x16,16x16]
+ *   [--shapes 0,3]
  *   (--fwd/--bwd: channels x runs x steps variants of the chunked kernels to
  *   sweep on the first shape; --kernels: forward kernels timed on every
  *   shape, side by side, --reps times in alternation (0: only the
@@ -37,9 +37,8 @@
  *   gives each kernel's best and median); --lanes: lanes-per-channel x channels x tile-steps
  *   variants of the lanes forward on the first shape; --min-workgroups:
  *   length-split thresholds of the chunked forward on the batch-1 shapes
- *   (1: no split); --bwd-kernels: backward kernels timed on every shape
- *   (forward+backward rows, the forward "auto"); --bwd-lanes: tile-steps x
- *   channels variants of the lanes backward on the first shape; --quick: one small
+ *   (1: no split); --shapes: rows of the shape table to run (by index;
+ *   variants run on the first of them); --quick: one small
  *   shape and the tests' small launch shapes, for llvmpipe)
  *
  * Reference: issue 4 (bench table); state-spaces/mamba benchmarks.
@@ -92,12 +91,6 @@ const minWorkgroupsVariants = arg("--min-workgroups", quick ? "" : "1,256,1024")
 const fwdKernels = arg("--kernels", "chunked,lanes").split(",") as ScanTuning[
   "fwdKernel"
 ][];
-const bwdKernels = arg("--bwd-kernels", "chunked,lanes").split(
-  ",",
-) as ScanTuning["bwdKernel"][];
-const bwdLanesVariants = parseVariants(
-  arg("--bwd-lanes", quick ? "" : "4x16,8x8,4x8"),
-);
 // Sustained work before each timed run, so the GPU is at its working clock
 // (the H200 idles at 345 MHz between bursts: bench/_gpu_clock.ts).
 const warmMs = Number(arg("--warm-ms", quick ? "0" : "400"));
@@ -358,19 +351,13 @@ const checks: Record<string, number> = {};
   const ref = { b, l, dIn, n, ...p, deltaSoftplus: true } as never;
   const want = referenceScan(ref);
   for (
-    const [segLen, fwdKernel, bwdKernel] of [
-      [0, "chunked", "chunked"],
-      [1, "chunked", "chunked"],
-      [0, "lanes", "chunked"],
-      [0, "lanes", "lanes"],
-    ] as const
+    const [segLen, fwdKernel] of [[0, "chunked"], [1, "chunked"], [
+      0,
+      "lanes",
+    ]] as const
   ) {
-    const tag = bwdKernel === "lanes"
-      ? "lanes forward and backward"
-      : fwdKernel === "lanes"
-      ? "lanes forward"
-      : `segLen=${segLen}`;
-    setScanTuning({ segLen, backwardSegLen: segLen, fwdKernel, bwdKernel });
+    const tag = fwdKernel === "lanes" ? "lanes forward" : `segLen=${segLen}`;
+    setScanTuning({ segLen, backwardSegLen: segLen, fwdKernel });
     const { y } = webgpuSelectiveScan(x);
     checks[`forward ${tag}`] = relErr(await y.data(), want.y);
     y.dispose();
@@ -413,14 +400,14 @@ for (const [b, l, dIn, n, official] of reps > 0 ? SHAPES : []) {
         );
       }
     }
-    for (const bwdKernel of w && !forwardOnly ? bwdKernels : []) {
+    for (const fwdKernel of w && !forwardOnly ? fwdKernels : []) {
       await record(
         "forward+backward fused (tf.grads, 8 grads)",
         shape,
         fwdBwd(x, w!),
         fwdBwdBytes(b, l, dIn, n),
         null,
-        { bwdKernel },
+        { fwdKernel },
       );
     }
     w?.dispose();
@@ -521,17 +508,6 @@ if (reps > 0) {
       fwdBytes(b, l, dIn, n, true),
       official,
       t,
-    );
-  }
-  for (const [bwdLanesTile, bwdLanesChannels] of bwdLanesVariants) {
-    if (elapsed() > budgetS) break;
-    await record(
-      "forward+backward fused variant",
-      shape,
-      fwdBwd(x, w),
-      fwdBwdBytes(b, l, dIn, n),
-      null,
-      { bwdKernel: "lanes", bwdLanesTile, bwdLanesChannels },
     );
   }
   for (const [bwdChannels, bwdRuns, bwdSteps] of bwdVariants) {

@@ -3,6 +3,8 @@
  * length-split path: local pass, carry pass, full pass), forward and every
  * gradient; outputs poisoned with NaN. See `_webgpu_scan.ts`.
  */
+import assert from "node:assert/strict";
+import { backwardBatchRows } from "../kernels/webgpu/scan_kernels.ts";
 import { checkCase, ignore, poisoned } from "./_webgpu_scan.ts";
 
 Deno.test({
@@ -18,4 +20,37 @@ Deno.test({
       await checkCase({ b: 3, l: 75, dIn: 70, n: 16, full: true }, 1, true);
       await checkCase({ b: 1, l: 1, dIn: 3, n: 16, full: true }, 2, true);
     }),
+});
+
+Deno.test({
+  name:
+    "webgpu scan: backward over batch slices when one call's ∂B/∂C partials would not fit a binding",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // One row's partials at (l 75, dIn 70, n 16) with 4 channels per block:
+    // 4 bytes · 18 blocks · 16 · 2 · 75.
+    const perRow = 4 * 18 * 16 * 2 * 75;
+    await poisoned(
+      { segLen: 0, backwardSegLen: 0, backwardPartialsBytes: 2 * perRow },
+      async () => {
+        assert.equal(backwardBatchRows(75, 70, 16), 2);
+        // 3 rows: calls of 2 and 1 rows, gradients joined, ∂A, ∂D, ∂bias summed.
+        await checkCase({ b: 3, l: 75, dIn: 70, n: 16, full: true }, 3, true);
+      },
+    );
+    await poisoned(
+      { segLen: 0, backwardSegLen: 0, backwardPartialsBytes: perRow - 4 },
+      async () => {
+        assert.throws(
+          () => backwardBatchRows(75, 70, 16),
+          (e) =>
+            e instanceof RangeError &&
+            /one batch row's ∂B\/∂C partials take 172800 bytes \(length 75, 70 channels, state 16\), over this device's 172796-byte storage binding/
+              .test(e.message),
+        );
+      },
+    );
+  },
 });

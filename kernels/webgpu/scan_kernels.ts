@@ -45,13 +45,6 @@ import {
   backwardShader,
   backwardWorkgroupBytes,
 } from "./_wgsl_backward.ts";
-import {
-  type BackwardLanesConfig,
-  backwardLanesConfigProblem,
-  backwardLanesKey,
-  backwardLanesShader,
-  backwardLanesWorkgroupBytes,
-} from "./_wgsl_backward_lanes.ts";
 import { reduceBCShader, reduceRowsShader } from "./_wgsl_reduce.ts";
 import { registerWebGPUKernels } from "./_register.ts";
 import { type StepConfig, stepKey, stepShader } from "./_wgsl_step.ts";
@@ -98,6 +91,13 @@ export interface ScanTuning {
   minWorkgroups: number;
   /** Backward: the same. */
   minBackwardWorkgroups: number;
+  /**
+   * Backward: the most bytes one call's ∂B/∂C partials may take (b ·
+   * ceil(dIn / bwdChannels) · N · 2 · l floats), 0 for the device's
+   * `maxStorageBufferBindingSize`; a larger batch is split into calls over
+   * batch slices ({@linkcode backwardBatchRows}).
+   */
+  backwardPartialsBytes: number;
   /** Force a forward segment length (rounded up to a chunk), 0 for automatic. */
   segLen: number;
   /** Force a backward segment length (rounded up to a chunk), 0 for automatic. */
@@ -130,21 +130,6 @@ export interface ScanTuning {
    * `bench/scan_ablation_gpu.ts` times both, and the tests check both.
    */
   lanesAdjacent: boolean;
-  /**
-   * Backward kernel: `"chunked"` (`_wgsl_backward.ts`, split over the
-   * length when the GPU would idle), `"lanes"` (`_wgsl_backward_lanes.ts`,
-   * states over lanes, one pass), or `"auto"` (the default:
-   * {@linkcode backwardKernelFor}).
-   */
-  bwdKernel: "auto" | "chunked" | "lanes";
-  /**
-   * Lanes backward: steps per tile (made a multiple of the lanes that divides
-   * the checkpoint interval); each lane keeps a tile's states and decays in
-   * registers.
-   */
-  bwdLanesTile: number;
-  /** Lanes backward: channels per workgroup (capped so a workgroup is ≤ 256 threads). */
-  bwdLanesChannels: number;
 }
 
 const DEFAULTS: ScanTuning = {
@@ -156,6 +141,7 @@ const DEFAULTS: ScanTuning = {
   bwdSteps: 8,
   minWorkgroups: 64,
   minBackwardWorkgroups: 512,
+  backwardPartialsBytes: 0,
   segLen: 0,
   backwardSegLen: 0,
   fwdKernel: "auto",
@@ -164,9 +150,6 @@ const DEFAULTS: ScanTuning = {
   lanesChannels: 16,
   lanesTile: 16,
   lanesAdjacent: true,
-  bwdKernel: "auto",
-  bwdLanesTile: 4,
-  bwdLanesChannels: 8,
 };
 /**
  * Small launch shapes, 4 channels × 4 runs × 2 steps (chunks of 8 steps,
@@ -185,8 +168,6 @@ export const SOFTWARE_TUNING: Readonly<Partial<ScanTuning>> = Object.freeze({
   bwdSteps: 2,
   lanesChannels: 8,
   lanesTile: 4,
-  bwdLanesTile: 4,
-  bwdLanesChannels: 8,
 });
 const tuning: ScanTuning = { ...DEFAULTS };
 /** The lanes forward halves its channels per workgroup below this many workgroups. */
@@ -241,36 +222,32 @@ export function forwardKernelFor(
   return b * dIn >= t.lanesFromPairs ? "lanes" : "chunked";
 }
 
-/**
- * The backward kernel `"auto"` takes: like the forward
- * ({@linkcode forwardKernelFor}), the lanes backward walks the whole length
- * in every workgroup, so it is taken from the same number of (batch,
- * channel) pairs; below, the chunked backward splits the length.
- *
- * @param b batch.
- * @param dIn channels.
- * @param t the tuning (default: the one in force).
- * @returns the kernel the backward runs.
- */
-export function backwardKernelFor(
-  b: number,
-  dIn: number,
-  t: Readonly<ScanTuning> = tuning,
-): "chunked" | "lanes" {
-  if (t.bwdKernel !== "auto") return t.bwdKernel;
-  return b * dIn >= t.lanesFromPairs ? "lanes" : "chunked";
-}
-
-/** Lanes per channel: the largest power of two dividing N, up to `lanesPerChannel`. */
-function lanesFor(N: number): number {
-  let SL = 1;
-  while (SL < tuning.lanesPerChannel && N % (2 * SL) === 0) SL *= 2;
-  return SL;
-}
-
 const ceil = (a: number, b: number) => Math.ceil(a / b);
 const roundUp = (a: number, m: number) => ceil(a, m) * m;
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/**
+ * How many batch rows one backward call may take: its ∂B/∂C partials, one
+ * per channel block, must fit one storage binding (at (16, 4096, 2048, 16)
+ * they take 1 GiB; the H200 binds at most 2 GiB).
+ *
+ * @param l sequence length.
+ * @param dIn channels.
+ * @param N state size.
+ * @returns rows per call (at least 1).
+ * @throws RangeError when even one row's partials do not fit.
+ */
+export function backwardBatchRows(l: number, dIn: number, N: number): number {
+  const limit = tuning.backwardPartialsBytes ||
+    webgpuBackend().device.limits.maxStorageBufferBindingSize;
+  const perRow = 4 * ceil(dIn, tuning.bwdChannels) * N * 2 * l;
+  if (perRow > limit) {
+    throw new RangeError(
+      `webgpu scan backward: one batch row's ∂B/∂C partials take ${perRow} bytes (length ${l}, ${dIn} channels, state ${N}), over this device's ${limit}-byte storage binding; use a shorter sequence`,
+    );
+  }
+  return Math.floor(limit / perRow);
+}
 
 /** @returns the checkpoint interval: the backward chunk, bwdRuns × bwdSteps. */
 export function checkpointInterval(): number {
@@ -404,7 +381,8 @@ export function scanForwardPlan(
   const z = x.hasZ ? ["z"] : [];
   const zLayout = [x.zStride ?? dIn, x.zOff ?? 0];
   if (forwardKernelFor(b, dIn) === "lanes") {
-    const SL = lanesFor(N);
+    let SL = 1;
+    while (SL < tuning.lanesPerChannel && N % (2 * SL) === 0) SL *= 2;
     // Fewer channels per workgroup while the workgroups would not fill the
     // GPU (each walks the whole length, so idle multiprocessors are not made up).
     let DC = Math.max(1, Math.min(tuning.lanesChannels, Math.floor(256 / SL)));
@@ -564,55 +542,6 @@ function backwardKernel(
   }
   const N = P.shape[1] - 2;
   const K = flags.K;
-  const gu = allocate(backend, [b, l, dIn]);
-  const gdl = allocate(backend, [b, l, dIn]);
-  const gz = allocate(backend, z ? [b, l, dIn] : [0]);
-  const gh0 = allocate(backend, [b, dIn, N]);
-  const lanes = backwardKernelFor(b, dIn) === "lanes"
-    ? backwardLanesConfig(N, K, !!z)
-    : null;
-  if (lanes) {
-    checkShared(
-      device,
-      backwardLanesWorkgroupBytes(lanes),
-      `lanes backward N=${N}`,
-    );
-    const nblk = ceil(dIn, lanes.DC);
-    const gBC = allocate(backend, [b, nblk, N, 2, l]);
-    const gAux = allocate(backend, [b, 1, dIn, N + 2]);
-    temps.push(gBC, gAux);
-    const p = pipeline(
-      device,
-      backwardLanesKey(lanes),
-      () => backwardLanesShader(lanes),
-    );
-    dispatch(
-      backend,
-      p,
-      [
-        gu,
-        gdl,
-        ...(z ? [gz] : []),
-        gBC,
-        gAux,
-        gh0,
-        u,
-        dl,
-        P,
-        B,
-        C,
-        ...(z ? [z] : []),
-        ckpt,
-        gy,
-        gstate ?? u,
-      ],
-      [b, l, dIn, ceil(l, K), nblk, +flags.softplus, +!!gstate],
-      [nblk, 1, b],
-    );
-    const [gB, gC, gP] = reduceBackward(backend, gBC, gAux, [b, l, dIn, N], 1);
-    for (const t of temps) release(backend, t);
-    return [gu, gdl, gz, gP, gB, gC, gh0];
-  }
   const DC = tuning.bwdChannels;
   const S = tuning.bwdRuns;
   if (K % S !== 0) {
@@ -659,8 +588,12 @@ function backwardKernel(
     ghEnd = carryPass(backend, ghloc, ssum, P, gstate, true, [b, dIn, nseg, N]);
     temps.push(ghloc, ssum, ghEnd);
   }
+  const gu = allocate(backend, [b, l, dIn]);
+  const gdl = allocate(backend, [b, l, dIn]);
+  const gz = allocate(backend, z ? [b, l, dIn] : [0]);
   const gBC = allocate(backend, [b, nblk, N, 2, l]);
   const gAux = allocate(backend, [b, nseg, dIn, N + 2]);
+  const gh0 = allocate(backend, [b, dIn, N]);
   temps.push(gBC, gAux);
   const p = pipeline(device, backwardKey(cfg), () => backwardShader(cfg));
   dispatch(
@@ -686,49 +619,6 @@ function backwardKernel(
     uni(!!ghEnd),
     [nblk, nseg, b],
   );
-  const [gB, gC, gP] = reduceBackward(backend, gBC, gAux, [b, l, dIn, N], nseg);
-  for (const t of temps) release(backend, t);
-  return [gu, gdl, gz, gP, gB, gC, gh0];
-}
-
-/**
- * The lanes backward's launch for state size N and checkpoint interval K,
- * or null when no tile fits (K not a multiple of the lanes).
- */
-function backwardLanesConfig(
-  N: number,
-  K: number,
-  hasZ: boolean,
-): BackwardLanesConfig | null {
-  const SL = lanesFor(N);
-  if (K % SL !== 0) return null;
-  // The largest multiple of SL up to the tuned tile that divides K.
-  let T = Math.max(SL, Math.floor(tuning.bwdLanesTile / SL) * SL);
-  while (K % T !== 0) T -= SL;
-  const DC = Math.max(
-    1,
-    Math.min(tuning.bwdLanesChannels, Math.floor(256 / SL)),
-  );
-  const cfg: BackwardLanesConfig = { N, SL, DC, T, K, hasZ };
-  const problem = backwardLanesConfigProblem(cfg);
-  if (problem) throw new Error(`webgpu scan: lanes backward: ${problem}`);
-  return cfg;
-}
-
-/**
- * After a backward main pass: ∂B, ∂C (b, l, N) summed over the channel
- * blocks' partials gBC (b, nblk, N, 2, l), and ∂P (dIn, N+2) summed over
- * the (batch, segment) rows of gAux (b, nseg, dIn, N+2).
- */
-function reduceBackward(
-  backend: Backend,
-  gBC: Info,
-  gAux: Info,
-  [b, l, dIn, N]: number[],
-  nseg: number,
-): [Info, Info, Info] {
-  const device = backend.device;
-  const nblk = gBC.shape[1];
   const gB = allocate(backend, [b, l, N]);
   const gC = allocate(backend, [b, l, N]);
   const rbc = pipeline(device, "mamba_reduce_bc", reduceBCShader);
@@ -741,7 +631,8 @@ function reduceBackward(
   const rr = pipeline(device, "mamba_reduce_rows", reduceRowsShader);
   const cols = dIn * (N + 2);
   dispatch(backend, rr, [gP, gAux], [b * nseg, cols], [ceil(cols, 256), 1, 1]);
-  return [gB, gC, gP];
+  for (const t of temps) release(backend, t);
+  return [gu, gdl, gz, gP, gB, gC, gh0];
 }
 
 function stepKernel(

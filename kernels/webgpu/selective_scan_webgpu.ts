@@ -12,6 +12,7 @@ import { tf } from "../backend.ts";
 import type { ScanInputs, ScanOptions, ScanResult } from "../scan_types.ts";
 import type { ScanStepInputs } from "../scan_step.ts";
 import {
+  backwardBatchRows,
   checkpointInterval,
   registerScanKernels,
   SCAN_BWD,
@@ -148,11 +149,35 @@ function scanGrad(
     );
   }
   const kin = [...ins.slice(0, flags.hasZ ? 6 : 5), ckpt, dyY, dyState];
-  const [gu, gdl, gz, gP, gB, gC, gh0] = tf.engine().runKernel(
-    SCAN_BWD,
-    kin as unknown as tf.NamedTensorMap,
-    attrs,
-  ) as tf.Tensor[];
+  const [b, l, dIn] = ins[0].shape;
+  const rows = backwardBatchRows(l, dIn, ins[2].shape[1]! - 2);
+  const run = (x: tf.Tensor[]) =>
+    tf.engine().runKernel(
+      SCAN_BWD,
+      x as unknown as tf.NamedTensorMap,
+      attrs,
+    ) as tf.Tensor[];
+  // Too many rows for one call's ∂B/∂C partials: calls over batch slices
+  // (P, input 2, is shared), their gradients joined, ∂P summed.
+  const [gu, gdl, gz, gP, gB, gC, gh0] = rows >= b ? run(kin) : (() => {
+    const parts: tf.Tensor[][] = [];
+    for (let b0 = 0; b0 < b; b0 += rows) {
+      const n = Math.min(rows, b - b0);
+      parts.push(
+        run(kin.map((t, i) => i === 2 ? t : tf.slice(t, b0, n))),
+      );
+    }
+    const at = (k: number) => parts.map((p) => p[k]);
+    return [
+      tf.concat(at(0)),
+      tf.concat(at(1)),
+      flags.hasZ ? tf.concat(at(2)) : at(2)[0],
+      tf.addN(at(3)),
+      tf.concat(at(4)),
+      tf.concat(at(5)),
+      tf.concat(at(6)),
+    ];
+  })();
   const grads: tf.Tensor[] = [gu, gdl, gP, gB, gC];
   if (flags.hasZ) grads.push(gz);
   if (flags.hasInit) grads.push(gh0);
