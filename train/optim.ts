@@ -86,12 +86,14 @@ export function accumulate(
  * @returns Σ g² (a scalar tensor).
  */
 export function sumOfSquares(g: tf.Tensor): tf.Tensor {
-  const sq = tf.square(g);
   let rows = Math.floor(Math.sqrt(g.size));
   while (rows > 1 && g.size % rows !== 0) rows--;
-  return rows > 1
-    ? tf.sum(tf.sum(sq.reshape([rows, g.size / rows]), 1))
-    : tf.sum(sq);
+  return tf.tidy(() => {
+    const sq = tf.square(g);
+    return rows > 1
+      ? tf.sum(tf.sum(sq.reshape([rows, g.size / rows]), 1))
+      : tf.sum(sq);
+  });
 }
 
 /**
