@@ -77,6 +77,8 @@ export function makeGpuTimer(device: GPUDevice): GpuTimer | null {
   let lastPasses = 0;
   let lastDurations: number[] = [];
   let passLabels: string[][] = [];
+  // The label list of each timed pass (an untimed pass records none).
+  const labelsOf = new WeakMap<GPUComputePassEncoder, string[]>();
   let overflow = false;
   const proto = GPUCommandEncoder.prototype;
   const orig = proto.beginComputePass;
@@ -95,8 +97,13 @@ export function makeGpuTimer(device: GPUDevice): GpuTimer | null {
           },
         };
         used += 2;
-        passLabels.push([]);
-      } else overflow = true;
+        const labels: string[] = [];
+        passLabels.push(labels);
+        const pass = orig.call(this, desc);
+        labelsOf.set(pass, labels);
+        return pass;
+      }
+      overflow = true;
     }
     return orig.call(this, desc);
   };
@@ -106,7 +113,7 @@ export function makeGpuTimer(device: GPUDevice): GpuTimer | null {
     this: GPUComputePassEncoder,
     p: GPUComputePipeline,
   ) {
-    if (on) passLabels.at(-1)?.push(p.label || "?");
+    if (on) labelsOf.get(this)?.push(p.label || "?");
     return setPipeline.call(this, p);
   };
   return {

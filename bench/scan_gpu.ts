@@ -122,7 +122,17 @@ const ALL_SHAPES: [number, number, number, number, number][] = quick
   ];
 // --shapes 0,3: only those rows of the table (the first is the variants').
 const SHAPES = args.includes("--shapes")
-  ? arg("--shapes", "").split(",").map((i) => ALL_SHAPES[Number(i)])
+  ? String(arg("--shapes", "")).split(",").map((i) => {
+    const row = ALL_SHAPES[Number(i)];
+    if (!/^\d+$/.test(i) || !row) {
+      throw new Error(
+        `--shapes: expected row numbers 0 to ${
+          ALL_SHAPES.length - 1
+        } separated by commas, received "${arg("--shapes", "")}"`,
+      );
+    }
+    return row;
+  })
   : ALL_SHAPES;
 
 interface Row {
@@ -226,9 +236,23 @@ function batchRandom(
   ) as tf.Tensor3D;
 }
 
-/** Random scan inputs (see {@linkcode batchRandom}). */
-function inputs(b: number, l: number, dIn: number, n: number, fused: boolean) {
-  const seq = (lo: number, hi: number) => batchRandom(b, l, dIn, lo, hi);
+/**
+ * Random scan inputs; the (b, l, dIn) ones repeated over the batch
+ * ({@linkcode batchRandom}) unless `distinctRows` (the correctness check,
+ * where a kernel reading another batch row's u, Δ or z must fail).
+ */
+function inputs(
+  b: number,
+  l: number,
+  dIn: number,
+  n: number,
+  fused: boolean,
+  distinctRows = false,
+) {
+  const seq = (lo: number, hi: number) =>
+    distinctRows
+      ? tf.randomUniform([b, l, dIn], lo, hi) as tf.Tensor3D
+      : batchRandom(b, l, dIn, lo, hi);
   return {
     u: seq(-1, 1),
     delta: seq(fused ? -4 : 0.001, fused ? 0 : 0.1),
@@ -343,7 +367,7 @@ function fwdBwd(x: Inputs, w: tf.Tensor) {
 const checks: Record<string, number> = {};
 {
   const [b, l, dIn, n] = [2, 300, 200, 16];
-  const x = inputs(b, l, dIn, n, true);
+  const x = inputs(b, l, dIn, n, true, true);
   const names = GRAD_NAMES;
   const p = Object.fromEntries(
     await Promise.all(names.map(async (k) => [k, await x[k]!.data()])),
@@ -421,7 +445,9 @@ for (const [b, l, dIn, n] of profileBackward ? SHAPES : []) {
   const x = inputs(b, l, dIn, n, true);
   const w = batchRandom(b, l, dIn, -1, 1);
   const f = fwdBwd(x, w);
-  await waitFor(f()); // compile
+  const first = f(); // compile
+  await waitFor(first);
+  first.dispose();
   // One dispatch per pass, so each pass is one kernel.
   const batch = tf.env().get(SUBMIT_BATCH);
   tf.env().set(SUBMIT_BATCH, 1);

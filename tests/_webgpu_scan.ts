@@ -90,8 +90,17 @@ export function tensors(p: RefScanInputs): Named {
   return t;
 }
 
-/** Checks forward, final state and (when `grads`) every gradient against the oracle. */
-export async function checkCase(c: Case, seed: number, grads: boolean) {
+/**
+ * Checks forward, final state and (when `grads`) every gradient against the
+ * oracle; the loss weighs y and, unless `yOnly`, the final state (with
+ * `yOnly` tfjs hands the backward CPU-built zeros as the state's gradient).
+ */
+export async function checkCase(
+  c: Case,
+  seed: number,
+  grads: boolean,
+  { yOnly = false }: { yOnly?: boolean } = {},
+) {
   const p = makeInputs(c, seed);
   const want = referenceScan(p);
   const t = tensors(p);
@@ -107,7 +116,7 @@ export async function checkCase(c: Case, seed: number, grads: boolean) {
   if (!grads) return tf.dispose(Object.values(t));
   const r = rng(seed + 7);
   const gy = Float32Array.from(want.y, () => r() * 2 - 1);
-  const gs = Float32Array.from(want.state, () => r() * 2 - 1);
+  const gs = Float32Array.from(want.state, () => yOnly ? 0 : r() * 2 - 1);
   const names = Object.keys(t);
   const gyT = tf.tensor3d(gy, [c.b, c.l, c.dIn]);
   const gsT = tf.tensor3d(gs, [c.b, c.dIn, c.n]);
@@ -117,7 +126,8 @@ export async function checkCase(c: Case, seed: number, grads: boolean) {
       { ...m, deltaSoftplus: p.deltaSoftplus } as never,
       { returnState: true },
     );
-    return tf.add(tf.sum(tf.mul(out.y, gyT)), tf.sum(tf.mul(out.state!, gsT)));
+    const loss = tf.sum(tf.mul(out.y, gyT));
+    return yOnly ? loss : tf.add(loss, tf.sum(tf.mul(out.state!, gsT)));
   })(names.map((k) => t[k]));
   const ref = referenceScanGrad(p, gy, gs) as unknown as Record<
     string,

@@ -4,7 +4,8 @@
  * gradient; outputs poisoned with NaN. See `_webgpu_scan.ts`.
  */
 import assert from "node:assert/strict";
-import { backwardBatchRows } from "../kernels/webgpu/scan_kernels.ts";
+import { tf } from "../kernels/backend.ts";
+import { backwardBatchRows, SCAN_BWD } from "../kernels/webgpu/scan_kernels.ts";
 import { checkCase, ignore, poisoned } from "./_webgpu_scan.ts";
 
 Deno.test({
@@ -36,8 +37,22 @@ Deno.test({
       { segLen: 0, backwardSegLen: 0, backwardPartialsBytes: 2 * perRow },
       async () => {
         assert.equal(backwardBatchRows(75, 70, 16), 2);
-        // 3 rows: calls of 2 and 1 rows, gradients joined, ∂A, ∂D, ∂bias summed.
-        await checkCase({ b: 3, l: 75, dIn: 70, n: 16, full: true }, 3, true);
+        // 3 rows: calls of 2 and 1 rows, gradients joined, ∂A, ∂D, ∂bias
+        // summed; with z and an initial state, and without them and with a
+        // loss on y alone (the state's gradient is tfjs's CPU zeros).
+        for (const [full, yOnly] of [[true, false], [false, true]]) {
+          const prof = await tf.profile(() =>
+            checkCase({ b: 3, l: 75, dIn: 70, n: 16, full }, 3, true, {
+              yOnly,
+            })
+          );
+          const calls = prof.kernels.filter((k) => k.name === SCAN_BWD);
+          assert.deepEqual(
+            calls.map((k) => k.inputShapes[0]),
+            [[2, 75, 70], [1, 75, 70]],
+            `backward calls (full ${full})`,
+          );
+        }
       },
     );
     await poisoned(

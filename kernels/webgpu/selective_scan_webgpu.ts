@@ -21,6 +21,7 @@ import {
   type ScanFlags,
 } from "./scan_kernels.ts";
 import { gradMap } from "./_register.ts";
+import { isCpuZeros, webgpuBackend } from "./_dispatch.ts";
 
 function expectShape(
   name: string,
@@ -158,13 +159,25 @@ function scanGrad(
       attrs,
     ) as tf.Tensor[];
   // Too many rows for one call's ∂B/∂C partials: calls over batch slices
-  // (P, input 2, is shared), their gradients joined, ∂P summed.
-  const [gu, gdl, gz, gP, gB, gC, gh0] = rows >= b ? run(kin) : (() => {
+  // (P, input 2, is shared), their gradients joined, ∂P summed. tfjs's CPU
+  // zeros (an unused output's gradient) are sliced as new CPU zeros, so the
+  // kernel still recognises them; the slices and per-call gradients are
+  // freed here, not at the end of the whole backward.
+  const [gu, gdl, gz, gP, gB, gC, gh0] = rows >= b ? run(kin) : tf.tidy(() => {
+    const backend = webgpuBackend();
     const parts: tf.Tensor[][] = [];
     for (let b0 = 0; b0 < b; b0 += rows) {
       const n = Math.min(rows, b - b0);
       parts.push(
-        run(kin.map((t, i) => i === 2 ? t : tf.slice(t, b0, n))),
+        run(
+          kin.map((t, i) =>
+            i === 2
+              ? t
+              : isCpuZeros(backend, t)
+              ? tf.zeros([n, ...t.shape.slice(1)])
+              : tf.slice(t, b0, n)
+          ),
+        ),
       );
     }
     const at = (k: number) => parts.map((p) => p[k]);
@@ -177,7 +190,7 @@ function scanGrad(
       tf.concat(at(5)),
       tf.concat(at(6)),
     ];
-  })();
+  });
   const grads: tf.Tensor[] = [gu, gdl, gP, gB, gC];
   if (flags.hasZ) grads.push(gz);
   if (flags.hasInit) grads.push(gh0);
