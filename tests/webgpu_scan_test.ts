@@ -58,12 +58,15 @@ Deno.test({
     await poisoned(
       { segLen: 0, backwardSegLen: 0, backwardPartialsBytes: perRow - 4 },
       async () => {
-        assert.throws(
-          () => backwardBatchRows(75, 70, 16),
-          (e) =>
-            e instanceof RangeError &&
-            /one batch row's ∂B\/∂C partials take 172800 bytes \(length 75, 70 channels, state 16\), over this device's 172796-byte storage binding/
-              .test(e.message),
+        const tooBig = (e: unknown) =>
+          e instanceof RangeError &&
+          /one batch row's ∂B\/∂C partials take 172800 bytes \(length 75, 70 channels, state 16\), over this device's 172796-byte storage binding/
+            .test(e.message);
+        assert.throws(() => backwardBatchRows(75, 70, 16), tooBig);
+        // The same error from tf.grads, after a forward that ran.
+        await assert.rejects(
+          checkCase({ b: 3, l: 75, dIn: 70, n: 16, full: true }, 3, true),
+          tooBig,
         );
       },
     );
