@@ -279,7 +279,6 @@ export class GpuDecoder {
     });
 
     const topPrefixes = normPrefixes(r);
-    let topNorm = 0;
     for (const step of r.plan) {
       if (step.kind === "residual") {
         const layer = r.layers[step.layer];
@@ -365,7 +364,7 @@ export class GpuDecoder {
           bias: maybe(`${p}.mixer.out_proj.bias`)!,
         });
       } else if (step.kind === "norm") {
-        const prefix = topPrefixes[topNorm++];
+        const prefix = topPrefixes.get(step)!;
         const bias = maybe(`${prefix}.bias`);
         const spec = normSpec(step.norm, bias !== undefined);
         const pipe = pipeline(

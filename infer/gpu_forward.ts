@@ -380,7 +380,6 @@ export class GpuForward {
         }
       };
       const topPrefixes = normPrefixes(r);
-      let topNorm = 0;
       for (const step of r.plan) {
         if (step.kind === "residual") {
           const layer = r.layers[step.layer];
@@ -480,7 +479,7 @@ export class GpuForward {
           });
           pending = true;
         } else if (step.kind === "norm") {
-          norm("norm", step.norm, topPrefixes[topNorm++], h[1 - cur], scratch);
+          norm("norm", step.norm, topPrefixes.get(step)!, h[1 - cur], scratch);
           cur = 1 - cur;
           pending = false;
         }

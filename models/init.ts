@@ -11,7 +11,11 @@
  *
  * @module
  */
-import type { ResolvedArchitecture, ResolvedLayer } from "../dsl/resolve.ts";
+import type {
+  PlanStep,
+  ResolvedArchitecture,
+  ResolvedLayer,
+} from "../dsl/resolve.ts";
 import { Rng } from "./_rng.ts";
 
 /** A named parameter: its shape and float32 values. */
@@ -108,18 +112,23 @@ function mixerParams(
   return specs;
 }
 
+/** A top-level norm step of the plan. */
+export type NormStep = Extract<PlanStep, { kind: "norm" }>;
+
 /**
  * Names of the top-level norm steps: the last one before the head is
  * `backbone.norm_f` (Hugging Face), any earlier ones `backbone.norms.{j}`.
  *
- * @returns one prefix per `norm` step of the plan, in plan order.
+ * @returns each `norm` step of the plan with its weight prefix, in plan order.
  */
-export function normPrefixes(resolved: ResolvedArchitecture): string[] {
-  const count = resolved.plan.filter((s) => s.kind === "norm").length;
-  return Array.from(
-    { length: count },
-    (_, j) => j === count - 1 ? "backbone.norm_f" : `backbone.norms.${j}`,
-  );
+export function normPrefixes(
+  resolved: ResolvedArchitecture,
+): Map<NormStep, string> {
+  const norms = resolved.plan.filter((s): s is NormStep => s.kind === "norm");
+  return new Map(norms.map((step, j) => [
+    step,
+    j === norms.length - 1 ? "backbone.norm_f" : `backbone.norms.${j}`,
+  ]));
 }
 
 /**
@@ -155,14 +164,12 @@ export function parameterSpecs(
       specs.set(name, spec);
     }
   }
-  const norms = resolved.plan.filter((s) => s.kind === "norm");
-  normPrefixes(resolved).forEach((prefix, j) => {
+  for (const [step, prefix] of normPrefixes(resolved)) {
     specs.set(`${prefix}.weight`, { shape: [d], init: constant(1) });
-    const step = norms[j];
-    if (step.kind === "norm" && step.norm.kind === "layer_norm") {
+    if (step.norm.kind === "layer_norm") {
       specs.set(`${prefix}.bias`, { shape: [d], init: constant(0) });
     }
-  });
+  }
   const head = resolved.plan[resolved.plan.length - 1];
   if (head.kind === "lm_head" && !head.tied) {
     specs.set("lm_head.weight", {

@@ -24,6 +24,7 @@ import {
   initialValues,
   lmHeadWeightName,
   normPrefixes,
+  type NormStep,
   parameterSpecs,
 } from "./init.ts";
 import {
@@ -122,7 +123,7 @@ class Model implements MambaModel {
     cfg: MixerConfig;
     weights: MixerWeights;
   }[];
-  readonly #norms: string[];
+  readonly #norms: Map<NormStep, string>;
 
   constructor(
     readonly architecture: Architecture,
@@ -188,7 +189,6 @@ class Model implements MambaModel {
         idT,
       ) as tf.Tensor2D; // (b, d)
       const layers: LayerState[] = [];
-      let normIndex = 0;
       for (const step of this.resolved.plan) {
         if (step.kind === "residual") {
           const { prefix, cfg, weights } = this.#mixers[step.layer];
@@ -203,7 +203,7 @@ class Model implements MambaModel {
           layers.push(out.state);
           h = tf.add(h, out.y);
         } else if (step.kind === "norm") {
-          h = this.#topNorm(normIndex++, step, h) as tf.Tensor2D;
+          h = this.#topNorm(step, h) as tf.Tensor2D;
         } else if (step.kind === "lm_head") {
           const logits = this.#stepLinear(h, this.#lmWeight()); // (b, v)
           return { logits: logits as tf.Tensor2D, state: { layers } };
@@ -258,7 +258,6 @@ class Model implements MambaModel {
       idT,
     ) as tf.Tensor3D; // (b, l, d)
     const states: LayerState[] = [];
-    let normIndex = 0;
     let dropoutIndex = 0;
     for (const step of this.resolved.plan) {
       switch (step.kind) {
@@ -289,7 +288,7 @@ class Model implements MambaModel {
           dropoutIndex++;
           break;
         case "norm":
-          h = this.#topNorm(normIndex++, step, h) as tf.Tensor3D;
+          h = this.#topNorm(step, h) as tf.Tensor3D;
           break;
         case "lm_head": {
           if (lastOnly) {
@@ -336,9 +335,8 @@ class Model implements MambaModel {
     );
   }
 
-  #topNorm(index: number, step: PlanStep, x: tf.Tensor): tf.Tensor {
-    if (step.kind !== "norm") throw new Error("not a norm step");
-    const prefix = this.#norms[index];
+  #topNorm(step: NormStep, x: tf.Tensor): tf.Tensor {
+    const prefix = this.#norms.get(step)!;
     return applyNorm(
       step.norm,
       x,
