@@ -8,19 +8,30 @@
  *
  * @module
  */
-import { declare } from "./_wgsl_common.ts";
+import { type Binding, declare } from "./_wgsl_common.ts";
 import { groupGrid, type Launch } from "./_dispatch.ts";
 
 /** Threads per workgroup of the row kernels. */
 export const ROWS_WORKGROUP = 256;
 
-const main = (body: string) => /* wgsl */ `
+/**
+ * A row kernel: the bindings, the uniforms with `gx` appended, and `body`
+ * run for the flat element index `i`.
+ */
+const rowsShader = (
+  bindings: Binding[],
+  uniforms: string[],
+  body: string,
+) => /* wgsl */ `
+${declare(bindings, [...uniforms, "gx"])}
 @compute @workgroup_size(${ROWS_WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = (wid.y * U.gx + wid.x) * ${ROWS_WORKGROUP}u + lid.x;
 ${body}
 }`;
+const out = (name: string): Binding => ({ name, write: true });
+const input = (name: string): Binding => ({ name, write: false });
 
 /**
  * h[t, j] = E[ids[t], j] for t < rows, j < d, with ids clamped to
@@ -31,19 +42,13 @@ ${body}
  * @returns WGSL.
  */
 export function embedRowsShader(): string {
-  return /* wgsl */ `
-${
-    declare([
-      { name: "h", write: true },
-      { name: "E", write: false },
-      { name: "ids", write: false, type: "u32" },
-    ], ["rows", "d", "vocab", "gx"])
-  }
-${
-    main(`  if (i >= U.rows * U.d) { return; }
+  return rowsShader(
+    [out("h"), input("E"), { name: "ids", write: false, type: "u32" }],
+    ["rows", "d", "vocab"],
+    `  if (i >= U.rows * U.d) { return; }
   let id = min(ids[i / U.d], U.vocab - 1u);
-  h[i] = E[id * U.d + i % U.d];`)
-  }`;
+  h[i] = E[id * U.d + i % U.d];`,
+  );
 }
 
 /**
@@ -56,18 +61,10 @@ ${
  * @returns WGSL.
  */
 export function splitDbcShader(): string {
-  const bindings = ["dt", "Bm", "Cm"].map((name) => ({ name, write: true }));
-  return /* wgsl */ `
-${
-    declare([...bindings, { name: "dbc", write: false }], [
-      "rows",
-      "r",
-      "n",
-      "gx",
-    ])
-  }
-${
-    main(`  let w = U.r + 2u * U.n;
+  return rowsShader(
+    [out("dt"), out("Bm"), out("Cm"), input("dbc")],
+    ["rows", "r", "n"],
+    `  let w = U.r + 2u * U.n;
   if (i >= U.rows * w) { return; }
   let row = i / w;
   let c = i % w;
@@ -78,8 +75,8 @@ ${
     Bm[row * U.n + c - U.r] = v;
   } else {
     Cm[row * U.n + c - U.r - U.n] = v;
-  }`)
-  }`;
+  }`,
+  );
 }
 
 /**
@@ -91,20 +88,13 @@ ${
  * @returns WGSL.
  */
 export function lastRowsShader(): string {
-  return /* wgsl */ `
-${
-    declare([{ name: "out", write: true }, { name: "x", write: false }], [
-      "b",
-      "l",
-      "d",
-      "gx",
-    ])
-  }
-${
-    main(`  if (i >= U.b * U.d) { return; }
+  return rowsShader(
+    [out("out"), input("x")],
+    ["b", "l", "d"],
+    `  if (i >= U.b * U.d) { return; }
   let s = i / U.d;
-  out[i] = x[((s + 1u) * U.l - 1u) * U.d + i % U.d];`)
-  }`;
+  out[i] = x[((s + 1u) * U.l - 1u) * U.d + i % U.d];`,
+  );
 }
 
 /**
@@ -115,18 +105,12 @@ ${
  * @returns WGSL.
  */
 export function addShader(): string {
-  return /* wgsl */ `
-${
-    declare([
-      { name: "out", write: true },
-      { name: "a", write: false },
-      { name: "b", write: false },
-    ], ["n", "gx"])
-  }
-${
-    main(`  if (i >= U.n) { return; }
-  out[i] = a[i] + b[i];`)
-  }`;
+  return rowsShader(
+    [out("out"), input("a"), input("b")],
+    ["n"],
+    `  if (i >= U.n) { return; }
+  out[i] = a[i] + b[i];`,
+  );
 }
 
 /** A row kernel's launch: uniforms, then gx; one thread per element. */
