@@ -37,9 +37,9 @@ import {
   webgpuBackend,
 } from "../kernels/webgpu/_dispatch.ts";
 import {
-  type LanesConfig,
-  lanesShader,
-} from "../kernels/webgpu/_wgsl_forward_lanes.ts";
+  scanForwardPlan,
+  setScanTuning,
+} from "../kernels/webgpu/scan_kernels.ts";
 import { makeClockProbe } from "./_gpu_clock.ts";
 import { makeGpuTimer } from "./_gpu_timer.ts";
 
@@ -66,12 +66,15 @@ if (!probe || !timer) {
   throw new Error("scan_ablation_gpu: expected the timestamp-query feature");
 }
 
-/** A buffer of n floats filled with values in [lo, hi). */
-function filled(n: number, lo: number, hi: number): GPUBuffer {
-  const buf = device.createBuffer({
+/** A buffer of n floats (zeros, as WebGPU creates them). */
+const zeros = (n: number) =>
+  device.createBuffer({
     size: Math.max(16, 4 * n),
     usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
   });
+/** A buffer of n floats filled with values in [lo, hi). */
+function filled(n: number, lo: number, hi: number): GPUBuffer {
+  const buf = zeros(n);
   const chunk = 1 << 22;
   for (let at = 0; at < n; at += chunk) {
     const len = Math.min(chunk, n - at);
@@ -82,13 +85,14 @@ function filled(n: number, lo: number, hi: number): GPUBuffer {
   return buf;
 }
 const big = b * l * dIn;
-const y = filled(big, 0, 0);
-const hend = filled(b * dIn * N, 0, 0);
-const ck = filled(4, 0, 0);
+const y = zeros(big);
+const hend = zeros(b * dIn * N);
+const ck = zeros(4);
 const u = filled(big, -1, 1);
 const dl = filled(big, -4, 0);
 const z = filled(big, -3, 3);
-// P = [A | D | bias] per channel: A in [-8, -0.5], D and bias small.
+// P = [A | D | bias] per channel, all in [-8, -0.5] (any finite values time
+// the same).
 const P = filled(dIn * (N + 2), -8, -0.5);
 const Bm = filled(b * l * N, -1, 1);
 const Cm = filled(b * l * N, -1, 1);
@@ -100,21 +104,45 @@ interface Variant {
   uniforms: number[];
   groups: [number, number, number];
 }
-const cfg = (hasZ: boolean, adj = adjacent): LanesConfig => ({
-  N,
-  SL,
-  DC,
-  T,
-  hasZ,
-  adjacent: adj,
-});
-// LANES_UNIFORMS: b, l, dIn, nck, K, softplus, hasHin, zStride, zOff.
-const scanUniforms = (
-  softplus: number,
-) => [b, l, dIn, 0, 0, softplus, 0, dIn, 0];
-const full = lanesShader(cfg(true));
-const scanBuffers = [y, hend, ck, u, dl, P, Bm, Cm, z, u];
-const groups: [number, number, number] = [Math.ceil(dIn / DC), 1, b];
+// The scan's own lanes launch for these lanes (uniforms, grid, buffer order,
+// and the config's checks), so the variants bind exactly what the scan does.
+const named: Record<string, GPUBuffer> = {
+  y,
+  hend,
+  ckUnused: ck,
+  u,
+  dl,
+  P,
+  B: Bm,
+  C: Cm,
+  z,
+};
+const planned = (hasZ: boolean, adj = adjacent, softplus = true) => {
+  setScanTuning({
+    fwdKernel: "lanes",
+    lanesPerChannel: SL,
+    lanesChannels: DC,
+    lanesTile: T,
+    lanesAdjacent: adj,
+  });
+  const [{ launch, buffers }] = scanForwardPlan(device, {
+    b,
+    l,
+    dIn,
+    N,
+    hasZ,
+    softplus,
+    hasInit: false,
+    K: 0,
+  }).steps;
+  return {
+    wgsl: launch.wgsl(),
+    buffers: buffers.map((name) => named[name]),
+    uniforms: launch.uniforms,
+    groups: launch.groups,
+  };
+};
+const full = planned(true).wgsl;
 const noExp = full.replace(/exp2\(dv \* a(\d+)\)/g, "(1.0 + dv * a$1)");
 const noSum = adjacent
   ? full.replace(/let acc = [^;]+;/g, "let acc = v.x;")
@@ -125,28 +153,24 @@ const noSum = adjacent
 if (noExp === full || noSum === full) {
   throw new Error("scan_ablation_gpu: a variant's edit did not apply");
 }
-const scan = (name: string, wgsl: string, softplus = 1): Variant => ({
+/** The fused lanes launch with its shader replaced by `wgsl`. */
+const scan = (name: string, wgsl: string): Variant => ({
+  ...planned(true),
   name,
   wgsl,
-  buffers: scanBuffers,
-  uniforms: scanUniforms(softplus),
-  groups,
 });
 const STREAM_WG = 256;
 const streamGrid = groupGrid(device, Math.ceil(big / 4 / STREAM_WG));
 const variants: Variant[] = [
   scan(`full (${layout} lanes)`, full),
-  scan("no softplus", full, 0),
-  {
-    ...scan("no gate", lanesShader(cfg(false))),
-    buffers: [y, hend, ck, u, dl, P, Bm, Cm, u],
-  },
+  { ...planned(true, adjacent, false), name: "no softplus" },
+  { ...planned(false), name: "no gate" },
   scan("no exp", noExp),
   scan("no lane sum", noSum),
-  scan(
-    `full (${adjacent ? "strided" : "adjacent"} lanes)`,
-    lanesShader(cfg(true, !adjacent)),
-  ),
+  {
+    ...planned(true, !adjacent),
+    name: `full (${adjacent ? "strided" : "adjacent"} lanes)`,
+  },
   {
     name: "stream (u + Δ + z → y)",
     wgsl: /* wgsl */ `
