@@ -74,7 +74,6 @@ export function makeGpuTimer(device: GPUDevice): GpuTimer | null {
   let on = false;
   let used = 0;
   let lastSpan: number | null = null;
-  let lastPasses = 0;
   let lastDurations: number[] = [];
   let passLabels: string[][] = [];
   // The label list of each timed pass (an untimed pass records none).
@@ -126,7 +125,6 @@ export function makeGpuTimer(device: GPUDevice): GpuTimer | null {
     async end() {
       on = false;
       lastSpan = null;
-      lastPasses = 0;
       lastDurations = [];
       if (used === 0) return 0;
       const enc = device.createCommandEncoder();
@@ -145,12 +143,11 @@ export function makeGpuTimer(device: GPUDevice): GpuTimer | null {
         if (t[i] < first) first = t[i];
         if (t[i + 1] > last) last = t[i + 1];
       }
-      lastPasses = used / 2;
       lastSpan = overflow ? null : Number(last - first) / 1e6;
       return overflow ? null : Number(ns) / 1e6;
     },
     span: () => lastSpan,
-    passes: () => lastPasses,
+    passes: () => lastDurations.length,
     durations: () => lastDurations,
     labels: () => passLabels,
   };

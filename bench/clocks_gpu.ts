@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import parser from "yargs-parser";
 import { setBackend } from "../kernels/backend.ts";
 import { webgpuBackend } from "../kernels/webgpu/_dispatch.ts";
@@ -65,9 +66,7 @@ for (const [name, samples] of Object.entries(phases)) {
     }`,
   );
 }
-await Deno.mkdir(out.split("/").slice(0, -1).join("/") || ".", {
-  recursive: true,
-});
+await Deno.mkdir(dirname(out), { recursive: true });
 await Deno.writeTextFile(
   out,
   JSON.stringify({ peak, phases }, null, 1),

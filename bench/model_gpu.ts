@@ -43,6 +43,7 @@ import "../kernels/webgpu/register.ts";
 import { selectiveScan } from "../kernels/selective_scan.ts";
 import { buildModel } from "../models/model.ts";
 import { GpuForward } from "../infer/gpu_forward.ts";
+import { webgpuBackend } from "../kernels/webgpu/_dispatch.ts";
 import mamba130m from "../examples/mamba_130m.ts";
 
 const args = parser(Deno.args, { string: ["backend", "shapes", "out"] });
@@ -68,15 +69,12 @@ const d = model.resolved.dModel, dIn = model.resolved.layers[0].mixer.dInner;
 const n = model.resolved.layers[0].mixer.dState,
   r = model.resolved.layers[0].mixer.dtRankValue;
 
-const timer: GpuTimer | null = backend === "webgpu"
-  ? makeGpuTimer((tf.backend() as unknown as { device: GPUDevice }).device)
-  : null;
+const gpuDevice = backend === "webgpu" ? webgpuBackend().device : null;
+const timer: GpuTimer | null = gpuDevice ? makeGpuTimer(gpuDevice) : null;
 // Sustained work before each timed loop, so the GPU runs at its working clock
 // (the H200 idles at 345 MHz between bursts: bench/_gpu_clock.ts).
 const warmMs = Number(args["warm-ms"] ?? 400);
-const probe = backend === "webgpu" && warmMs > 0
-  ? makeClockProbe((tf.backend() as unknown as { device: GPUDevice }).device)
-  : null;
+const probe = gpuDevice && warmMs > 0 ? makeClockProbe(gpuDevice) : null;
 
 interface Timing {
   /** Wall ms per run, `repeats` runs queued, one wait. */
@@ -110,9 +108,7 @@ async function time(work: () => tf.Tensor): Promise<Timing> {
   const warm = tf.tidy(work); // warm-up: pipelines compiled, pool filled
   await waitFor(warm);
   warm.dispose();
-  const device = timer
-    ? (tf.backend() as unknown as { device: GPUDevice }).device
-    : null;
+  const device = timer ? gpuDevice : null;
   const clock: number[] = [];
   const warmUp = async () => {
     if (probe) clock.push(await probe.warm(warmMs));

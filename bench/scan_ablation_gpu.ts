@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import parser from "yargs-parser";
 import { setBackend } from "../kernels/backend.ts";
 import {
@@ -225,9 +226,7 @@ for (const [i, v] of variants.entries()) {
     } GB/s  clock ${clock.toFixed(2)}`,
   );
 }
-await Deno.mkdir(out.split("/").slice(0, -1).join("/") || ".", {
-  recursive: true,
-});
+await Deno.mkdir(dirname(out), { recursive: true });
 await Deno.writeTextFile(
   out,
   JSON.stringify(

@@ -45,6 +45,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import { setBackend, SUBMIT_BATCH, tf } from "../kernels/backend.ts";
 import {
   GRAD_OF,
@@ -153,9 +154,7 @@ const rows: Row[] = [];
 /** --profile-backward: per-pass GPU ms of one forward+backward, by shape. */
 const profiles: Record<string, { ms: number; kernels: string[] }[]> = {};
 const save = async () => {
-  await Deno.mkdir(outPath.split("/").slice(0, -1).join("/") || ".", {
-    recursive: true,
-  });
+  await Deno.mkdir(dirname(outPath), { recursive: true });
   await Deno.writeTextFile(
     outPath,
     JSON.stringify(
@@ -549,8 +548,9 @@ if (reps > 0) {
   }
   disposeInputs(x);
   w.dispose();
-  // The batch-1 shapes with the length split of the chunked forward off
-  // (minWorkgroups 1), milder, the default, and harder.
+  // The batch-1 shapes with the chunked forward's length split at each
+  // --min-workgroups threshold (default 1, 256, 1024: off, then split
+  // harder; the tuning's default is 64).
   for (const [b1, l1, d1, n1, off1] of SHAPES.filter((x) => x[0] === 1)) {
     const x1 = inputs(b1, l1, d1, n1, true);
     for (const minWorkgroups of minWorkgroupsVariants) {
