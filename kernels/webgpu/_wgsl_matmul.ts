@@ -323,31 +323,3 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
 }
 `;
 }
-
-/** Threads per workgroup of {@linkcode splitSumShader}. */
-export const SPLIT_SUM_THREADS = 256;
-
-/**
- * Sum of the K slices of a split matmul: out[i] = Σ_z part[z·n + i], i < n.
- * Bindings: 0 out, 1 part, 2 uniforms (n, splits, gx); grid from
- * `groupGrid(⌈n / 256⌉)`.
- *
- * @returns WGSL text.
- */
-export function splitSumShader(): string {
-  return /* wgsl */ `
-struct Uniforms { n: u32, splits: u32, gx: u32 };
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> part: array<f32>;
-@group(0) @binding(2) var<uniform> U: Uniforms;
-@compute @workgroup_size(${SPLIT_SUM_THREADS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = (wid.y * U.gx + wid.x) * ${SPLIT_SUM_THREADS}u + lid.x;
-  if (i >= U.n) { return; }
-  var s = part[i];
-  for (var z = 1u; z < U.splits; z++) { s += part[z * U.n + i]; }
-  out[i] = s;
-}
-`;
-}

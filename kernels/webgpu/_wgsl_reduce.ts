@@ -11,6 +11,7 @@
  * @module
  */
 import { declare } from "./_wgsl_common.ts";
+import { groupGrid, type Launch } from "./_dispatch.ts";
 
 /** Uniform fields of {@linkcode reduceBCShader}. */
 export const REDUCE_BC_UNIFORMS = ["b", "l", "N", "nblk"];
@@ -50,12 +51,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /** Uniform fields of {@linkcode reduceRowsShader}. */
-export const REDUCE_ROWS_UNIFORMS = ["rows", "cols"];
+export const REDUCE_ROWS_UNIFORMS = ["rows", "cols", "gx"];
+
+/** Threads per workgroup of {@linkcode reduceRowsShader}. */
+export const REDUCE_ROWS_THREADS = 256;
 
 /**
- * out (cols) = Σ over rows of x (rows, cols).
+ * out (cols) = Σ over rows of x (rows, cols): the scan's per-(batch,
+ * segment) ∂P partials, and a split matmul's K slices.
  *
- * @returns WGSL; bindings out, x; dispatch (ceil(cols / 256), 1, 1).
+ * @returns WGSL; bindings out, x; uniforms rows, cols, gx; grid
+ *   `groupGrid(⌈cols / 256⌉)` (see {@linkcode reduceRowsLaunch}).
  */
 export function reduceRowsShader(): string {
   return /* wgsl */ `
@@ -65,13 +71,34 @@ ${
       { name: "x", write: false },
     ], REDUCE_ROWS_UNIFORMS)
   }
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x;
+@compute @workgroup_size(${REDUCE_ROWS_THREADS})
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = (wid.y * U.gx + wid.x) * ${REDUCE_ROWS_THREADS}u + lid.x;
   if (i >= U.cols) { return; }
-  var s = 0.0;
-  for (var r = 0u; r < U.rows; r = r + 1u) { s = s + x[r * U.cols + i]; }
+  var s = x[i];
+  for (var r = 1u; r < U.rows; r = r + 1u) { s = s + x[r * U.cols + i]; }
   out[i] = s;
 }
 `;
+}
+
+/**
+ * @param device the device (its grid limit).
+ * @param rows rows summed.
+ * @param cols row length.
+ * @returns the launch of {@linkcode reduceRowsShader}.
+ */
+export function reduceRowsLaunch(
+  device: GPUDevice,
+  rows: number,
+  cols: number,
+): Launch {
+  const groups = groupGrid(device, Math.ceil(cols / REDUCE_ROWS_THREADS));
+  return {
+    key: "mamba_reduce_rows",
+    wgsl: reduceRowsShader,
+    uniforms: [rows, cols, groups[0]],
+    groups,
+  };
 }

@@ -12,7 +12,7 @@ import { type Binding, declare } from "./_wgsl_common.ts";
 import { groupGrid, type Launch } from "./_dispatch.ts";
 
 /** Threads per workgroup of the row kernels. */
-export const ROWS_WORKGROUP = 256;
+const ROWS_WORKGROUP = 256;
 
 /**
  * A row kernel: the bindings, the uniforms with `gx` appended, and `body`
@@ -41,7 +41,7 @@ const input = (name: string): Binding => ({ name, write: false });
  *
  * @returns WGSL.
  */
-export function embedRowsShader(): string {
+function embedRowsShader(): string {
   return rowsShader(
     [out("h"), input("E"), { name: "ids", write: false, type: "u32" }],
     ["rows", "d", "vocab"],
@@ -60,7 +60,7 @@ export function embedRowsShader(): string {
  *
  * @returns WGSL.
  */
-export function splitDbcShader(): string {
+function splitDbcShader(): string {
   return rowsShader(
     [out("dt"), out("Bm"), out("Cm"), input("dbc")],
     ["rows", "r", "n"],
@@ -87,7 +87,7 @@ export function splitDbcShader(): string {
  *
  * @returns WGSL.
  */
-export function lastRowsShader(): string {
+function lastRowsShader(): string {
   return rowsShader(
     [out("out"), input("x")],
     ["b", "l", "d"],
@@ -104,7 +104,7 @@ export function lastRowsShader(): string {
  *
  * @returns WGSL.
  */
-export function addShader(): string {
+function addShader(): string {
   return rowsShader(
     [out("out"), input("a"), input("b")],
     ["n"],

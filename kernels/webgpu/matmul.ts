@@ -14,7 +14,6 @@ import { tf } from "../backend.ts";
 import {
   allocate,
   dispatch,
-  groupGrid,
   type Launch,
   pipeline,
   type Plan,
@@ -28,11 +27,10 @@ import {
   matMulKey,
   matMulShader,
   matMulWorkgroupBytes,
-  SPLIT_SUM_THREADS,
-  splitSumShader,
   toF16Shader,
 } from "./_wgsl_matmul.ts";
 import { registerWebGPUKernels } from "./_register.ts";
+import { reduceRowsLaunch } from "./_wgsl_reduce.ts";
 
 /** Name of the tfjs kernel (inputs a, w, optional bias; attr precision). */
 export const MATMUL_NT = "MambaMatMulNT";
@@ -261,18 +259,12 @@ export function matMulPlan(
       steps: [{ launch: product, buffers: ["out", ...ins] }],
     };
   }
-  const grid = groupGrid(device, ceil(m * n, SPLIT_SUM_THREADS));
   return {
     temps: { part: [splits * m * n] },
     steps: [
       { launch: product, buffers: ["part", ...ins] },
       {
-        launch: {
-          key: "matmul_split_sum",
-          wgsl: splitSumShader,
-          uniforms: [m * n, splits, grid[0]],
-          groups: grid,
-        },
+        launch: reduceRowsLaunch(device, splits, m * n),
         buffers: ["out", "part"],
       },
     ],

@@ -45,7 +45,7 @@ import {
   backwardShader,
   backwardWorkgroupBytes,
 } from "./_wgsl_backward.ts";
-import { reduceBCShader, reduceRowsShader } from "./_wgsl_reduce.ts";
+import { reduceBCShader, reduceRowsLaunch } from "./_wgsl_reduce.ts";
 import { registerWebGPUKernels } from "./_register.ts";
 import { type StepConfig, stepKey, stepShader } from "./_wgsl_step.ts";
 
@@ -628,9 +628,10 @@ function backwardKernel(
     1,
   ]);
   const gP = allocate(backend, [dIn, N + 2]);
-  const rr = pipeline(device, "mamba_reduce_rows", reduceRowsShader);
-  const cols = dIn * (N + 2);
-  dispatch(backend, rr, [gP, gAux], [b * nseg, cols], [ceil(cols, 256), 1, 1]);
+  dispatchLaunch(backend, reduceRowsLaunch(device, b * nseg, dIn * (N + 2)), [
+    gP,
+    gAux,
+  ]);
   for (const t of temps) release(backend, t);
   return [gu, gdl, gz, gP, gB, gC, gh0];
 }

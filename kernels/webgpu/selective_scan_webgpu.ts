@@ -161,34 +161,38 @@ function scanGrad(
   // Too many rows for one call's ∂B/∂C partials: calls over batch slices
   // (P, input 2, is shared), their gradients joined, ∂P summed. tfjs's CPU
   // zeros (an unused output's gradient) are sliced as new CPU zeros, so the
-  // kernel still recognises them; the slices and per-call gradients are
-  // freed here, not at the end of the whole backward.
+  // kernel still recognises them; each call's input slices are freed once it
+  // has run, its gradients once joined (not at the end of the whole backward).
   const [gu, gdl, gz, gP, gB, gC, gh0] = rows >= b ? run(kin) : tf.tidy(() => {
     const backend = webgpuBackend();
     const parts: tf.Tensor[][] = [];
     for (let b0 = 0; b0 < b; b0 += rows) {
       const n = Math.min(rows, b - b0);
       parts.push(
-        run(
-          kin.map((t, i) =>
-            i === 2
-              ? t
-              : isCpuZeros(backend, t)
-              ? tf.zeros([n, ...t.shape.slice(1)])
-              : tf.slice(t, b0, n)
-          ),
+        tf.tidy(() =>
+          run(
+            kin.map((t, i) =>
+              i === 2
+                ? t
+                : isCpuZeros(backend, t)
+                ? tf.zeros([n, ...t.shape.slice(1)])
+                : tf.slice(t, b0, n)
+            ),
+          )
         ),
       );
     }
-    const at = (k: number) => parts.map((p) => p[k]);
+    // Unused outputs (gz without z, gh0 without an initial state) are not joined.
+    const join = (k: number, used = true) =>
+      used ? tf.concat(parts.map((p) => p[k])) : parts[0][k];
     return [
-      tf.concat(at(0)),
-      tf.concat(at(1)),
-      flags.hasZ ? tf.concat(at(2)) : at(2)[0],
-      tf.addN(at(3)),
-      tf.concat(at(4)),
-      tf.concat(at(5)),
-      tf.concat(at(6)),
+      join(0),
+      join(1),
+      join(2, flags.hasZ),
+      tf.addN(parts.map((p) => p[3])),
+      join(4),
+      join(5),
+      join(6, flags.hasInit),
     ];
   });
   const grads: tf.Tensor[] = [gu, gdl, gP, gB, gC];
