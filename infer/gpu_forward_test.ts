@@ -26,11 +26,37 @@ import {
   gpuForwardUnsupported,
 } from "./gpu_forward.ts";
 import { classifyRows } from "./classify.ts";
+import { generate } from "./generate.ts";
 import { fitIds } from "../train/data/batches.ts";
 import { argmax } from "./sampling.ts";
 
 const ignore = !(await hasWebGPU());
 const options = { ignore, sanitizeResources: false, sanitizeOps: false };
+
+/**
+ * Counts calls of a GpuForward method while `fn` runs (so a test can tell
+ * the prebuilt path ran, not the tfjs fallback that gives the same numbers).
+ */
+async function callsOf(
+  method: "prefill" | "classify",
+  fn: () => Promise<unknown>,
+): Promise<number> {
+  const proto = GpuForward.prototype;
+  const original = proto[method];
+  let calls = 0;
+  // deno-lint-ignore no-explicit-any
+  (proto as any)[method] = function (this: GpuForward, ...a: unknown[]) {
+    calls++;
+    // deno-lint-ignore no-explicit-any
+    return (original as any).apply(this, a);
+  };
+  try {
+    await fn();
+  } finally {
+    proto[method] = original as never;
+  }
+  return calls;
+}
 
 for (const fixture of ["tiny", "long"] as const) {
   Deno.test({
@@ -421,12 +447,40 @@ Deno.test({
         )
       )
     );
-  near(await classifyRows(model, rows), await want(), "first call");
+  let got: number[][] = [];
+  const calls = await callsOf("classify", async () => {
+    got = await classifyRows(model, rows);
+  });
+  assert.equal(calls, rows.length, "prebuilt classify calls");
+  near(got, await want(), "first call");
   const w = model.params.get("classifier.out.weight")!;
   w.assign(tf.mul(w, -3));
   const b = model.params.get("backbone.layers.0.mixer.in_proj.weight")!;
   b.assign(tf.mul(b, 0.5));
   near(await classifyRows(model, rows), await want(), "after reassigning");
+  model.dispose();
+});
+
+Deno.test({
+  name:
+    "generate on webgpu prefills with the prebuilt forward (and without it when asked): HF's greedy ids both ways (long)",
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const { prompt, expected } = await greedyFixture("long");
+  const model = await loadModel(`${FIXTURES}long`);
+  for (const gpuPrefill of [true, false]) {
+    let ids: number[] = [];
+    const calls = await callsOf("prefill", async () => {
+      const [r] = await generate(model, [prompt], {
+        maxNewTokens: expected.length,
+        gpuPrefill,
+      });
+      ids = r.outputIds;
+    });
+    assert.equal(calls, gpuPrefill ? 1 : 0, `prefill calls (${gpuPrefill})`);
+    assert.deepEqual(ids, expected, `gpuPrefill ${gpuPrefill}`);
+  }
   model.dispose();
 });
 
