@@ -8,14 +8,18 @@ import { hasWebGPU, setBackend, tf } from "../kernels/backend.ts";
 import { loadModel } from "../models/io.ts";
 import { Rng } from "../models/_rng.ts";
 import type { MambaModel } from "../models/types.ts";
-import { FIXTURES, readExpected, relativeError } from "../tests/_util.ts";
+import {
+  FIXTURES,
+  PARITY_TOLERANCE,
+  readExpected,
+  relativeError,
+} from "../tests/_util.ts";
 import { GREEDY, greedyFixture } from "../tests/_infer_fixtures.ts";
 import { DecodeEngine } from "./engine.ts";
 import { GpuDecoder, type SlotInit } from "./gpu_decoder.ts";
 import { resolveGenerateOptions } from "./options.ts";
 import { argmax, chooseToken, type SamplingConfig } from "./sampling.ts";
 
-const STEP_TOLERANCE = 1e-5;
 // One slot count for every test: each count compiles its own shaders, slowly
 // on a software adapter.
 const SLOTS = 8;
@@ -62,7 +66,7 @@ async function admit(
 for (const kernels of ["narrow", "wide"] as const) {
   Deno.test({
     name:
-      `GpuDecoder: one step per prefix length = HF logits_f64 (long, ${kernels} kernels) ≤ ${STEP_TOLERANCE}`,
+      `GpuDecoder: one step per prefix length = HF logits_f64 (long, ${kernels} kernels) ≤ ${PARITY_TOLERANCE}`,
     ...options,
   }, async () => {
     await setBackend("webgpu");
@@ -81,7 +85,10 @@ for (const kernels of ["narrow", "wide"] as const) {
       const ours = logits.subarray(slot * v, (slot + 1) * v);
       const want = expected.logitsF64.subarray(p * v, (p + 1) * v);
       const err = relativeError(ours, want);
-      assert.ok(err <= STEP_TOLERANCE, `prefix ${p}: ${err.toExponential(2)}`);
+      assert.ok(
+        err <= PARITY_TOLERANCE,
+        `prefix ${p}: ${err.toExponential(2)}`,
+      );
       assert.equal(tokens[0][slot], argmax(ours), `prefix ${p}: argmax`);
     });
     assert.ok(l > 17);

@@ -43,6 +43,7 @@ import {
 } from "../kernels/webgpu/conv1d.ts";
 import { normForwardLaunch } from "../kernels/webgpu/norm.ts";
 import { scanForwardPlan } from "../kernels/webgpu/scan_kernels.ts";
+import { packScanParams } from "../kernels/webgpu/selective_scan_webgpu.ts";
 import {
   addLaunch,
   embedRowsLaunch,
@@ -50,8 +51,7 @@ import {
   splitDbcLaunch,
 } from "../kernels/webgpu/_wgsl_rows.ts";
 import type { NormNode } from "../dsl/schema.ts";
-import type { PlanStep } from "../dsl/resolve.ts";
-import { classify } from "../models/_head.ts";
+import { type ClassifierStep, classify } from "../models/_head.ts";
 import { lmHeadWeightName, normPrefixes } from "../models/init.ts";
 import { checkIdRows } from "../models/_ids.ts";
 import type { LayerState, MambaModel, TokenIds } from "../models/types.ts";
@@ -70,8 +70,6 @@ export interface GpuForwardOptions {
    */
   weights?: "copy" | "share";
 }
-
-type ClassifierStep = Extract<PlanStep, { kind: "classifier" }>;
 
 /** One prebuilt dispatch. */
 interface Step {
@@ -305,14 +303,15 @@ export class GpuForward {
       };
       const add = (label: string, launch: Launch, buffers: GPUBuffer[]) =>
         this.#steps.push(make(label, launch, buffers));
-      // Temporaries of multi-dispatch plans, shared by name and size.
+      // Temporaries of multi-dispatch plans, shared by name and size (the
+      // dispatches run in order, so one plan's scratch is free for the next).
       const temps = new Map<string, GPUBuffer>();
-      const addPlan = (
+      const withTemps = (
         label: string,
         plan: Plan,
         named: Record<string, GPUBuffer>,
-      ) => {
-        const all = { ...named };
+      ): Record<string, GPUBuffer | undefined> => {
+        const all: Record<string, GPUBuffer | undefined> = { ...named };
         for (const [name, shape] of Object.entries(plan.temps)) {
           const floats = shape.reduce((x, z) => x * z, 1);
           const key = `${name}_${floats}`;
@@ -320,8 +319,16 @@ export class GpuForward {
           if (!t) temps.set(key, t = buffer(`${label} ${name}`, floats));
           all[name] = t;
         }
+        return all;
+      };
+      const addPlan = (
+        label: string,
+        plan: Plan,
+        named: Record<string, GPUBuffer>,
+      ) => {
+        const all = withTemps(label, plan, named);
         for (const s of plan.steps) {
-          add(label, s.launch, s.buffers.map((x) => all[x]));
+          add(label, s.launch, s.buffers.map((x) => all[x]!));
         }
       };
       const matmul = (
@@ -345,11 +352,6 @@ export class GpuForward {
       // (in `mix`) is still to be added to it.
       let cur = 0;
       let pending = false;
-      const normAttrs = (norm: NormNode, bias: GPUBuffer | undefined) => ({
-        layer: norm.kind === "layer_norm",
-        eps: norm.eps,
-        hasBias: bias !== undefined,
-      });
       /** norm(h[cur] (+ mix)) into `out`; the sum becomes the stream. */
       const norm = (
         label: string,
@@ -360,24 +362,17 @@ export class GpuForward {
       ) => {
         const w = weight(`${prefix}.weight`);
         const bias = maybe(`${prefix}.bias`);
-        const a = normAttrs(spec, bias);
-        if (pending) {
-          add(label, normForwardLaunch(device, M, d, true, a), [
-            out,
-            sumTo,
-            h[cur],
-            mix,
-            w,
-            bias ?? w,
-          ]);
-        } else {
-          add(label, normForwardLaunch(device, M, d, false, a), [
-            out,
-            h[cur],
-            w,
-            bias ?? w,
-          ]);
-        }
+        const a = {
+          layer: spec.kind === "layer_norm",
+          eps: spec.eps,
+          hasBias: bias !== undefined,
+        };
+        add(label, normForwardLaunch(device, M, d, pending, a), [
+          out,
+          ...(pending ? [sumTo, h[cur], mix] : [h[cur]]),
+          w,
+          bias ?? w,
+        ]);
       };
       const topPrefixes = normPrefixes(r);
       for (const step of r.plan) {
@@ -442,11 +437,11 @@ export class GpuForward {
             watched(`${p}.mixer.${w}`)
           );
           const P = tf.tidy(() =>
-            tf.concat([
-              tf.neg(tf.exp(ALog)),
-              D.reshape([dIn, 1]),
-              dtBias.reshape([dIn, 1]),
-            ], 1)
+            packScanParams(
+              tf.neg(tf.exp(ALog)) as tf.Tensor2D,
+              D as tf.Tensor1D,
+              dtBias as tf.Tensor1D,
+            )
           );
           temporaries.push(P);
           const scan = scanForwardPlan(device, {
@@ -497,14 +492,7 @@ export class GpuForward {
       // the dispatch that writes them is bound per call.
       const headSteps = (rows: number, input: GPUBuffer): HeadStep[] => {
         const plan = matMulPlan(device, rows, V, d, false);
-        const named: Record<string, GPUBuffer | null> = {
-          out: null,
-          a: input,
-          w: lmWeight,
-        };
-        for (const [name, shape] of Object.entries(plan.temps)) {
-          named[name] = buffer(`lm_head ${name}`, shape[0]);
-        }
+        const named = withTemps("lm_head", plan, { a: input, w: lmWeight });
         return plan.steps.map(({ launch, buffers }) => {
           const pipe = pipeline(device, launch.key, launch.wgsl);
           const u = uniform(launch.uniforms);
@@ -750,10 +738,14 @@ export class GpuForward {
    * none of the model's weights reassigned or disposed since it was built.
    */
   get current(): boolean {
-    return !this.#disposed &&
-      this.#shared.every(({ v, dataId }) =>
-        !v.isDisposed && v.dataId === dataId
-      );
+    return !this.#disposed && !this.#changedWeight();
+  }
+
+  /** The first shared weight reassigned or disposed since the build, if any. */
+  #changedWeight() {
+    return this.#shared.find(({ v, dataId }) =>
+      v.isDisposed || v.dataId !== dataId
+    );
   }
 
   /**
@@ -800,14 +792,13 @@ export class GpuForward {
   /** Throws when disposed, or when a shared weight changed since the build. */
   #checkUsable(): void {
     if (this.#disposed) throw new Error("GpuForward: used after dispose()");
-    for (const { name, v, dataId } of this.#shared) {
-      if (v.isDisposed || v.dataId !== dataId) {
-        throw new Error(
-          `GpuForward: weight ${name} was ${
-            v.isDisposed ? "disposed" : "reassigned"
-          } after this forward was built with weights: "share"; build a new one`,
-        );
-      }
+    const changed = this.#changedWeight();
+    if (changed) {
+      throw new Error(
+        `GpuForward: weight ${changed.name} was ${
+          changed.v.isDisposed ? "disposed" : "reassigned"
+        } after this forward was built with weights: "share"; build a new one`,
+      );
     }
   }
 
@@ -831,7 +822,7 @@ export class GpuForward {
       }
       const backend = webgpuBackend();
       const asInt = ids.dtype === "int32" ? ids : tf.cast(ids, "int32");
-      flushTfjs(backend); // the cast is computed first
+      if (asInt !== ids) flushTfjs(backend); // the cast is computed first
       encoder.copyBufferToBuffer(
         gpuBuffer(backend, asInt),
         0,

@@ -11,7 +11,8 @@ import { tf } from "../kernels/backend.ts";
 import type { PlanStep } from "../dsl/resolve.ts";
 import { gelu, linear } from "./_layers.ts";
 
-type ClassifierStep = Extract<PlanStep, { kind: "classifier" }>;
+/** The classifier head step of a plan. */
+export type ClassifierStep = Extract<PlanStep, { kind: "classifier" }>;
 
 function activate(name: string, x: tf.Tensor): tf.Tensor {
   switch (name) {

@@ -39,10 +39,16 @@ function expectShape(
 }
 
 /**
- * Packs [A | D | Δ bias] into P (dIn, n+2). A missing column is `tf.fill`ed
- * (a GPU kernel), not `tf.zeros` (built on the CPU, then uploaded).
+ * Packs [A | D | Δ bias] into P (dIn, n+2), the scan kernels' parameter
+ * input. A missing column is `tf.fill`ed (a GPU kernel), not `tf.zeros`
+ * (built on the CPU, then uploaded).
+ *
+ * @param A (dIn, n), the negative decay rates.
+ * @param D (dIn) skip weights, if any.
+ * @param bias (dIn) Δ bias, if any.
+ * @returns P.
  */
-function pack(
+export function packScanParams(
   A: tf.Tensor2D,
   D: tf.Tensor1D | undefined,
   bias: tf.Tensor1D | undefined,
@@ -114,7 +120,7 @@ export function webgpuSelectiveScan(
     hasInit: !!initialState,
   };
   return tf.tidy(() => {
-    const P = pack(A, D, deltaBias); // (dIn, n + 2)
+    const P = packScanParams(A, D, deltaBias); // (dIn, n + 2)
     const list = [u, delta, P, B, C];
     if (z) list.push(z);
     if (initialState) list.push(initialState);
@@ -244,7 +250,7 @@ export function webgpuScanStep(
     hasInit: true,
   };
   return tf.tidy(() => {
-    const P = pack(A, D, deltaBias);
+    const P = packScanParams(A, D, deltaBias);
     const list = [u, delta, P, B, C, ...(z ? [z] : []), state];
     const [y, h] = tf.engine().runKernel(
       SCAN_STEP,
