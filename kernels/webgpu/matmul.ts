@@ -54,7 +54,10 @@ export interface MatMulTuning {
    * fastest of the three (BENCHMARKS.md, fifth session).
    */
   fillWorkgroups: number;
-  /** K slices: 0 for automatic (see `fillWorkgroups`), else this many. */
+  /**
+   * K slices: 0 for automatic (see `fillWorkgroups`), else this many, capped
+   * so that each slice keeps at least four staged steps of K (4·BK).
+   */
   split: number;
 }
 
