@@ -240,6 +240,7 @@ Deno.test("example imdb_classifier matches the article's model", () => {
           { kind: "dropout", rate: 0.2 },
         ],
       },
+      { kind: "layer_norm", eps: 1e-5 },
       {
         kind: "classifier",
         pooling: "flatten",

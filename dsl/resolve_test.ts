@@ -91,6 +91,7 @@ Deno.test("resolve: IMDB plan has a dropout after each of the 12 blocks", () => 
       { kind: "residual", layer: i },
       { kind: "dropout", rate: 0.2 },
     ]).flat(),
+    { kind: "norm", norm: { kind: "layer_norm", eps: 1e-5 } },
     {
       kind: "classifier",
       pooling: "flatten",

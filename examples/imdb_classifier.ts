@@ -2,14 +2,19 @@
  * The IMDB sentiment classifier of the article "Mamba from scratch in
  * Keras/TensorFlow", reproduced exactly: bert-base-uncased vocabulary
  * (30522), d_model 128, d_state 32, 12 blocks of LayerNorm → Mamba → Add
- * each followed by Dropout(0.2), no final norm, then Flatten over the fixed
- * 128-token sequence → Dense(1024, gelu) → Dense(1, sigmoid).
+ * each followed by Dropout(0.2), a final LayerNorm (ε 1e-5), then Flatten
+ * over the fixed 128-token sequence → Dense(1024, gelu) → Dense(1, sigmoid):
+ * 22,234,625 parameters, the count in the article's model summary
+ * (embedding 3,906,816 + 12 × 129,024 per block + final norm 256 + Dense
+ * 16,778,240 + output 1,025).
  *
  * Flatten ties the model to seqLen 128; see `imdb_better.ts` for a variant
  * that works at any length.
  *
  * Reference: the article's `ModelArgs(model_input_dims=128, model_states=32,
- * num_layers=12, dropout_rate=0.2, num_classes=1)` and `init_model`.
+ * num_layers=12, dropout_rate=0.2, num_classes=1)` and `init_model`
+ * (`layers.LayerNormalization(epsilon=1e-5)` after the residual blocks,
+ * before `Flatten`).
  *
  * @module
  */
@@ -36,6 +41,7 @@ export default architecture({
       }),
       dropout(0.2),
     ]),
+    layerNorm(1e-5),
     classifier({
       pooling: "flatten",
       hidden: { units: 1024, activation: "gelu" },
