@@ -14,17 +14,10 @@
  * @module
  */
 import { join } from "node:path";
-import { fromJSON, toJSON } from "../dsl/builder.ts";
-import {
-  readSafetensors,
-  type SafeTensorInput,
-  writeSafetensors,
-} from "./safetensors.ts";
-import {
-  architectureFromHfConfig,
-  hfConfigFromArchitecture,
-} from "./hf_config.ts";
-import { buildModel, type WeightValues } from "./model.ts";
+import { toJSON } from "../dsl/builder.ts";
+import { type SafeTensorInput, writeSafetensors } from "./safetensors.ts";
+import { hfConfigFromArchitecture } from "./hf_config.ts";
+import { type ModelFiles, modelFromFiles } from "./_load_bytes.ts";
 import type { MambaModel } from "./types.ts";
 
 /** Files a tokenizer may consist of; copied along when a model is saved. */
@@ -52,61 +45,22 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function readJson(path: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    throw new Error(`${path}: cannot read (${(e as Error).message})`);
-  }
-  try {
-    const value = JSON.parse(text);
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new Error("expected a JSON object");
-    }
-    return value;
-  } catch (e) {
-    throw new Error(`${path}: invalid JSON: ${(e as Error).message}`);
-  }
-}
-
-async function readWeights(dir: string): Promise<WeightValues> {
-  const single = join(dir, "model.safetensors");
-  const index = join(dir, "model.safetensors.index.json");
-  let files: string[];
-  if (await exists(single)) {
-    files = [single];
-  } else if (await exists(index)) {
-    const map = (await readJson(index)).weight_map;
-    if (typeof map !== "object" || map === null) {
-      throw new Error(
-        `${index}: weight_map: expected an object of name → file`,
-      );
-    }
-    files = [...new Set(Object.values(map as Record<string, string>))].map((
-      f,
-    ) => join(dir, f));
-  } else {
-    throw new Error(
-      `${dir}: expected model.safetensors or model.safetensors.index.json`,
-    );
-  }
-  const values: WeightValues = new Map();
-  for (const file of files) {
-    const { tensors } = await readSafetensors(file);
-    for (const [rawName, t] of tensors) {
-      const name = rawName === "backbone.embedding.weight"
-        ? "backbone.embeddings.weight"
-        : rawName;
-      if (!(t.data instanceof Float32Array)) {
+/** A folder on disk as {@linkcode ModelFiles}: a missing file reads as null. */
+function folderFiles(dir: string): ModelFiles {
+  return {
+    where: dir,
+    path: (name) => join(dir, name),
+    read: async (name) => {
+      try {
+        return await Deno.readFile(join(dir, name));
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return null;
         throw new Error(
-          `${file}: tensor "${rawName}": expected a float tensor (F32, F16, BF16), received ${t.dtype}`,
+          `${join(dir, name)}: cannot read (${(e as Error).message})`,
         );
       }
-      values.set(name, { shape: t.shape, data: t.data });
-    }
-  }
-  return values;
+    },
+  };
 }
 
 /**
@@ -123,34 +77,7 @@ async function readWeights(dir: string): Promise<WeightValues> {
  * ```
  */
 export async function loadModel(dir: string): Promise<MambaModel> {
-  let arch;
-  let hfConfig: Record<string, unknown> | undefined;
-  const native = join(dir, "architecture.json");
-  const hf = join(dir, "config.json");
-  if (await exists(native)) {
-    const text = await Deno.readTextFile(native);
-    try {
-      arch = fromJSON(text);
-    } catch (e) {
-      throw new Error(`${native}: ${(e as Error).message}`);
-    }
-  } else if (await exists(hf)) {
-    hfConfig = await readJson(hf);
-    arch = architectureFromHfConfig(hfConfig, hf);
-  } else {
-    throw new Error(
-      `${dir}: expected architecture.json (native) or config.json (Hugging Face)`,
-    );
-  }
-  const weights = await readWeights(dir);
-  const head = arch.nodes[arch.nodes.length - 1];
-  if (head.kind === "lm_head" && head.tied) weights.delete("lm_head.weight");
-  let model: MambaModel;
-  try {
-    model = buildModel(arch, { weights });
-  } catch (e) {
-    throw new Error(`${dir}: ${(e as Error).message}`);
-  }
+  const { model, hfConfig } = await modelFromFiles(folderFiles(dir));
   origins.set(model, { dir, hfConfig });
   return model;
 }

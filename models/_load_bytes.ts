@@ -1,0 +1,151 @@
+/**
+ * Private: a model from a folder's files, wherever their bytes come from — a
+ * directory on disk (`loadModel`), files picked in a browser, or a URL
+ * (`examples/web/`). One parser for every source: `architecture.json`
+ * (native) or `config.json` (Hugging Face), then `model.safetensors` or the
+ * shards its index lists.
+ *
+ * Reference: Hugging Face model folder layout (`config.json`,
+ * `model.safetensors[.index.json]`).
+ *
+ * @module
+ */
+import { fromJSON } from "../dsl/builder.ts";
+import type { Architecture } from "../dsl/schema.ts";
+import { architectureFromHfConfig } from "./hf_config.ts";
+import { buildModel, type WeightValues } from "./model.ts";
+import { parseSafetensors } from "./safetensors.ts";
+import type { MambaModel } from "./types.ts";
+
+/** A model folder's files, read by name. */
+export interface ModelFiles {
+  /** The folder (a path or URL), for messages. */
+  readonly where: string;
+  /**
+   * The name a file is reported under.
+   * @param name a file name in the folder, e.g. `config.json`.
+   * @returns e.g. `dir/config.json`.
+   */
+  path(name: string): string;
+  /**
+   * A file's bytes.
+   * @param name a file name in the folder.
+   * @returns the bytes, or null when the folder has no such file.
+   * @throws Error naming the file when it exists but cannot be read.
+   */
+  read(name: string): Promise<Uint8Array | null>;
+}
+
+/** A model built from files, with the Hugging Face config it came from. */
+export interface LoadedFiles {
+  /** The model with its weights, on the active backend. */
+  model: MambaModel;
+  /** `config.json`'s fields, for a Hugging Face folder. */
+  hfConfig?: Record<string, unknown>;
+}
+
+/**
+ * Builds the model a folder's files describe.
+ *
+ * @param files the folder.
+ * @returns the model and, for a Hugging Face folder, its config fields.
+ * @throws Error naming the file and field or tensor at fault.
+ */
+export async function modelFromFiles(files: ModelFiles): Promise<LoadedFiles> {
+  let arch: Architecture;
+  let hfConfig: Record<string, unknown> | undefined;
+  const native = await files.read("architecture.json");
+  if (native) {
+    try {
+      arch = fromJSON(new TextDecoder().decode(native));
+    } catch (e) {
+      throw new Error(
+        `${files.path("architecture.json")}: ${(e as Error).message}`,
+      );
+    }
+  } else {
+    const hf = await files.read("config.json");
+    if (!hf) {
+      throw new Error(
+        `${files.where}: expected architecture.json (native) or config.json (Hugging Face)`,
+      );
+    }
+    hfConfig = parseJsonObject(hf, files.path("config.json"));
+    arch = architectureFromHfConfig(hfConfig, files.path("config.json"));
+  }
+  const weights = await readWeights(files);
+  const head = arch.nodes[arch.nodes.length - 1];
+  if (head.kind === "lm_head" && head.tied) weights.delete("lm_head.weight");
+  try {
+    return { model: buildModel(arch, { weights }), hfConfig };
+  } catch (e) {
+    throw new Error(`${files.where}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Parses a JSON object.
+ * @param bytes the file's bytes.
+ * @param path the file, for messages.
+ * @returns the object.
+ * @throws Error naming the file when it is not JSON or not an object.
+ */
+export function parseJsonObject(
+  bytes: Uint8Array,
+  path: string,
+): Record<string, unknown> {
+  try {
+    const value = JSON.parse(new TextDecoder().decode(bytes));
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new Error("expected a JSON object");
+    }
+    return value;
+  } catch (e) {
+    throw new Error(`${path}: invalid JSON: ${(e as Error).message}`);
+  }
+}
+
+async function readWeights(files: ModelFiles): Promise<WeightValues> {
+  const values: WeightValues = new Map();
+  const single = await files.read("model.safetensors");
+  if (single) {
+    addTensors(values, single, files.path("model.safetensors"));
+    return values;
+  }
+  const indexName = "model.safetensors.index.json";
+  const indexBytes = await files.read(indexName);
+  if (!indexBytes) {
+    throw new Error(
+      `${files.where}: expected model.safetensors or model.safetensors.index.json`,
+    );
+  }
+  const index = files.path(indexName);
+  const map = parseJsonObject(indexBytes, index).weight_map;
+  if (typeof map !== "object" || map === null) {
+    throw new Error(`${index}: weight_map: expected an object of name → file`);
+  }
+  for (const name of new Set(Object.values(map as Record<string, string>))) {
+    const bytes = await files.read(name);
+    if (!bytes) {
+      throw new Error(`${files.path(name)}: listed in ${index}, not found`);
+    }
+    addTensors(values, bytes, files.path(name)); // one shard's bytes at a time
+  }
+  return values;
+}
+
+/** Adds a safetensors file's tensors to `values` under their checkpoint names. */
+function addTensors(values: WeightValues, bytes: Uint8Array, file: string) {
+  const { tensors } = parseSafetensors(bytes, { source: file });
+  for (const [rawName, t] of tensors) {
+    const name = rawName === "backbone.embedding.weight"
+      ? "backbone.embeddings.weight"
+      : rawName;
+    if (!(t.data instanceof Float32Array)) {
+      throw new Error(
+        `${file}: tensor "${rawName}": expected a float tensor (F32, F16, BF16), received ${t.dtype}`,
+      );
+    }
+    values.set(name, { shape: t.shape, data: t.data });
+  }
+}
