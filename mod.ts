@@ -26,6 +26,7 @@
  */
 export {
   type BackendName,
+  ensureBackend,
   getBackend,
   hasWebGPU,
   setBackend,

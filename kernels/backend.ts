@@ -105,6 +105,31 @@ function preferVulkan(): void {
   }
 }
 
+/**
+ * Keeps a headless probe quiet: Mesa's Vulkan device-selection layer
+ * (`VK_LAYER_MESA_device_select`, installed with `mesa-vulkan-drivers`, so
+ * with lavapipe too) opens a Wayland connection to rank the GPUs, and without
+ * `XDG_RUNTIME_DIR` libwayland prints "error: XDG_RUNTIME_DIR is invalid or
+ * not set in the environment." on every adapter request. With no
+ * `XDG_RUNTIME_DIR` there is no Wayland session to ask, so the layer is
+ * turned off (`NODEVICE_SELECT=1`, the layer's own switch) unless the user
+ * asked it to pick a device (`MESA_VK_DEVICE_SELECT`, `DRI_PRIME`). wgpu
+ * still sees every adapter and picks by `powerPreference`. Must run before
+ * the first adapter request; without env permission it does nothing.
+ */
+export function quietDeviceSelect(): void {
+  try {
+    const env = Deno.env;
+    if (
+      env.get("XDG_RUNTIME_DIR") || env.get("NODEVICE_SELECT") !== undefined ||
+      env.get("MESA_VK_DEVICE_SELECT") || env.get("DRI_PRIME")
+    ) return;
+    env.set("NODEVICE_SELECT", "1");
+  } catch {
+    // No permission to read or set the environment: leave it.
+  }
+}
+
 function registerWebGPU(): void {
   if (webgpuRegistered) return;
   webgpuRegistered = true;
@@ -113,6 +138,7 @@ function registerWebGPU(): void {
   if (!gpu) return;
   tf.registerBackend("webgpu", async () => {
     preferVulkan();
+    quietDeviceSelect();
     const adapter = await gpu.requestAdapter({
       powerPreference: "high-performance",
     });
@@ -152,6 +178,7 @@ export async function hasWebGPU(): Promise<boolean> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) return false;
   preferVulkan();
+  quietDeviceSelect();
   try {
     return (await gpu.requestAdapter()) !== null;
   } catch {
@@ -199,6 +226,85 @@ export async function setBackend(
     throw new Error(`setBackend: backend "${name}" failed to initialise`);
   }
   return name;
+}
+
+let autoChoice: Promise<BackendName> | null = null;
+let announced = false;
+
+function announce(name: BackendName, why: string): void {
+  if (announced) return;
+  announced = true;
+  try {
+    console.error(`mamba-ts: using the ${name} backend, ${why}`);
+  } catch {
+    // no stderr (a browser worker without console): say nothing
+  }
+}
+
+/** Whether tfjs has an initialised backend now (the user's or an earlier automatic one). */
+function backendReady(): boolean {
+  const engine = tf.engine();
+  return engine.backendName != null &&
+    engine.registry[engine.backendName] != null;
+}
+
+/**
+ * Makes sure a backend is ready before the library's first op: when nobody
+ * has called {@linkcode setBackend}, picks one as `setBackend("auto")` does
+ * (webgpu → wasm → cpu) and says which on stderr, once per process. `loadModel`
+ * and the other async entry points call it; a backend chosen earlier is left
+ * as it is.
+ *
+ * @returns the name of the active backend.
+ * @example
+ * ```ts
+ * import { ensureBackend } from "./backend.ts";
+ * const name = await ensureBackend(); // "webgpu" where an adapter exists
+ * ```
+ */
+export async function ensureBackend(): Promise<BackendName> {
+  if (autoChoice) return await autoChoice;
+  if (tf.engine().backendName != null) {
+    await tf.ready();
+    return getBackend();
+  }
+  autoChoice = setBackend("auto").then((name) => {
+    announce(
+      name,
+      "picked automatically (webgpu, else wasm, else cpu); call setBackend() to choose",
+    );
+    return name;
+  });
+  return await autoChoice;
+}
+
+/**
+ * The synchronous form of {@linkcode ensureBackend}, for `buildModel`: when
+ * no backend is ready it selects cpu, the only one that starts without
+ * waiting (webgpu and wasm start asynchronously), and says so once.
+ *
+ * @returns the name of the active backend.
+ * @throws Error when a backend is still starting (await it first).
+ */
+export function ensureBackendSync(): BackendName {
+  if (backendReady()) return getBackend();
+  const pending = tf.engine().backendName;
+  if (pending != null) {
+    throw new Error(
+      `backend ${pending} is still starting: await setBackend(${
+        JSON.stringify(pending)
+      }) (or loadModel) before building a model`,
+    );
+  }
+  void tf.setBackend("cpu"); // cpu's factory is synchronous: ready on return
+  if (!backendReady()) {
+    throw new Error("backend cpu failed to initialise");
+  }
+  announce(
+    "cpu",
+    'as buildModel needs one at once and only cpu starts without waiting; await setBackend("auto") before it for webgpu or wasm',
+  );
+  return "cpu";
 }
 
 /** The backend tfjs runs on now.

@@ -15,6 +15,7 @@
  */
 import { join } from "node:path";
 import { toJSON } from "../dsl/builder.ts";
+import { ensureBackend } from "../kernels/backend.ts";
 import { type SafeTensorInput, writeSafetensors } from "./safetensors.ts";
 import { hfConfigFromArchitecture } from "./hf_config.ts";
 import { type ModelFiles, modelFromFiles } from "./_load_bytes.ts";
@@ -77,6 +78,7 @@ function folderFiles(dir: string): ModelFiles {
  * ```
  */
 export async function loadModel(dir: string): Promise<MambaModel> {
+  await ensureBackend(); // none chosen yet: the "auto" order, said once
   const { model, hfConfig } = await modelFromFiles(folderFiles(dir));
   origins.set(model, { dir, hfConfig });
   return model;

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { tf } from "../kernels/backend.ts";
+import { ensureBackendSync, tf } from "../kernels/backend.ts";
 import { validateArchitecture } from "../dsl/builder.ts";
 import type { Architecture } from "../dsl/schema.ts";
 import {
@@ -83,6 +83,7 @@ export function buildModel(
   const resolved = resolveArchitecture(arch);
   const values = options.weights ?? initialValues(resolved, options.seed ?? 0);
   checkWeights(resolved, values);
+  ensureBackendSync(); // no backend chosen yet: cpu, said once on stderr
   const params = new Map<string, tf.Variable>();
   for (const [name, { shape, data }] of values) {
     params.set(name, tf.variable(tf.tensor(data, shape, "float32"), true));
