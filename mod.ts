@@ -120,6 +120,14 @@ export {
 } from "./models/model.ts";
 export { loadModel, saveModel, type SaveOptions } from "./models/io.ts";
 export {
+  downloadHubModel,
+  hubCacheDir,
+  type HubName,
+  type HubOptions,
+  parseHubName,
+  resolveModelSource,
+} from "./models/hub.ts";
+export {
   type Dtype,
   DTYPES,
   readSafetensors,

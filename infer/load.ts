@@ -11,6 +11,7 @@
  */
 import { join } from "node:path";
 import { loadModel, TOKENIZER_FILES } from "../models/io.ts";
+import { resolveModelSource } from "../models/hub.ts";
 import type { MambaModel } from "../models/types.ts";
 import { loadTokenizer, type TextTokenizer } from "../train/tokenizers.ts";
 
@@ -100,7 +101,8 @@ export async function downloadModelFolder(base: string): Promise<string> {
 /**
  * Loads a model folder or URL for serving.
  *
- * @param source a folder path or an `http(s)://` URL of one.
+ * @param source a folder path, an `http(s)://` URL of one, or a Hugging Face
+ *   Hub name `org/name[@revision]` (downloaded into the Hugging Face cache).
  * @returns the model, tokenizer and default stop ids.
  * @example
  * ```ts
@@ -111,7 +113,7 @@ export async function downloadModelFolder(base: string): Promise<string> {
 export async function loadServedModel(source: string): Promise<ServedModel> {
   const dir = /^https?:\/\//.test(source)
     ? await downloadModelFolder(source)
-    : source;
+    : await resolveModelSource(source); // a Hub name → its cached snapshot
   const model = await loadModel(dir);
   const hasTokenizer = await exists(join(dir, "tokenizer.json")) ||
     await exists(join(dir, "tokenizer_config.json"));
