@@ -19,6 +19,7 @@ import { ensureBackend } from "../kernels/backend.ts";
 import { type SafeTensorInput, writeSafetensors } from "./safetensors.ts";
 import { hfConfigFromArchitecture } from "./hf_config.ts";
 import { type ModelFiles, modelFromFiles } from "./_load_bytes.ts";
+import { resolveModelSource } from "./hub.ts";
 import type { MambaModel } from "./types.ts";
 
 /** Files a tokenizer may consist of; copied along when a model is saved. */
@@ -66,8 +67,10 @@ function folderFiles(dir: string): ModelFiles {
 
 /**
  * Loads a model folder (native or Hugging Face), on the active backend.
+ * A name `org/name[@revision]` that is not a local path is downloaded from
+ * the Hugging Face Hub into its cache first (see `hub.ts`).
  *
- * @param dir the folder.
+ * @param dir the folder, or a Hub model name.
  * @returns the model with its weights.
  * @throws Error naming the file and field or tensor at fault.
  * @example
@@ -78,6 +81,7 @@ function folderFiles(dir: string): ModelFiles {
  * ```
  */
 export async function loadModel(dir: string): Promise<MambaModel> {
+  dir = await resolveModelSource(dir); // a Hub name → its cached snapshot
   await ensureBackend(); // none chosen yet: the "auto" order, said once
   const { model, hfConfig } = await modelFromFiles(folderFiles(dir));
   origins.set(model, { dir, hfConfig });
