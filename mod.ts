@@ -94,6 +94,13 @@ export {
   type ResolvedMixer,
 } from "./dsl/resolve.ts";
 export {
+  type ArchitectureSizes,
+  architectureSizes,
+  DEFAULT_SIZE_LIMITS,
+  type SizeLimits,
+  UNLIMITED_SIZES,
+} from "./dsl/sizes.ts";
+export {
   hasScanImplementation,
   registerScanImplementation,
   type ScanImplementation,

@@ -25,6 +25,8 @@
  * @module
  */
 import { checkRules } from "./_rules.ts";
+import { checkDepth, checkSizes, fullLimits } from "./_size_rules.ts";
+import { type SizeLimits, UNLIMITED_SIZES } from "./sizes.ts";
 import { expectedPhrase, fromZodIssues } from "./_zod_issues.ts";
 import { ArchitectureError } from "./errors.ts";
 import {
@@ -124,6 +126,8 @@ export interface ResidualOptions {
 
 /**
  * Residual block node: x + mixer(norm(x)), (b, l, d) → (b, l, d).
+ * A left-out norm or mixer is left out of the data too: the schema fills
+ * both (RMSNorm and `mamba()`), for builders and JSON alike.
  * @param options norm and mixer (defaults RMSNorm and `mamba()`).
  * @returns the residual node as plain data.
  * @example
@@ -135,13 +139,8 @@ export interface ResidualOptions {
  */
 export function residual(
   options: ResidualOptions = {},
-): { kind: "residual"; norm: NormNodeInput; mixer: MambaNodeInput } {
-  return {
-    kind: "residual",
-    ...plainData(options),
-    norm: options.norm ?? rmsNorm(),
-    mixer: options.mixer ?? mamba(),
-  };
+): { kind: "residual"; norm?: NormNodeInput; mixer?: MambaNodeInput } {
+  return { kind: "residual", ...plainData(options) };
 }
 
 /**
@@ -223,6 +222,7 @@ export function classifier(options: ClassifierOptions): ClassifierNodeInput {
  * Validates an architecture and fills every default: the schema first, then
  * the semantic rules. Fails once, with every issue found.
  * @param spec name, optional seqLen, nodes.
+ * @param limits size limits (see {@linkcode validateArchitecture}).
  * @returns the validated architecture (plain data).
  * @throws {ArchitectureError} when anything is wrong.
  * @example
@@ -240,13 +240,21 @@ export function classifier(options: ClassifierOptions): ClassifierNodeInput {
  * ```
  * Reference: STYLE.md §5, "fail at the boundary, once".
  */
-export function architecture(spec: ArchitectureInput): Architecture {
-  return validateArchitecture(spec);
+export function architecture(
+  spec: ArchitectureInput,
+  limits: SizeLimits = {},
+): Architecture {
+  return validateArchitecture(spec, limits);
 }
 
 /**
- * Validates any value as an architecture (schema, then semantic rules).
+ * Validates any value as an architecture: the nesting depth, the schema,
+ * the semantic rules, then the size limits (parameters, largest
+ * activation, nodes after repeats; see `sizes.ts`), all before anything is
+ * allocated.
  * @param value e.g. parsed JSON.
+ * @param limits size limits; each left out takes its default
+ *   (`DEFAULT_SIZE_LIMITS`).
  * @returns the validated architecture, every default filled in.
  * @throws {ArchitectureError} listing every issue with its path.
  * @example
@@ -260,7 +268,13 @@ export function architecture(spec: ArchitectureInput): Architecture {
  * ```
  * Reference: zod 4 `safeParse`.
  */
-export function validateArchitecture(value: unknown): Architecture {
+export function validateArchitecture(
+  value: unknown,
+  limits: SizeLimits = {},
+): Architecture {
+  const max = fullLimits(limits);
+  const tooDeep = checkDepth(value, max.maxDepth);
+  if (tooDeep.length > 0) throw new ArchitectureError(tooDeep);
   const parsed = ArchitectureSchema.safeParse(value, {
     reportInput: true,
     error: expectedPhrase,
@@ -271,12 +285,15 @@ export function validateArchitecture(value: unknown): Architecture {
   const arch = plainData(parsed.data);
   const issues = checkRules(arch);
   if (issues.length > 0) throw new ArchitectureError(issues);
+  const tooBig = checkSizes(arch, max);
+  if (tooBig.length > 0) throw new ArchitectureError(tooBig);
   return arch;
 }
 
 /**
  * Serializes an architecture: validated, defaults filled, keys in schema
- * order, two-space indent, trailing newline.
+ * order, two-space indent, trailing newline. Writing allocates nothing, so
+ * the size limits are not applied here (the nesting depth still is).
  * @param arch the architecture (re-validated here).
  * @returns the JSON text.
  * @example
@@ -290,12 +307,14 @@ export function validateArchitecture(value: unknown): Architecture {
  * Reference: `JSON.stringify`.
  */
 export function toJSON(arch: Architecture | ArchitectureInput): string {
-  return JSON.stringify(validateArchitecture(arch), null, 2) + "\n";
+  return JSON.stringify(validateArchitecture(arch, UNLIMITED_SIZES), null, 2) +
+    "\n";
 }
 
 /**
  * Reads an architecture from JSON text or an already-parsed object.
  * @param text JSON text, or the parsed value.
+ * @param limits size limits (see {@linkcode validateArchitecture}).
  * @returns the validated architecture.
  * @throws {ArchitectureError} for invalid JSON or an invalid architecture.
  * @example
@@ -305,8 +324,11 @@ export function toJSON(arch: Architecture | ArchitectureInput): string {
  * ```
  * Reference: `JSON.parse`.
  */
-export function fromJSON(text: string | object): Architecture {
-  if (typeof text !== "string") return validateArchitecture(text);
+export function fromJSON(
+  text: string | object,
+  limits: SizeLimits = {},
+): Architecture {
+  if (typeof text !== "string") return validateArchitecture(text, limits);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -319,7 +341,7 @@ export function fromJSON(text: string | object): Architecture {
       ),
     ]);
   }
-  return validateArchitecture(value);
+  return validateArchitecture(value, limits);
 }
 
 /** A copy without `undefined`-valued keys, so the result is plain JSON data. */

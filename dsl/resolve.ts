@@ -12,6 +12,12 @@
  * @module
  */
 import { validateArchitecture } from "./builder.ts";
+import {
+  dInnerOf,
+  dtRankOf as derivedDtRank,
+  paddedVocabOf,
+} from "./_derived.ts";
+import type { SizeLimits } from "./sizes.ts";
 import type {
   Architecture,
   ClassifierNode,
@@ -69,6 +75,8 @@ export interface ResolvedArchitecture {
 /**
  * Computes the derived values.
  * @param arch an architecture (re-validated here, so hand-built data is safe).
+ * @param limits size limits of the re-validation (see `sizes.ts`); raise
+ *   them for a model larger than the defaults allow.
  * @returns dModel, vocab, paddedVocab, seqLen, layers, plan, head.
  * @throws {ArchitectureError} when `arch` is not a valid architecture.
  * @example
@@ -81,8 +89,11 @@ export interface ResolvedArchitecture {
  * ```
  * Reference: mamba-minimal `ModelArgs.__post_init__`.
  */
-export function resolveArchitecture(arch: Architecture): ResolvedArchitecture {
-  const valid = validateArchitecture(arch);
+export function resolveArchitecture(
+  arch: Architecture,
+  limits: SizeLimits = {},
+): ResolvedArchitecture {
+  const valid = validateArchitecture(arch, limits);
   const first = valid.nodes[0];
   const last = valid.nodes[valid.nodes.length - 1];
   // The rules guarantee both; the checks narrow the types.
@@ -132,11 +143,10 @@ export function resolveArchitecture(arch: Architecture): ResolvedArchitecture {
     }
   };
   visit(valid.nodes);
-  const multiple = first.padVocabMultiple;
   return {
     dModel,
     vocab: first.vocab,
-    paddedVocab: Math.ceil(first.vocab / multiple) * multiple,
+    paddedVocab: paddedVocabOf(first),
     ...(valid.seqLen === undefined ? {} : { seqLen: valid.seqLen }),
     layers,
     plan,
@@ -159,14 +169,14 @@ export function resolveArchitecture(arch: Architecture): ResolvedArchitecture {
  * Reference: HF `MambaConfig.time_step_rank`.
  */
 export function dtRankOf(mixer: MambaNode, dModel: number): number {
-  return mixer.dtRank === "auto" ? Math.ceil(dModel / 16) : mixer.dtRank;
+  return derivedDtRank(mixer, dModel);
 }
 
 /** The mixer with dInner and numeric dtRank. */
 function resolveMixer(mixer: MambaNode, dModel: number): ResolvedMixer {
   return {
     ...mixer,
-    dInner: mixer.expand * dModel,
-    dtRankValue: dtRankOf(mixer, dModel),
+    dInner: dInnerOf(mixer, dModel),
+    dtRankValue: derivedDtRank(mixer, dModel),
   };
 }

@@ -156,15 +156,20 @@ export const MambaNodeSchema: z.ZodObject<{
   scan: oneOf(SCAN_IMPLS).default("auto"),
 });
 
-/** Pre-norm residual block: x + mixer(norm(x)). */
+/**
+ * Pre-norm residual block: x + mixer(norm(x)). `norm` defaults to an RMSNorm
+ * and `mixer` to a Mamba mixer, each with its own defaults: the one place
+ * these defaults live, for the builders and the JSON form alike.
+ */
 export const ResidualNodeSchema: z.ZodObject<{
   kind: z.ZodLiteral<"residual">;
-  norm: typeof NormNodeSchema;
-  mixer: typeof MambaNodeSchema;
+  norm: z.ZodPrefault<typeof NormNodeSchema>;
+  mixer: z.ZodPrefault<typeof MambaNodeSchema>;
 }, z.core.$strict> = z.strictObject({
   kind: kindTag("residual"),
-  norm: NormNodeSchema,
-  mixer: MambaNodeSchema,
+  // prefault, not default: the default is parsed, so its own defaults fill in.
+  norm: NormNodeSchema.prefault({ kind: "rms_norm" }),
+  mixer: MambaNodeSchema.prefault({ kind: "mamba" }),
 });
 
 /** Dropout with rate in [0, 1); active only in training. */
