@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { dirname, join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 
 /** A commit hash: 40 lowercase hex digits. */
 export const COMMIT_RE = /^[0-9a-f]{40}$/;
@@ -142,13 +142,32 @@ export class RepoCache {
   async link(commit: string, file: string, etag: string): Promise<void> {
     const path = this.snapshot(commit, file);
     await Deno.mkdir(dirname(path), { recursive: true });
+    const tmp = `${path}.${crypto.randomUUID()}.tmp`;
     try {
-      await Deno.remove(path);
-    } catch { /* absent */ }
-    try {
-      await Deno.symlink(relative(dirname(path), this.blob(etag)), path);
+      await Deno.symlink(relative(dirname(path), this.blob(etag)), tmp);
     } catch {
-      await Deno.copyFile(this.blob(etag), path);
+      await Deno.copyFile(this.blob(etag), tmp);
+    }
+    await Deno.rename(tmp, path);
+  }
+
+  /**
+   * Runs `fn` holding an exclusive lock on `.locks/models--…/{etag}.lock`
+   * (an OS file lock: released if the process dies), so that two processes
+   * never download the same blob at once.
+   */
+  async withLock<T>(etag: string, fn: () => Promise<T>): Promise<T> {
+    const dir = join(dirname(this.root), ".locks", basename(this.root));
+    await Deno.mkdir(dir, { recursive: true });
+    using file = await Deno.open(join(dir, `${etag}.lock`), {
+      write: true,
+      create: true,
+    });
+    await file.lock(true);
+    try {
+      return await fn();
+    } finally {
+      await file.unlock();
     }
   }
 }

@@ -66,7 +66,10 @@ export function resolveUrl(
 }
 
 function headers(ctx: HubContext, url: string): Headers {
-  const h = new Headers({ "accept-encoding": "identity" });
+  const h = new Headers({
+    "accept-encoding": "identity",
+    "user-agent": `mamba-ts; deno/${Deno.version.deno}`,
+  });
   if (ctx.token && new URL(url).origin === new URL(ctx.endpoint).origin) {
     h.set("authorization", `Bearer ${ctx.token}`);
   }

@@ -135,13 +135,19 @@ async function getFile(s: Session, file: string): Promise<string | undefined> {
   }
   const { meta } = head;
   const blob = s.cache.blob(meta.etag);
-  let cached = false;
-  try {
-    cached = (await Deno.stat(blob)).size === meta.size;
-  } catch { /* not yet */ }
-  if (!cached) {
+  const cached = async () => {
+    try {
+      return (await Deno.stat(blob)).size === meta.size;
+    } catch {
+      return false;
+    }
+  };
+  if (!(await cached())) {
     await Deno.mkdir(s.cache.blob(""), { recursive: true });
-    await downloadBlob(s.ctx, file, meta, blob);
+    await s.cache.withLock(meta.etag, async () => {
+      // Another process may have fetched it while this one waited.
+      if (!(await cached())) await downloadBlob(s.ctx, file, meta, blob);
+    });
   }
   await s.cache.link(s.commit!, file, meta.etag);
   return s.cache.snapshot(s.commit!, file);

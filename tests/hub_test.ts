@@ -577,3 +577,25 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "two downloads of one repository at once fetch each file once (a file lock)",
+  opts,
+  async () => {
+    const { hub, o } = await setup();
+    try {
+      const [a, b] = await Promise.all([
+        downloadHubModel(REPO, o),
+        downloadHubModel(REPO, o),
+      ]);
+      assert.equal(a, b);
+      assert.equal(hub.count("GET"), 4);
+      assert.deepEqual(
+        await Deno.readFile(join(a, "model.safetensors")),
+        await Deno.readFile(join(TINY, "model.safetensors")),
+      );
+    } finally {
+      await hub.close();
+    }
+  },
+);
