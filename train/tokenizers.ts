@@ -125,7 +125,7 @@ export async function loadHfTokenizer(dir: string): Promise<TextTokenizer> {
  * @param where where they came from, for messages.
  * @returns the tokenizer; `save` writes both files.
  */
-async function hfTokenizer(
+export async function hfTokenizer(
   json: Record<string, unknown>,
   config: Record<string, unknown>,
   where: string,
