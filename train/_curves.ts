@@ -8,7 +8,8 @@
  */
 import { type Chart, type Series, writeChart } from "./plots.ts";
 
-type Row = Record<string, unknown>;
+/** One line of `metrics.jsonl`. */
+export type Row = Record<string, unknown>;
 
 /**
  * Parses the JSONL log; a line that is not a JSON object is an error naming

@@ -138,6 +138,9 @@ export function chartSpec(
       ? s.smooth
       : 0;
     const dark = DARK[i % DARK.length], light = LIGHT[i % LIGHT.length];
+    // Legend labels are the colour scale's domain: keep them distinct.
+    const unique = (label: string) =>
+      domain.includes(label) ? `${label} [${i + 1}]` : label;
     const push = (pts: [number, number][], label: string, layer: Layer) => {
       for (const [x, y] of decimate(pts, MAX_POINTS)) {
         rows.push({ x, y: Number.isFinite(y) ? y : null, label, layer });
@@ -145,8 +148,10 @@ export function chartSpec(
     };
     if (span > 1 && finite >= MIN_SMOOTH_POINTS) {
       const smooth = ema(points.map((p) => p[1]), span);
-      const rawLabel = `${s.name} (raw)`;
-      const emaLabel = `${s.name} (EMA, span ${Number(span.toPrecision(3))})`;
+      const rawLabel = unique(`${s.name} (raw)`);
+      const emaLabel = unique(
+        `${s.name} (EMA, span ${Number(span.toPrecision(3))})`,
+      );
       domain.push(rawLabel, emaLabel);
       range.push(light, dark);
       push(points, rawLabel, "raw");
@@ -157,9 +162,10 @@ export function chartSpec(
         "smooth",
       );
     } else {
-      domain.push(s.name);
+      const label = unique(s.name);
+      domain.push(label);
       range.push(dark);
-      push(points, s.name, "plain");
+      push(points, label, "plain");
     }
   });
   if (rows.length === 0) notes.unshift("no data yet");

@@ -34,15 +34,21 @@ export interface Series {
 
 /** A chart: title, axis labels, curves. */
 export interface Chart {
+  /** Title above the plot (the same text in the SVG and the PNG). */
   title: string;
+  /** x-axis title ("" for none). */
   xLabel: string;
+  /** y-axis title ("" for none). */
   yLabel: string;
+  /** The curves, coloured in this order (matplotlib's tab10). */
   series: Series[];
 }
 
 /** A rendered chart: the SVG and the PNG drawn from it. */
 export interface RenderedChart {
+  /** The SVG document (text as `<text>` elements). */
   svg: string;
+  /** The PNG file, 720×400, rasterised from `svg`. */
   png: Uint8Array;
   /** What the subtitle reports (non-finite values, "no data yet"). */
   notes: string[];

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { decode } from "fast-png";
 import { type Chart, chartSvg, renderChart, writeChart } from "./plots.ts";
 import { svgToPng } from "./_plot_render.ts";
+import { chartSpec } from "./_plot_spec.ts";
 import { curveCharts, parseMetrics, writeCurves } from "./_curves.ts";
 
 const WIDTH = 720, HEIGHT = 400;
@@ -226,4 +227,35 @@ Deno.test("writeChart writes the SVG and the PNG drawn from it", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("two series of one name get distinct legend labels", async () => {
+  const t = texts(
+    await chartSvg({
+      title: "T",
+      xLabel: "step",
+      yLabel: "loss",
+      series: [{ name: "a", points: [[1, 1]] }, {
+        name: "a",
+        points: [[1, 2]],
+      }],
+    }),
+  );
+  assert.ok(t.includes("a") && t.includes("a [2]"), `${t}`);
+});
+
+Deno.test("a 100 000-step series is thinned to a bounded spec", () => {
+  const points = Array.from(
+    { length: 100_000 },
+    (_, i) => [i + 1, 1 / Math.sqrt(i + 1)] as [number, number],
+  );
+  const { spec } = chartSpec({
+    title: "T",
+    xLabel: "step",
+    yLabel: "loss",
+    series: [{ name: "train", points, smooth: true }],
+  });
+  const rows = (spec as { data: { values: unknown[] } }).data.values;
+  assert.ok(rows.length <= 2 * 2000, `${rows.length} rows`);
+  assert.match(JSON.stringify(spec), /train \(EMA, span 316\)/);
 });
