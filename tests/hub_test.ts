@@ -56,7 +56,8 @@ async function setup(): Promise<
     hub,
     commit,
     cache,
-    o: { endpoint: hub.url, cacheDir: cache, progress: false },
+    // offline: false, so that an HF_HUB_OFFLINE of the machine changes nothing.
+    o: { endpoint: hub.url, cacheDir: cache, progress: false, offline: false },
   };
 }
 
@@ -92,8 +93,9 @@ const HUB_VARS = [
   "HF_HUB_OFFLINE",
 ];
 /** Environment for a test: every Hub variable cleared, then `vars`. */
-const hubEnv = (vars: Record<string, string>) => ({
+const hubEnv = (vars: Record<string, string | undefined>) => ({
   ...Object.fromEntries(HUB_VARS.map((k) => [k, undefined])),
+  HF_TOKEN_PATH: "/nonexistent/hf-token", // not a login token of the machine
   HF_HUB_DISABLE_PROGRESS_BARS: "1",
   ...vars,
 });
@@ -209,7 +211,10 @@ Deno.test(
         await downloadHubModel(REPO, { ...o, revision: commit }),
         dir,
       );
-      await withEnv({ HF_HUB_OFFLINE: "1" }, () => downloadHubModel(REPO, o));
+      await withEnv(
+        { HF_HUB_OFFLINE: "1" },
+        () => downloadHubModel(REPO, { ...o, offline: undefined }),
+      );
       assert.equal(hub.log.length, 0);
     } finally {
       await hub.close();
@@ -407,10 +412,11 @@ Deno.test(
         token: "hf_good",
         gated: true,
       });
-      await assert.rejects(
-        downloadHubModel("test-org/gated", o),
-        /test-org\/gated: config\.json \(revision main\): HTTP 401 GatedRepo.*accept its conditions at http:\/\/127\.0\.0\.1:\d+\/test-org\/gated and set HF_TOKEN/,
-      );
+      await withEnv(hubEnv({}), () =>
+        assert.rejects(
+          downloadHubModel("test-org/gated", o),
+          /test-org\/gated: config\.json \(revision main\): HTTP 401 GatedRepo.*accept its conditions at http:\/\/127\.0\.0\.1:\d+\/test-org\/gated and set HF_TOKEN/,
+        ));
       await assert.rejects(
         downloadHubModel("test-org/gated", { ...o, token: "hf_bad" }),
         /HTTP 403 GatedRepo.*the token in HF_TOKEN was sent and not accepted/,
@@ -423,6 +429,20 @@ Deno.test(
       const resolves = hub.log.filter((r) => r.path.includes("/resolve/"));
       assert.ok(resolves.length > 0);
       assert.ok(resolves.every((r) => r.auth === "Bearer hf_good"));
+      // The token `hf auth login` saves, when HF_TOKEN is not set.
+      const tokenFile = await Deno.makeTempFile();
+      await Deno.writeTextFile(tokenFile, "hf_good\n");
+      hub.log.length = 0;
+      await withEnv(
+        hubEnv({ HF_TOKEN_PATH: tokenFile }),
+        () =>
+          downloadHubModel("test-org/gated", {
+            ...o,
+            cacheDir: tokenFile + ".cache",
+          }),
+      );
+      assert.ok(hub.count("GET") > 0);
+      assert.ok(hub.log.every((r) => r.auth === "Bearer hf_good"));
 
       hub.push("test-org/no-weights", { "config.json": text("{}") });
       await assert.rejects(
@@ -557,10 +577,13 @@ Deno.test(
           "--backend",
           "cpu",
         ],
+        // Unset variables as "" (read as unset), progress bars on.
         env: Object.fromEntries(
-          Object.entries(
-            hubEnv({ HF_ENDPOINT: hub.url, HF_HUB_CACHE: o.cacheDir! }),
-          ).filter((e): e is [string, string] => e[1] !== undefined),
+          Object.entries(hubEnv({
+            HF_ENDPOINT: hub.url,
+            HF_HUB_CACHE: o.cacheDir!,
+            HF_HUB_DISABLE_PROGRESS_BARS: undefined,
+          })).map(([k, v]) => [k, v ?? ""]),
         ),
         stdout: "piped",
         stderr: "piped",
@@ -572,6 +595,11 @@ Deno.test(
       );
       assert.deepEqual(result.output_ids, expected);
       assert.ok(hub.count("GET") > 0);
+      // stderr is not a terminal here: one progress line per finished file.
+      assert.match(
+        err,
+        /test-org\/tiny-mamba: model\.safetensors \[█{24}\] 102\.4 kB\/102\.4 kB /,
+      );
     } finally {
       await hub.close();
     }
