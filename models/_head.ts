@@ -14,7 +14,12 @@ import { gelu, linear } from "./_layers.ts";
 /** The classifier head step of a plan. */
 export type ClassifierStep = Extract<PlanStep, { kind: "classifier" }>;
 
-function activate(name: string, x: tf.Tensor): tf.Tensor {
+/**
+ * An activation by its DSL name ("none" and unknown names: identity).
+ * @param x any shape.
+ * @returns f(x), same shape (softmax over the last axis).
+ */
+export function activate(name: string, x: tf.Tensor): tf.Tensor {
   switch (name) {
     case "gelu":
       return gelu(x);
@@ -34,6 +39,32 @@ function activate(name: string, x: tf.Tensor): tf.Tensor {
 }
 
 /**
+ * Pools hidden states over the sequence.
+ * @param h (b, l, d) final hidden states.
+ * @param pooling "last", "mean" or "flatten".
+ * @param seqLen the architecture's fixed length (flatten needs l = seqLen).
+ * @returns (b, d), or (b, l·d) for flatten.
+ */
+export function pool(
+  h: tf.Tensor3D,
+  pooling: string,
+  seqLen: number | null | undefined,
+): tf.Tensor2D {
+  const [b, l, d] = h.shape;
+  if (pooling === "last") {
+    return h.slice([0, l - 1, 0], [b, 1, d]).reshape([b, d]); // (b, d)
+  } else if (pooling === "mean") {
+    return tf.mean(h, 1); // (b, d)
+  }
+  if (l !== seqLen) {
+    throw new Error(
+      `forward: ids: expected length ${seqLen} (the architecture's seqLen, needed by flatten pooling), received ${l}`,
+    );
+  }
+  return h.reshape([b, l * d]); // (b, l·d)
+}
+
+/**
  * @param h (b, l, d) final hidden states.
  * @returns (b, c) probabilities, or raw scores when `raw`.
  */
@@ -43,20 +74,7 @@ export function classify(
   params: Map<string, tf.Tensor>,
   options: { seqLen?: number; raw: boolean },
 ): tf.Tensor2D {
-  const [b, l, d] = h.shape;
-  let x: tf.Tensor;
-  if (head.pooling === "last") {
-    x = h.slice([0, l - 1, 0], [b, 1, d]).reshape([b, d]); // (b, d)
-  } else if (head.pooling === "mean") {
-    x = tf.mean(h, 1); // (b, d)
-  } else {
-    if (l !== options.seqLen) {
-      throw new Error(
-        `forward: ids: expected length ${options.seqLen} (the architecture's seqLen, needed by flatten pooling), received ${l}`,
-      );
-    }
-    x = h.reshape([b, l * d]); // (b, l·d)
-  }
+  let x: tf.Tensor = pool(h, head.pooling, options.seqLen); // (b, d) or (b, l·d)
   if (head.hidden) {
     x = linear(
       x,

@@ -1,7 +1,8 @@
 /**
- * Compiles a validated architecture (DSL data) into a Mamba model: a pass
- * over the resolved plan that applies each step with tfjs ops, over weights
- * kept by their Hugging Face names.
+ * Builds a Mamba model from a validated architecture (DSL data): weights
+ * kept by their Hugging Face names, and every call (forward, training
+ * forward, prefill, step) run as the architecture's program for that mode
+ * (`program/lower.ts`) by the tfjs executor (`program/tfjs_executor.ts`).
  *
  * Glossary: `b` batch, `l` length, `d` model width, `dIn` inner width,
  * `n` state size, `k` conv width, `v` (padded) vocab, `c` classes.
@@ -14,29 +15,19 @@
  */
 import { ensureBackendSync, tf } from "../kernels/backend.ts";
 import { validateArchitecture } from "../dsl/builder.ts";
+import type { SizeLimits } from "../dsl/sizes.ts";
 import type { Architecture } from "../dsl/schema.ts";
 import {
   type PlanStep,
   resolveArchitecture,
   type ResolvedArchitecture,
 } from "../dsl/resolve.ts";
-import {
-  initialValues,
-  lmHeadWeightName,
-  normPrefixes,
-  type NormStep,
-  parameterSpecs,
-} from "./init.ts";
-import {
-  type MixerConfig,
-  mixerForward,
-  mixerStep,
-  type MixerWeights,
-  mixerWeights,
-  zeroLayerState,
-} from "./mixer.ts";
-import { applyNorm, type Linear, linear, matMulTransposed } from "./_layers.ts";
-import { classify } from "./_head.ts";
+import { initialValues, parameterSpecs } from "./init.ts";
+import { mixerKindOf } from "./nodes/registry.ts";
+import { lowerArchitecture } from "./program/lower.ts";
+import { bindShape, type Mode, type Program } from "./program/program.ts";
+import { runTfjs } from "./program/tfjs_executor.ts";
+import { type Linear, linear } from "./_layers.ts";
 import { toIdTensor } from "./_ids.ts";
 import type {
   ForwardOptions,
@@ -56,6 +47,8 @@ export interface BuildOptions {
   seed?: number;
   /** Weights to use instead of a fresh initialisation (every name, exact shapes). */
   weights?: WeightValues;
+  /** Size limits the architecture is held to (see `dsl/sizes.ts`). */
+  limits?: SizeLimits;
 }
 
 /**
@@ -79,8 +72,8 @@ export function buildModel(
   architecture: unknown,
   options: BuildOptions = {},
 ): MambaModel {
-  const arch = validateArchitecture(architecture);
-  const resolved = resolveArchitecture(arch);
+  const arch = validateArchitecture(architecture, options.limits);
+  const resolved = resolveArchitecture(arch, options.limits);
   const values = options.weights ?? initialValues(resolved, options.seed ?? 0);
   checkWeights(resolved, values);
   ensureBackendSync(); // no backend chosen yet: cpu, said once on stderr
@@ -119,38 +112,38 @@ function checkWeights(resolved: ResolvedArchitecture, values: WeightValues) {
 }
 
 class Model implements MambaModel {
-  readonly #mixers: {
-    prefix: string;
-    cfg: MixerConfig;
-    weights: MixerWeights;
-  }[];
-  readonly #norms: Map<NormStep, string>;
+  readonly #programs = new Map<string, Program>();
 
   constructor(
     readonly architecture: Architecture,
     readonly resolved: ResolvedArchitecture,
     readonly params: Map<string, tf.Variable>,
-  ) {
-    this.#mixers = resolved.layers.map((layer) => ({
-      prefix: `backbone.layers.${layer.index}`,
-      weights: mixerWeights(params, `backbone.layers.${layer.index}.mixer`),
-      cfg: {
-        dInner: layer.mixer.dInner,
-        dState: layer.mixer.dState,
-        dtRank: layer.mixer.dtRankValue,
-        dConv: layer.mixer.dConv,
-        scan: layer.mixer.scan,
-      },
-    }));
-    this.#norms = normPrefixes(resolved);
-  }
+  ) {}
 
   get #head(): PlanStep {
     return this.resolved.plan[this.resolved.plan.length - 1];
   }
 
+  /** The program for a mode, lowered once and kept. */
+  #program(mode: Mode, lastOnly = false): Program {
+    const key = `${mode}${lastOnly ? ":last" : ""}`;
+    let program = this.#programs.get(key);
+    if (!program) {
+      program = lowerArchitecture(this.resolved, mode, { lastOnly });
+      this.#programs.set(key, program);
+    }
+    return program;
+  }
+
   forward(ids: TokenIds, options: ForwardOptions = {}): tf.Tensor {
-    return tf.tidy(() => this.#run(ids, options, false).output);
+    return tf.tidy(() => {
+      const idT = toIdTensor(ids, this.resolved.vocab, "forward: ids"); // (b, l)
+      const program = this.#program(options.training ? "train" : "forward");
+      const out = runTfjs(program, { ids: idT, params: this.params }, {
+        seed: options.seed ?? 0,
+      });
+      return options.raw && out.raw ? out.raw : out.output;
+    });
   }
 
   prefill(
@@ -159,13 +152,13 @@ class Model implements MambaModel {
   ): { logits: tf.Tensor3D; state: ModelState } {
     this.#requireLm("prefill");
     return tf.tidy(() => {
-      const { output, states } = this.#run(
-        ids,
-        {},
-        true,
-        options.lastOnly ?? false,
-      );
-      return { logits: output as tf.Tensor3D, state: { layers: states } };
+      const idT = toIdTensor(ids, this.resolved.vocab, "forward: ids"); // (b, l)
+      const program = this.#program("prefill", options.lastOnly ?? false);
+      const out = runTfjs(program, { ids: idT, params: this.params });
+      return {
+        logits: out.output as tf.Tensor3D, // (b, l, v) or (b, 1, v)
+        state: { layers: out.state as LayerState[] },
+      };
     });
   }
 
@@ -174,9 +167,10 @@ class Model implements MambaModel {
     state: ModelState,
   ): { logits: tf.Tensor2D; state: ModelState } {
     this.#requireLm("step");
-    if (state.layers.length !== this.#mixers.length) {
+    const nLayers = this.resolved.layers.length;
+    if (state.layers.length !== nLayers) {
       throw new Error(
-        `step: state.layers: expected ${this.#mixers.length} layers, received ${state.layers.length}`,
+        `step: state.layers: expected ${nLayers} layers, received ${state.layers.length}`,
       );
     }
     return tf.tidy(() => {
@@ -185,38 +179,26 @@ class Model implements MambaModel {
         this.resolved.vocab,
         "step: ids",
       ).reshape([-1]); // (b)
-      let h = tf.gather(
-        this.#param("backbone.embeddings.weight"),
-        idT,
-      ) as tf.Tensor2D; // (b, d)
-      const layers: LayerState[] = [];
-      for (const step of this.resolved.plan) {
-        if (step.kind === "residual") {
-          const { prefix, cfg, weights } = this.#mixers[step.layer];
-          const normed = this.#norm(`${prefix}.norm`, step.layer, h);
-          const out = mixerStep(
-            weights,
-            normed as tf.Tensor2D,
-            cfg,
-            state.layers[step.layer],
-            this.#stepLinear,
-          );
-          layers.push(out.state);
-          h = tf.add(h, out.y);
-        } else if (step.kind === "norm") {
-          h = this.#topNorm(step, h) as tf.Tensor2D;
-        } else if (step.kind === "lm_head") {
-          const logits = this.#stepLinear(h, this.#lmWeight()); // (b, v)
-          return { logits: logits as tf.Tensor2D, state: { layers } };
-        }
-      }
-      throw new Error("step: the architecture has no lm_head");
+      const out = runTfjs(this.#program("step"), {
+        ids: idT,
+        params: this.params,
+        state: state.layers,
+      }, { linear: this.#stepLinear });
+      return {
+        logits: out.output as tf.Tensor2D, // (b, v)
+        state: { layers: out.state as LayerState[] },
+      };
     });
   }
 
   initialState(batch: number): ModelState {
     return tf.tidy(() => ({
-      layers: this.#mixers.map(({ cfg }) => zeroLayerState(cfg, batch)),
+      layers: this.resolved.layers.map((layer) => {
+        const shape = mixerKindOf(layer.mixer).stateShape(layer.mixer);
+        const conv: tf.Tensor = tf.zeros(bindShape(shape.conv, batch, 0)); // (b, k-1, dIn)
+        const ssm: tf.Tensor = tf.zeros(bindShape(shape.ssm, batch, 0)); // (b, dIn, n)
+        return { conv, ssm } as LayerState;
+      }),
     }));
   }
 
@@ -246,105 +228,6 @@ class Model implements MambaModel {
     return bias ? tf.add(y, bias) : y;
   };
   readonly #transposed = new Map<tf.Tensor, { dataId: object; t: tf.Tensor }>();
-
-  #run(
-    ids: TokenIds,
-    options: ForwardOptions,
-    wantState: boolean,
-    lastOnly = false,
-  ): { output: tf.Tensor; states: LayerState[] } {
-    const idT = toIdTensor(ids, this.resolved.vocab, "forward: ids"); // (b, l)
-    let h = tf.gather(
-      this.#param("backbone.embeddings.weight"),
-      idT,
-    ) as tf.Tensor3D; // (b, l, d)
-    const states: LayerState[] = [];
-    let dropoutIndex = 0;
-    for (const step of this.resolved.plan) {
-      switch (step.kind) {
-        case "embedding":
-          break;
-        case "residual": {
-          const { prefix, cfg, weights } = this.#mixers[step.layer];
-          const normed = this.#norm(`${prefix}.norm`, step.layer, h);
-          const out = mixerForward(
-            weights,
-            normed as tf.Tensor3D,
-            cfg,
-            { wantState },
-          );
-          if (out.state) states.push(out.state);
-          h = tf.add(h, out.y);
-          break;
-        }
-        case "dropout":
-          if (options.training && step.rate > 0) {
-            h = tf.dropout(
-              h,
-              step.rate,
-              undefined,
-              (options.seed ?? 0) * 1009 + dropoutIndex,
-            ) as tf.Tensor3D;
-          }
-          dropoutIndex++;
-          break;
-        case "norm":
-          h = this.#topNorm(step, h) as tf.Tensor3D;
-          break;
-        case "lm_head": {
-          if (lastOnly) {
-            const [b, l, d] = h.shape;
-            h = h.slice([0, l - 1, 0], [b, 1, d]); // (b, 1, d)
-          }
-          const [b, l, d] = h.shape;
-          const logits = matMulTransposed(
-            h.reshape([b * l, d]),
-            this.#lmWeight(),
-          ); // (b·l, v)
-          return { output: logits.reshape([b, l, -1]), states };
-        }
-        case "classifier":
-          return {
-            output: classify(step, h, this.params, {
-              seqLen: this.resolved.seqLen,
-              raw: options.raw ?? false,
-            }),
-            states,
-          };
-      }
-    }
-    throw new Error("forward: the architecture has no head");
-  }
-
-  #param(name: string): tf.Tensor {
-    const p = this.params.get(name);
-    if (!p) throw new Error(`missing parameter ${name}`);
-    return p;
-  }
-
-  #lmWeight(): tf.Tensor2D {
-    return this.#param(lmHeadWeightName(this.resolved)) as tf.Tensor2D;
-  }
-
-  #norm(prefix: string, layer: number, x: tf.Tensor): tf.Tensor {
-    const norm = this.resolved.layers[layer].norm;
-    return applyNorm(
-      norm,
-      x,
-      this.#param(`${prefix}.weight`),
-      this.params.get(`${prefix}.bias`),
-    );
-  }
-
-  #topNorm(step: NormStep, x: tf.Tensor): tf.Tensor {
-    const prefix = this.#norms.get(step)!;
-    return applyNorm(
-      step.norm,
-      x,
-      this.#param(`${prefix}.weight`),
-      this.params.get(`${prefix}.bias`),
-    );
-  }
 
   #requireLm(what: string): void {
     if (this.#head.kind !== "lm_head") {

@@ -1,0 +1,180 @@
+/**
+ * Mixer kind `mamba` (Mamba-1): in_proj → causal depthwise conv1d → SiLU →
+ * x_proj → dt_proj → softplus → selective scan (+ D·x) → · SiLU(z) →
+ * out_proj, lowered for every mode, with its recurrent state
+ * {conv (b, k-1, dIn), ssm (b, dIn, n)}.
+ *
+ * Glossary: `b` batch, `l` length, `d` model width, `dIn` inner width,
+ * `n` state size, `r` dt rank, `k` conv width.
+ *
+ * Parameters under `backbone.layers.{i}.mixer` (Hugging Face names, torch
+ * layouts), initialised as the official `Mamba.__init__`: in_proj (2·dIn, d),
+ * conv1d (dIn, 1, k) [+ bias], x_proj (r + 2n, dIn), dt_proj (dIn, r) with
+ * the dt-range bias, A_log (dIn, n) = log(1…n), D (dIn) = 1, out_proj
+ * (d, dIn) rescaled by 1/√nLayers [+ in/out biases = 0].
+ *
+ * Reference: state-spaces/mamba `modules/mamba_simple.py` (`Mamba.__init__`,
+ * `Mamba.forward`, `Mamba.step`); Hugging Face `MambaMixer.slow_forward`.
+ *
+ * @module
+ */
+import type { ResolvedMixer } from "../../dsl/resolve.ts";
+import type { Buf, Shape } from "../program/program.ts";
+import type { MixerKind, ParamSpec } from "./node_kind.ts";
+import { constant, inverseSoftplus, uniform } from "./_init.ts";
+
+type Mamba = Extract<ResolvedMixer, { kind: "mamba" }>;
+
+function params(m: Mamba, d: number, nLayers: number, p: string) {
+  const dIn = m.dInner, n = m.dState, r = m.dtRankValue, k = m.dConv;
+  const specs: Record<string, ParamSpec> = {
+    [`${p}.in_proj.weight`]: {
+      shape: [2 * dIn, d],
+      init: uniform(1 / Math.sqrt(d)),
+    },
+    [`${p}.conv1d.weight`]: {
+      shape: [dIn, 1, k],
+      init: uniform(1 / Math.sqrt(k)),
+    },
+    [`${p}.x_proj.weight`]: {
+      shape: [r + 2 * n, dIn],
+      init: uniform(1 / Math.sqrt(dIn)),
+    },
+    [`${p}.dt_proj.weight`]: {
+      shape: [dIn, r],
+      init: m.dtInit === "constant"
+        ? constant(r ** -0.5 * m.dtScale)
+        : uniform(r ** -0.5 * m.dtScale),
+    },
+    [`${p}.dt_proj.bias`]: {
+      shape: [dIn],
+      init: (rng, size) => {
+        const out = new Float32Array(size);
+        const lo = Math.log(m.dtMin), hi = Math.log(m.dtMax);
+        for (let i = 0; i < size; i++) {
+          const dt = Math.max(Math.exp(rng.uniform(lo, hi)), m.dtFloor);
+          out[i] = inverseSoftplus(dt);
+        }
+        return out;
+      },
+    },
+    [`${p}.A_log`]: {
+      shape: [dIn, n],
+      init: (_rng, size) => {
+        const out = new Float32Array(size);
+        for (let i = 0; i < size; i++) out[i] = Math.log((i % n) + 1);
+        return out;
+      },
+    },
+    [`${p}.D`]: { shape: [dIn], init: constant(1) },
+    [`${p}.out_proj.weight`]: {
+      shape: [d, dIn],
+      init: uniform(1 / Math.sqrt(dIn) / Math.sqrt(nLayers)),
+    },
+  };
+  if (m.convBias) {
+    specs[`${p}.conv1d.bias`] = {
+      shape: [dIn],
+      init: uniform(1 / Math.sqrt(k)),
+    };
+  }
+  if (m.bias) {
+    specs[`${p}.in_proj.bias`] = { shape: [2 * dIn], init: constant(0) };
+    specs[`${p}.out_proj.bias`] = { shape: [d], init: constant(0) };
+  }
+  return specs;
+}
+
+/** The Mamba-1 mixer. */
+export const mambaKind: MixerKind<Mamba> = {
+  params: (m, { resolved, prefix }) =>
+    params(m, resolved.dModel, resolved.layers.length, prefix),
+  stateShape: (m) => ({
+    conv: ["b", m.dConv - 1, m.dInner],
+    ssm: ["b", m.dInner, m.dState],
+  }),
+  lower: (m, x, ctx, state) => {
+    const dIn = m.dInner, n = m.dState, r = m.dtRankValue;
+    const p = ctx.prefix;
+    const w = (name: string) => ctx.param(`${p}.${name}`);
+    const step = ctx.mode === "step";
+    const lead: Shape = x.shape.slice(0, -1); // (b, l) or (b)
+    const at = (width: number): Shape => [...lead, width];
+    const op1 = (
+      op: string,
+      inputs: (Buf | undefined)[],
+      name: string,
+      shape: Shape,
+      attrs = {},
+    ) => ctx.op(op, inputs, [[name, shape]], attrs)[0];
+
+    const xz = op1(
+      "linear",
+      [x, w("in_proj.weight"), ctx.maybeParam(`${p}.in_proj.bias`)],
+      "xz",
+      at(2 * dIn),
+    ); // (b, l, 2·dIn)
+    const z = op1("slice_last", [xz], "z", at(dIn), { start: dIn, size: dIn }); // (b, l, dIn)
+    const convShape: Shape = ["b", m.dConv - 1, dIn];
+    let u: Buf, convState: Buf;
+    if (step) {
+      const xIn = op1("slice_last", [xz], "x", at(dIn), {
+        start: 0,
+        size: dIn,
+      }); // (b, dIn)
+      [u, convState] = ctx.op(
+        "conv_silu_step",
+        [
+          xIn,
+          w("conv1d.weight"),
+          ctx.maybeParam(`${p}.conv1d.bias`),
+          state!.conv,
+        ],
+        [["u", at(dIn)], ["conv_state", convShape]],
+      ); // (b, dIn), (b, k-1, dIn)
+    } else {
+      [u, convState] = ctx.op(
+        "causal_conv_silu",
+        [xz, w("conv1d.weight"), ctx.maybeParam(`${p}.conv1d.bias`)],
+        [["u", at(dIn)], ["conv_state", convShape]],
+      ); // (b, l, dIn), (b, k-1, dIn)
+    }
+    const dbc = op1("linear", [u, w("x_proj.weight")], "dbc", at(r + 2 * n)); // (b, l, r + 2n)
+    const dt = op1("slice_last", [dbc], "dt", at(r), { start: 0, size: r }); // (b, l, r)
+    const B = op1("slice_last", [dbc], "B", at(n), { start: r, size: n }); // (b, l, n)
+    const C = op1("slice_last", [dbc], "C", at(n), { start: r + n, size: n }); // (b, l, n)
+    const delta = op1("linear", [dt, w("dt_proj.weight")], "delta", at(dIn)); // (b, l, dIn), bias in the scan
+    const A = op1("neg_exp", [w("A_log")], "A", [dIn, n]); // (dIn, n)
+    const scanIn = [u, delta, A, B, C, w("D"), z, w("dt_proj.bias")];
+    const ssmShape: Shape = ["b", dIn, n];
+    let y: Buf, ssm: Buf | undefined;
+    if (step) {
+      [y, ssm] = ctx.op(
+        "scan_step",
+        [...scanIn, state!.ssm],
+        [["scan_y", at(dIn)], ["ssm_state", ssmShape]],
+        { softplus: true },
+      ); // (b, dIn), (b, dIn, n)
+    } else {
+      const wantState = ctx.mode === "prefill";
+      [y, ssm] = ctx.op(
+        "selective_scan",
+        scanIn,
+        wantState
+          ? [["scan_y", at(dIn)], ["ssm_state", ssmShape]]
+          : [["scan_y", at(dIn)]],
+        { impl: m.scan, softplus: true, returnState: wantState },
+      ); // (b, l, dIn) [, (b, dIn, n)]
+    }
+    const out = op1(
+      "linear",
+      [y, w("out_proj.weight"), ctx.maybeParam(`${p}.out_proj.bias`)],
+      "y",
+      x.shape,
+    ); // (b, l, d)
+    if (ctx.mode === "step" || ctx.mode === "prefill") {
+      return { y: out, state: { conv: convState, ssm: ssm! } };
+    }
+    return { y: out };
+  },
+};
