@@ -97,12 +97,13 @@ function check(chart: Chart): void {
 /**
  * Vega's scale for the drawn values, widened where they span nothing: no
  * values give [0, 1], one value v gives v ± max(pad·|v|, pad) (Vega would
- * otherwise print a lone tick with six decimals).
+ * otherwise print a lone tick with six decimals). `zero`: include 0 (the x
+ * axis, so that the loss and metric charts of a run share their steps).
  */
-function scaleFor(values: number[], pad: number) {
+function scaleFor(values: number[], pad: number, zero: boolean) {
   if (values.length === 0) return { zero: false, domain: [0, 1] };
   const lo = Math.min(...values), hi = Math.max(...values);
-  if (lo < hi) return { zero: false };
+  if (lo < hi) return { zero };
   const d = Math.max(pad * Math.abs(lo), pad);
   return { zero: false, domain: [lo - d, hi + d] };
 }
@@ -175,13 +176,13 @@ export function chartSpec(
       field: "x",
       type: "quantitative",
       title: chart.xLabel || null,
-      scale: scaleFor(drawn.map((r) => r.x), 1),
+      scale: scaleFor(drawn.map((r) => r.x), 1, true),
     },
     y: {
       field: "y",
       type: "quantitative",
       title: chart.yLabel || null,
-      scale: scaleFor(drawn.map((r) => r.y as number), 0.1),
+      scale: scaleFor(drawn.map((r) => r.y as number), 0.1, false),
     },
     color: {
       field: "label",
