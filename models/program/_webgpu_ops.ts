@@ -1,0 +1,258 @@
+/**
+ * Private: the WebGPU executor's op table. Each op binds the prebuilt
+ * kernels of `kernels/webgpu/` (the same launches as `infer/gpu_forward.ts`)
+ * to the executor's buffers, once, when a program is built for a (batch,
+ * length). `slice_last` is not here: the executor makes it a view that the
+ * scan reads in place (z) or copies with {@linkcode sliceColumnsLaunch}.
+ *
+ * Glossary: `b` batch, `l` length, `M` = b·l rows, `d` width, `dIn` inner
+ * width, `n` state size, `k` conv width.
+ *
+ * @module
+ */
+import type { tf } from "../../kernels/backend.ts";
+import {
+  groupGrid,
+  type Launch,
+  type Plan,
+} from "../../kernels/webgpu/_dispatch.ts";
+import { declare } from "../../kernels/webgpu/_wgsl_common.ts";
+import { matMulPlan } from "../../kernels/webgpu/matmul.ts";
+import { convForwardLaunch } from "../../kernels/webgpu/conv1d.ts";
+import { normForwardLaunch } from "../../kernels/webgpu/norm.ts";
+import { scanForwardPlan } from "../../kernels/webgpu/scan_kernels.ts";
+import { packScanParams } from "../../kernels/webgpu/selective_scan_webgpu.ts";
+import {
+  addLaunch,
+  embedRowsLaunch,
+  lastRowsLaunch,
+} from "../../kernels/webgpu/_wgsl_rows.ts";
+import type { Op } from "./program.ts";
+
+/** A buffer read in place: floats between rows and the first column. */
+export interface Strided {
+  buf: GPUBuffer;
+  /** Floats between consecutive rows. */
+  stride: number;
+  /** The first column. */
+  offset: number;
+}
+
+/** What an op's builder binds with. */
+export interface GpuOpContext {
+  readonly device: GPUDevice;
+  /** A buffer's numeric shape in this build. */
+  shape(name: string): number[];
+  /** A contiguous input (a view is copied once). */
+  input(name: string): GPUBuffer;
+  /** An input read in place with its row stride and offset. */
+  strided(name: string): Strided;
+  /** A parameter or build-time constant as a tfjs tensor, else undefined. */
+  constant(name: string): tf.Tensor | undefined;
+  /** A build-time tensor, kept until the executor is disposed. */
+  keep(t: tf.Tensor): GPUBuffer;
+  /** The buffer of one of the op's outputs. */
+  output(name: string): GPUBuffer;
+  /** A scratch buffer, free again after this op. */
+  temp(what: string, floats: number): GPUBuffer;
+  /** Records one dispatch. */
+  add(label: string, launch: Launch, buffers: GPUBuffer[]): void;
+  /** Records a plan's dispatches, its temporaries from the pool. */
+  plan(label: string, plan: Plan, named: Record<string, GPUBuffer>): void;
+}
+
+/** Binds one op. */
+export type GpuOp = (op: Op, ctx: GpuOpContext) => void;
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const rows = (shape: number[]) => size(shape.slice(0, -1));
+const last = (shape: number[]) => shape[shape.length - 1];
+
+function matmul(op: Op, ctx: GpuOpContext): void {
+  const [x, w, bias] = op.inputs;
+  const xShape = ctx.shape(x!);
+  const [n, k] = ctx.shape(w!);
+  const named: Record<string, GPUBuffer> = {
+    out: ctx.output(op.outputs[0].name),
+    a: ctx.input(x!),
+    w: ctx.input(w!),
+  };
+  if (bias) named.bias = ctx.input(bias);
+  ctx.plan(op.op, matMulPlan(ctx.device, rows(xShape), n, k, !!bias), named);
+}
+
+/** The ops the WebGPU executor binds, by op name. */
+export const WEBGPU_OPS: Readonly<Record<string, GpuOp>> = {
+  gather: (op, ctx) => {
+    const [table, ids] = op.inputs as string[];
+    const [v, d] = ctx.shape(table);
+    ctx.add(
+      "embedding",
+      embedRowsLaunch(ctx.device, size(ctx.shape(ids)), d, v),
+      [
+        ctx.output(op.outputs[0].name),
+        ctx.input(table),
+        ctx.input(ids),
+      ],
+    );
+  },
+  norm: (op, ctx) => {
+    const [x, w, bias] = op.inputs;
+    const shape = ctx.shape(x!);
+    const weight = ctx.input(w!);
+    const launch = normForwardLaunch(
+      ctx.device,
+      rows(shape),
+      last(shape),
+      false,
+      {
+        layer: op.attrs.kind === "layer_norm",
+        eps: op.attrs.eps as number,
+        hasBias: !!bias,
+      },
+    );
+    ctx.add("norm", launch, [
+      ctx.output(op.outputs[0].name),
+      ctx.input(x!),
+      weight,
+      bias ? ctx.input(bias) : weight,
+    ]);
+  },
+  linear: matmul,
+  matmul_t: matmul,
+  add: (op, ctx) => {
+    const [a, b] = op.inputs as string[];
+    ctx.add("add", addLaunch(ctx.device, size(ctx.shape(a))), [
+      ctx.output(op.outputs[0].name),
+      ctx.input(a),
+      ctx.input(b),
+    ]);
+  },
+  last_position: (op, ctx) => {
+    const [b, l, d] = ctx.shape(op.inputs[0]!);
+    ctx.add("last rows", lastRowsLaunch(ctx.device, b, l, d), [
+      ctx.output(op.outputs[0].name),
+      ctx.input(op.inputs[0]!),
+    ]);
+  },
+  causal_conv_silu: (op, ctx) => {
+    const [xz, w, bias, history] = op.inputs;
+    if (history) {
+      throw new Error(
+        "webgpu executor: causal_conv_silu from a given history is not bound",
+      );
+    }
+    const [b, l] = ctx.shape(xz!);
+    const [dIn, , k] = ctx.shape(w!);
+    const x = ctx.strided(xz!);
+    const weight = ctx.input(w!);
+    ctx.add(
+      "conv + SiLU",
+      convForwardLaunch(ctx.device, [b, l, dIn, k, x.stride, x.offset], {
+        hasBias: !!bias,
+        hasHist: false,
+      }),
+      [
+        ctx.output(op.outputs[0].name),
+        ctx.output(op.outputs[1].name),
+        x.buf,
+        weight,
+        weight,
+        bias ? ctx.input(bias) : weight,
+      ],
+    );
+  },
+  selective_scan: (op, ctx) => {
+    const [u, delta, A, B, C, D, z, deltaBias, state] = op.inputs;
+    if (state) {
+      throw new Error(
+        "webgpu executor: selective_scan from a given state is not bound",
+      );
+    }
+    const [b, l, dIn] = ctx.shape(u!);
+    const n = ctx.shape(A!)[1];
+    const a = ctx.constant(A!), dC = D ? ctx.constant(D) : undefined;
+    const biasC = deltaBias ? ctx.constant(deltaBias) : undefined;
+    if (!a || (D && !dC) || (deltaBias && !biasC)) {
+      throw new Error(
+        "webgpu executor: selective_scan needs A, D and the Δ bias to be parameters",
+      );
+    }
+    // P = [A | D | Δ bias], packed once at build.
+    const P = ctx.keep(
+      packScanParams(a as tf.Tensor2D, dC as tf.Tensor1D, biasC as tf.Tensor1D),
+    );
+    const zs = z ? ctx.strided(z) : undefined;
+    const plan = scanForwardPlan(ctx.device, {
+      b,
+      l,
+      dIn,
+      N: n,
+      hasZ: !!zs,
+      softplus: op.attrs.softplus as boolean,
+      hasInit: false,
+      K: 0,
+      ...(zs ? { zStride: zs.stride, zOff: zs.offset } : {}),
+    });
+    const named: Record<string, GPUBuffer> = {
+      u: ctx.input(u!),
+      dl: ctx.input(delta!),
+      P,
+      B: ctx.input(B!),
+      C: ctx.input(C!),
+      y: ctx.output(op.outputs[0].name),
+      hend: op.outputs[1]
+        ? ctx.output(op.outputs[1].name)
+        : ctx.temp("scan state", b * dIn * n),
+    };
+    if (zs) named.z = zs.buf;
+    ctx.plan("scan", plan, named);
+  },
+};
+
+const WORKGROUP = 256;
+
+/**
+ * out[r, c] = x[r · stride + offset + c] for r < rows, c < width: a column
+ * slice made contiguous. Bindings: out, x; uniforms rows, width, stride,
+ * offset, gx.
+ */
+function sliceColumnsShader(): string {
+  return /* wgsl */ `
+${
+    declare([{ name: "out", write: true }, { name: "x", write: false }], [
+      "rows",
+      "width",
+      "stride",
+      "offset",
+      "gx",
+    ])
+  }
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = (wid.y * U.gx + wid.x) * ${WORKGROUP}u + lid.x;
+  if (i >= U.rows * U.width) { return; }
+  out[i] = x[(i / U.width) * U.stride + U.offset + i % U.width];
+}`;
+}
+
+/**
+ * @param device the device (its grid limit).
+ * @returns the launch of a column slice of `rows` rows.
+ */
+export function sliceColumnsLaunch(
+  device: GPUDevice,
+  rowCount: number,
+  width: number,
+  stride: number,
+  offset: number,
+): Launch {
+  const groups = groupGrid(device, Math.ceil(rowCount * width / WORKGROUP));
+  return {
+    key: "program_slice_columns",
+    wgsl: sliceColumnsShader,
+    uniforms: [rowCount, width, stride, offset, groups[0]],
+    groups,
+  };
+}

@@ -1,0 +1,504 @@
+/**
+ * The WebGPU executor: a forward or prefill {@linkcode Program} bound once,
+ * for one (batch, length), to the prebuilt kernels of `kernels/webgpu/` —
+ * pipelines, bind groups and buffers made at build, buffers shared by
+ * liveness (a buffer whose last reader has run is reused for a later
+ * output), ops whose inputs are all parameters folded at build (by the tfjs
+ * ops), and one command buffer per call.
+ *
+ * The model's weights are bound in place (not copied); every call checks
+ * that none was reassigned or disposed since the build.
+ *
+ * Not bound yet: step programs (the decoder, `infer/gpu_decoder.ts`, does
+ * that), train programs (dropout, backward), classifier heads (pooling).
+ *
+ * Reference: tinygrad `engine/realize.py` (a schedule replayed); CUDA graphs.
+ *
+ * @module
+ */
+import { tf } from "../../kernels/backend.ts";
+import {
+  allocate,
+  bindGroup,
+  flushTfjs,
+  gpuBuffer,
+  type Launch,
+  pipeline,
+  uniformWords,
+  webgpuBackend,
+} from "../../kernels/webgpu/_dispatch.ts";
+import { checkIdRows } from "../_ids.ts";
+import type { TokenIds } from "../types.ts";
+import { bindShape, type Program } from "./program.ts";
+import { defaultLinear, TFJS_OPS } from "./tfjs_ops.ts";
+import { registeredOps } from "../nodes/registry.ts";
+import {
+  type GpuOpContext,
+  sliceColumnsLaunch,
+  WEBGPU_OPS,
+} from "./_webgpu_ops.ts";
+
+const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
+  GPUBufferUsage.COPY_DST;
+
+/** One prebuilt dispatch. */
+interface Step {
+  label: string;
+  pipe: GPUComputePipeline;
+  group: GPUBindGroup;
+  groups: [number, number, number];
+}
+
+/** A buffer of the build: its own GPU buffer, or a column view of another. */
+type Bound =
+  | { kind: "buffer"; buf: GPUBuffer }
+  | {
+    kind: "view";
+    src: string;
+    start: number;
+    width: number;
+    copy?: GPUBuffer;
+  };
+
+/** Options of {@linkcode WebGpuExecutor}. */
+export interface WebGpuExecutorOptions {
+  /** Sequences per call. */
+  batch: number;
+  /** Tokens per sequence. */
+  length: number;
+}
+
+/** What a call returns: new tensors owned by the caller. */
+export interface WebGpuRunOutputs {
+  /** The program's output, e.g. logits (b, l, v). */
+  output: tf.Tensor;
+  /** Prefill: the state after the last token, one {conv, ssm} per layer. */
+  state: { conv: tf.Tensor; ssm: tf.Tensor }[];
+}
+
+/**
+ * A program bound to the prebuilt WebGPU kernels for one (batch, length).
+ *
+ * @example
+ * ```ts
+ * import { buildModel } from "../model.ts";
+ * import { lowerArchitecture } from "./lower.ts";
+ * import { WebGpuExecutor } from "./webgpu_executor.ts";
+ * import byteLm from "../../examples/byte_lm.ts";
+ * const model = buildModel(byteLm); // on the webgpu backend
+ * const program = lowerArchitecture(model.resolved, "forward");
+ * const exec = new WebGpuExecutor(program, model.params, { batch: 1, length: 3 });
+ * const { output } = exec.run([[1, 2, 3]]); // (1, 3, 256), as model.forward
+ * exec.dispose();
+ * ```
+ */
+export class WebGpuExecutor {
+  /** Sequences per call. */
+  readonly batch: number;
+  /** Tokens per sequence. */
+  readonly length: number;
+  /** GPU buffers made for activations (shared by liveness), for tests. */
+  readonly activationBuffers: number;
+  readonly #device: GPUDevice;
+  readonly #program: Program;
+  readonly #vocab: number;
+  readonly #owned: GPUBuffer[] = [];
+  readonly #kept: tf.Tensor[] = [];
+  readonly #steps: Step[] = [];
+  readonly #ids: GPUBuffer;
+  readonly #outputs: { buf: GPUBuffer; shape: number[] }[] = [];
+  readonly #shared: { name: string; v: tf.Tensor; dataId: object }[] = [];
+  #disposed = false;
+
+  /**
+   * Binds every op of `program` for one (batch, length).
+   *
+   * @param program a forward or prefill program (`lowerArchitecture`).
+   * @param params the model's weights by Hugging Face name (webgpu tensors).
+   * @param options batch and length.
+   * @throws Error when an op has no WebGPU binding, or naming the buffer and
+   *   its size when one exceeds the device's storage binding limit.
+   */
+  constructor(
+    program: Program,
+    params: ReadonlyMap<string, tf.Tensor>,
+    options: WebGpuExecutorOptions,
+  ) {
+    if (program.mode !== "forward" && program.mode !== "prefill") {
+      throw new Error(
+        `WebGpuExecutor: expected a forward or prefill program, received ${program.mode}`,
+      );
+    }
+    for (const key of ["batch", "length"] as const) {
+      const v = options?.[key];
+      if (!Number.isInteger(v) || v < 1) {
+        throw new Error(
+          `WebGpuExecutor: ${key}: expected a positive integer, received ${v}`,
+        );
+      }
+    }
+    const b = this.batch = options.batch;
+    const l = this.length = options.length;
+    this.#program = program;
+    const backend = webgpuBackend();
+    const device = this.#device = backend.device;
+    this.#vocab = params.get(program.ops[0]?.inputs[0] ?? "")?.shape[0] ?? 0;
+    const limit = device.limits.maxStorageBufferBindingSize;
+    const shapes = new Map<string, number[]>();
+    const shapeOf = (name: string) => shapes.get(name)!;
+    const create = (what: string, floats: number, usage = STORAGE) => {
+      const bytes = Math.max(16, 4 * floats);
+      if (bytes > limit) {
+        throw new RangeError(
+          `WebGpuExecutor: ${what} needs a ${bytes}-byte storage binding at batch ${b}, length ${l}; the device's limit is ${limit}`,
+        );
+      }
+      const buf = device.createBuffer({ size: bytes, usage });
+      this.#owned.push(buf);
+      return buf;
+    };
+
+    try {
+      // Constants: parameters, and ops whose inputs are all constants
+      // (−exp(A_log)), computed once here by the tfjs ops.
+      const constants = new Map<string, tf.Tensor>();
+      for (const name of program.params.keys()) {
+        const v = params.get(name);
+        if (!v) throw new Error(`WebGpuExecutor: missing parameter ${name}`);
+        constants.set(name, v);
+        shapes.set(name, v.shape);
+        this.#shared.push({ name, v, dataId: v.dataId });
+      }
+      const tfjsOps = { ...TFJS_OPS, ...registeredOps() };
+      const env = { linear: defaultLinear, seed: 0 };
+      const live = program.ops.filter((op) => {
+        const folds = op.inputs.every((i) => i === null || constants.has(i));
+        if (!folds) return true;
+        const outs = tf.tidy(() =>
+          tfjsOps[op.op](
+            op.inputs.map((i) => i === null ? undefined : constants.get(i)),
+            op.attrs,
+            env,
+          ).map((t) => tf.keep(t))
+        );
+        op.outputs.forEach((o, i) => {
+          constants.set(o.name, outs[i]);
+          shapes.set(o.name, outs[i].shape);
+          this.#kept.push(outs[i]);
+        });
+        return false;
+      });
+      for (const op of live) {
+        for (const o of op.outputs) {
+          shapes.set(o.name, bindShape(o.shape, b, l));
+        }
+      }
+      shapes.set(program.ids.name, [b, l]);
+
+      // Liveness: the last op that reads each buffer (views keep their
+      // source alive); program outputs live for ever.
+      const lastUse = new Map<string, number>();
+      const viewSource = new Map<string, string>();
+      live.forEach((op, i) => {
+        for (const input of op.inputs) if (input) lastUse.set(input, i);
+        if (op.op === "slice_last") {
+          viewSource.set(op.outputs[0].name, op.inputs[0]!);
+        }
+      });
+      const keepForever = [
+        program.output,
+        ...program.stateOut.flatMap((s) => [s.conv, s.ssm]),
+      ];
+      for (const buf of keepForever) lastUse.set(buf.name, Infinity);
+      for (let i = live.length - 1; i >= 0; i--) {
+        const op = live[i];
+        if (op.op !== "slice_last") continue;
+        const view = op.outputs[0].name, src = op.inputs[0]!;
+        lastUse.set(
+          src,
+          Math.max(lastUse.get(src) ?? i, lastUse.get(view) ?? i),
+        );
+      }
+      const dies = new Map<number, string[]>();
+      for (const [name, i] of lastUse) {
+        if (constants.has(name) || name === program.ids.name) continue;
+        dies.set(i, [...(dies.get(i) ?? []), name]);
+      }
+
+      // The pool: a free buffer at least as large, else a new one.
+      const free: GPUBuffer[] = [];
+      let made = 0;
+      const take = (what: string, floats: number): GPUBuffer => {
+        const bytes = Math.max(16, 4 * floats);
+        let best = -1;
+        free.forEach((buf, j) => {
+          if (buf.size >= bytes && (best < 0 || buf.size < free[best].size)) {
+            best = j;
+          }
+        });
+        if (best >= 0) return free.splice(best, 1)[0];
+        made++;
+        return create(what, floats);
+      };
+      const bound = new Map<string, Bound>();
+      this.#ids = create("ids", b * l);
+      bound.set(program.ids.name, { kind: "buffer", buf: this.#ids });
+      const uniform = (values: number[]) => {
+        const data = uniformWords(values);
+        const buf = create(
+          "uniforms",
+          data.length,
+          GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        );
+        device.queue.writeBuffer(buf, 0, data);
+        return buf;
+      };
+      const add = (label: string, launch: Launch, buffers: GPUBuffer[]) => {
+        const pipe = pipeline(device, launch.key, launch.wgsl);
+        this.#steps.push({
+          label,
+          pipe,
+          group: bindGroup(device, pipe, [
+            ...buffers,
+            uniform(launch.uniforms),
+          ]),
+          groups: launch.groups,
+        });
+      };
+      const constantBuffer = (name: string) => {
+        const t = constants.get(name);
+        return t ? gpuBuffer(backend, t) : undefined;
+      };
+      const resolve = (
+        name: string,
+      ): { buf: GPUBuffer; stride: number; offset: number } => {
+        const c = constantBuffer(name);
+        if (c) return { buf: c, stride: last(shapeOf(name)), offset: 0 };
+        const entry = bound.get(name);
+        if (!entry) {
+          throw new Error(
+            `WebGpuExecutor: ${name} is read before it is written`,
+          );
+        }
+        if (entry.kind === "buffer") {
+          return { buf: entry.buf, stride: last(shapeOf(name)), offset: 0 };
+        }
+        const src = resolve(entry.src);
+        return {
+          buf: src.buf,
+          stride: src.stride,
+          offset: src.offset + entry.start,
+        };
+      };
+
+      live.forEach((op, i) => {
+        const temps: GPUBuffer[] = [];
+        if (op.op === "slice_last") {
+          bound.set(op.outputs[0].name, {
+            kind: "view",
+            src: op.inputs[0]!,
+            start: op.attrs.start as number,
+            width: op.attrs.size as number,
+          });
+        } else {
+          const impl = WEBGPU_OPS[op.op];
+          if (!impl) {
+            throw new Error(
+              `WebGpuExecutor: no WebGPU binding of op ${op.op} (${
+                op.outputs[0]?.name
+              })`,
+            );
+          }
+          const ctx: GpuOpContext = {
+            device,
+            shape: shapeOf,
+            strided: resolve,
+            input: (name) => {
+              const entry = bound.get(name);
+              if (entry?.kind !== "view") return resolve(name).buf;
+              if (!entry.copy) {
+                const src = resolve(name);
+                const shape = shapeOf(name);
+                const rowCount = size(shape) / entry.width;
+                entry.copy = take(name, size(shape));
+                add(
+                  "slice",
+                  sliceColumnsLaunch(
+                    device,
+                    rowCount,
+                    entry.width,
+                    src.stride,
+                    src.offset,
+                  ),
+                  [
+                    entry.copy,
+                    src.buf,
+                  ],
+                );
+              }
+              return entry.copy;
+            },
+            constant: (name) => constants.get(name),
+            keep: (t) => {
+              this.#kept.push(t);
+              return gpuBuffer(backend, t);
+            },
+            output: (name) => {
+              const entry = bound.get(name);
+              if (entry?.kind === "buffer") return entry.buf;
+              const buf = take(name, size(shapeOf(name)));
+              bound.set(name, { kind: "buffer", buf });
+              return buf;
+            },
+            temp: (what, floats) => {
+              const buf = take(what, floats);
+              temps.push(buf);
+              return buf;
+            },
+            add,
+            plan: (label, plan, named) => {
+              const all: Record<string, GPUBuffer> = { ...named };
+              for (const [name, shape] of Object.entries(plan.temps)) {
+                all[name] = ctx.temp(`${label} ${name}`, size(shape));
+              }
+              for (const s of plan.steps) {
+                add(
+                  label,
+                  s.launch,
+                  s.buffers.map((x) => all[x]),
+                );
+              }
+            },
+          };
+          impl(op, ctx);
+        }
+        // Free what no later op reads: temporaries, dead inputs, unread outputs.
+        free.push(...temps);
+        const release = (name: string) => {
+          const entry = bound.get(name);
+          if (!entry) return;
+          if (entry.kind === "buffer") free.push(entry.buf);
+          else if (entry.copy) free.push(entry.copy);
+          bound.delete(name);
+        };
+        for (const name of dies.get(i) ?? []) release(name);
+        for (const o of op.outputs) if (!lastUse.has(o.name)) release(o.name);
+      });
+      this.activationBuffers = made;
+      for (const buf of keepForever) {
+        this.#outputs.push({
+          buf: resolve(buf.name).buf,
+          shape: shapeOf(buf.name),
+        });
+      }
+      flushTfjs(backend); // folded constants are computed before any call
+    } catch (error) {
+      this.dispose();
+      throw error;
+    }
+  }
+
+  /**
+   * Runs the program: uploads the ids, records every dispatch into one
+   * compute pass, copies the outputs into new tensors, submits once.
+   *
+   * @param ids (batch, length) token ids (rows checked), or an int32 tensor.
+   * @returns the output and (prefill) the state.
+   * @throws Error naming the ids' problem, or when disposed or a weight
+   *   changed since the build.
+   */
+  run(ids: TokenIds): WebGpuRunOutputs {
+    if (this.#disposed) throw new Error("WebGpuExecutor: used after dispose()");
+    const changed = this.#shared.find(({ v, dataId }) =>
+      v.isDisposed || v.dataId !== dataId
+    );
+    if (changed) {
+      throw new Error(
+        `WebGpuExecutor: weight ${changed.name} was reassigned or disposed after the build; build a new executor`,
+      );
+    }
+    const backend = webgpuBackend();
+    const device = this.#device;
+    const infos = this.#outputs.map((o) => allocate(backend, o.shape));
+    flushTfjs(backend);
+    const encoder = device.createCommandEncoder();
+    this.#upload(ids, encoder);
+    const pass = encoder.beginComputePass();
+    for (const s of this.#steps) {
+      pass.setPipeline(s.pipe);
+      pass.setBindGroup(0, s.group);
+      pass.dispatchWorkgroups(...s.groups);
+    }
+    pass.end();
+    this.#outputs.forEach((o, i) => {
+      encoder.copyBufferToBuffer(
+        o.buf,
+        0,
+        gpuBuffer(backend, infos[i]),
+        0,
+        4 * size(o.shape),
+      );
+    });
+    device.queue.submit([encoder.finish()]);
+    const outs = infos.map((info) =>
+      tf.engine().makeTensorFromTensorInfo(info)
+    );
+    const [output, ...states] = outs;
+    const state = [];
+    for (let j = 0; j < states.length; j += 2) {
+      state.push({ conv: states[j], ssm: states[j + 1] });
+    }
+    return { output, state };
+  }
+
+  /** Dispatches per call (for comparisons with the hand-built forward). */
+  get dispatches(): number {
+    return this.#steps.length;
+  }
+
+  /** Frees the executor's buffers and folded constants (not the weights). */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const buf of this.#owned) buf.destroy();
+    tf.dispose(this.#kept);
+  }
+
+  #upload(ids: TokenIds, encoder: GPUCommandEncoder): void {
+    const what = "WebGpuExecutor: ids";
+    const expect =
+      `expected shape [${this.batch}, ${this.length}] (the executor was built for it)`;
+    if (ids instanceof tf.Tensor) {
+      if (
+        ids.rank !== 2 || ids.shape[0] !== this.batch ||
+        ids.shape[1] !== this.length
+      ) {
+        throw new Error(`${what}: ${expect}, received [${ids.shape}]`);
+      }
+      const backend = webgpuBackend();
+      const asInt = ids.dtype === "int32" ? ids : tf.cast(ids, "int32");
+      flushTfjs(backend);
+      encoder.copyBufferToBuffer(
+        gpuBuffer(backend, asInt),
+        0,
+        this.#ids,
+        0,
+        4 * this.batch * this.length,
+      );
+      if (asInt !== ids) asInt.dispose();
+      return;
+    }
+    const flat = checkIdRows(ids, this.#vocab, what);
+    if (ids.length !== this.batch || flat.length !== this.batch * this.length) {
+      throw new Error(
+        `${what}: ${expect}, received [${ids.length}, ${
+          flat.length / ids.length
+        }]`,
+      );
+    }
+    this.#device.queue.writeBuffer(this.#ids, 0, flat);
+  }
+}
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const last = (shape: number[]) => shape[shape.length - 1];

@@ -1,0 +1,226 @@
+/**
+ * The WebGPU executor against the hand-built prebuilt forward (GpuForward)
+ * and the tfjs executor: logits and prefill states on the HF fixture and on
+ * an irregular architecture; buffers shared by liveness; a buffer over the
+ * device limit refused at build by name. Runs on any WebGPU adapter (a
+ * software one in CI); reported as ignored where none exists.
+ */
+import assert from "node:assert/strict";
+import { hasWebGPU, setBackend, tf } from "../../kernels/backend.ts";
+import { GpuForward } from "../../infer/gpu_forward.ts";
+import { webgpuBackend } from "../../kernels/webgpu/_dispatch.ts";
+import {
+  FIXTURES,
+  PARITY_TOLERANCE,
+  readExpected,
+  relativeError,
+} from "../../tests/_util.ts";
+import { loadModel } from "../io.ts";
+import { buildModel } from "../model.ts";
+import type { MambaModel } from "../types.ts";
+import { lowerArchitecture } from "./lower.ts";
+import { WebGpuExecutor } from "./webgpu_executor.ts";
+
+const ignore = !(await hasWebGPU());
+const options = { ignore, sanitizeResources: false, sanitizeOps: false };
+
+const data = async (t: tf.Tensor) => await t.data() as Float32Array;
+
+/** Program (forward and prefill, lastOnly or not) vs GpuForward, and the program's forward vs model.forward. */
+async function compare(model: MambaModel, ids: number[][], tol: number) {
+  const shape = { batch: ids.length, length: ids[0].length };
+  const fwd = new GpuForward(model, { ...shape, weights: "share" });
+  const forward = new WebGpuExecutor(
+    lowerArchitecture(model.resolved, "forward"),
+    model.params,
+    shape,
+  );
+  const ours = forward.run(ids).output;
+  const gpu = fwd.forward(ids);
+  const tfjs = model.forward(ids);
+  assert.deepEqual(ours.shape, gpu.shape);
+  const vsGpu = relativeError(await data(ours), await data(gpu));
+  assert.ok(vsGpu <= tol, `forward vs GpuForward: ${vsGpu.toExponential(2)}`);
+  const vsTfjs = relativeError(await data(ours), await data(tfjs));
+  assert.ok(
+    vsTfjs <= tol,
+    `forward vs model.forward: ${vsTfjs.toExponential(2)}`,
+  );
+  for (const lastOnly of [false, true]) {
+    const prefill = new WebGpuExecutor(
+      lowerArchitecture(model.resolved, "prefill", { lastOnly }),
+      model.params,
+      shape,
+    );
+    const mine = prefill.run(ids);
+    const theirs = fwd.prefill(ids, { lastOnly });
+    const e = relativeError(await data(mine.output), await data(theirs.logits));
+    assert.ok(
+      e <= tol,
+      `prefill (lastOnly ${lastOnly}) logits: ${e.toExponential(2)}`,
+    );
+    assert.equal(mine.state.length, model.resolved.layers.length);
+    for (const [i, layer] of mine.state.entries()) {
+      for (const key of ["conv", "ssm"] as const) {
+        const ref = theirs.state.layers[i][key];
+        assert.deepEqual(layer[key].shape, ref.shape);
+        const es = relativeError(await data(layer[key]), await data(ref));
+        assert.ok(es <= tol, `layer ${i} ${key}: ${es.toExponential(2)}`);
+      }
+    }
+    prefill.dispose();
+  }
+  forward.dispose();
+  fwd.dispose();
+}
+
+Deno.test({
+  name:
+    `WebGpuExecutor = GpuForward = model.forward on the HF fixture (tiny) ≤ 1e-6, and HF logits_f64 ≤ ${PARITY_TOLERANCE}`,
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const expected = await readExpected("tiny");
+  const model = await loadModel(`${FIXTURES}tiny`);
+  await compare(model, expected.inputIds, 1e-6);
+  const exec = new WebGpuExecutor(
+    lowerArchitecture(model.resolved, "forward"),
+    model.params,
+    {
+      batch: expected.inputIds.length,
+      length: expected.inputIds[0].length,
+    },
+  );
+  const err = relativeError(
+    await data(exec.run(expected.inputIds).output),
+    expected.logitsF64,
+  );
+  assert.ok(err <= PARITY_TOLERANCE, `vs HF: ${err.toExponential(2)}`);
+  exec.dispose();
+  model.dispose();
+});
+
+Deno.test({
+  name:
+    "WebGpuExecutor = GpuForward on an irregular architecture (LayerNorm, biases, odd sizes, per-layer widths, a norm between layers, untied head) ≤ 1e-6",
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const model = buildModel({
+    name: "irregular",
+    nodes: [
+      { kind: "embedding", vocab: 100, dim: 24 },
+      {
+        kind: "residual",
+        norm: { kind: "layer_norm" },
+        mixer: {
+          kind: "mamba",
+          dState: 3,
+          dConv: 3,
+          dtRank: 5,
+          bias: true,
+          convBias: false,
+        },
+      },
+      { kind: "dropout", rate: 0.1 },
+      {
+        kind: "residual",
+        norm: { kind: "rms_norm", eps: 1e-6 },
+        mixer: { kind: "mamba", dState: 5, dConv: 2, expand: 3 },
+      },
+      { kind: "layer_norm" },
+      {
+        kind: "residual",
+        norm: { kind: "rms_norm" },
+        mixer: { kind: "mamba", dState: 16 },
+      },
+      { kind: "lm_head", tied: false },
+    ],
+  }, { seed: 3 });
+  const ids = [0, 1].map((r) =>
+    Array.from({ length: 19 }, (_, t) => (r * 37 + t * 11) % 100)
+  );
+  await compare(model, ids, 1e-6);
+  model.dispose();
+});
+
+Deno.test({
+  name:
+    "WebGpuExecutor: buffers shared by liveness, weights checked, limits and modes refused by name",
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const model = await loadModel(`${FIXTURES}tiny`);
+  const program = lowerArchitecture(model.resolved, "forward");
+  const exec = new WebGpuExecutor(program, model.params, {
+    batch: 1,
+    length: 8,
+  });
+  // Liveness: a deeper stack binds no more activation buffers.
+  const deep = (layers: number) => {
+    const m = buildModel({
+      name: "deep",
+      nodes: [
+        { kind: "embedding", vocab: 50, dim: 16 },
+        { kind: "repeat", times: layers, body: [{ kind: "residual" }] },
+        { kind: "rms_norm" },
+        { kind: "lm_head", tied: true },
+      ],
+    });
+    const p = lowerArchitecture(m.resolved, "forward");
+    const e = new WebGpuExecutor(p, m.params, { batch: 2, length: 5 });
+    const counts = [
+      e.activationBuffers,
+      p.ops.flatMap((o) => o.outputs).length,
+    ];
+    e.dispose();
+    m.dispose();
+    return counts;
+  };
+  const [shallow, shallowBuffers] = deep(2);
+  const [deeper, deeperBuffers] = deep(8);
+  assert.ok(deeperBuffers > 3 * shallowBuffers);
+  assert.equal(
+    deeper,
+    shallow,
+    `${shallow} activation buffers at 2 layers, ${deeper} at 8`,
+  );
+  assert.throws(
+    () => exec.run([[1, 2]]),
+    /WebGpuExecutor: ids: expected shape \[1, 8\]/,
+  );
+  exec.dispose();
+  assert.throws(
+    () => exec.run([[1, 2, 3, 4, 5, 6, 7, 8]]),
+    /used after dispose/,
+  );
+  const limit = webgpuBackend().device.limits.maxStorageBufferBindingSize;
+  const length =
+    Math.ceil(limit / 4 / model.resolved.layers[0].mixer.dInner / 2) + 1;
+  assert.throws(
+    () => new WebGpuExecutor(program, model.params, { batch: 1, length }),
+    /WebGpuExecutor: .* needs a \d+-byte storage binding at batch 1, length \d+; the device's limit is \d+/,
+  );
+  assert.throws(
+    () =>
+      new WebGpuExecutor(
+        lowerArchitecture(model.resolved, "step"),
+        model.params,
+        { batch: 1, length: 1 },
+      ),
+    /expected a forward or prefill program, received step/,
+  );
+  const shared = new WebGpuExecutor(program, model.params, {
+    batch: 1,
+    length: 4,
+  });
+  const name = "backbone.layers.0.mixer.D";
+  const v = model.params.get(name)!;
+  v.assign(tf.onesLike(v));
+  assert.throws(
+    () => shared.run([[1, 2, 3, 4]]),
+    new RegExp(`weight ${name.replaceAll(".", "\\.")} was reassigned`),
+  );
+  shared.dispose();
+  model.dispose();
+});
