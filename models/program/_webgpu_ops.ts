@@ -26,6 +26,7 @@ import {
   addLaunch,
   embedRowsLaunch,
   lastRowsLaunch,
+  splitDbcLaunch,
 } from "../../kernels/webgpu/_wgsl_rows.ts";
 import type { Op } from "./program.ts";
 
@@ -128,6 +129,43 @@ export const WEBGPU_OPS: Readonly<Record<string, GpuOp>> = {
       ctx.input(b),
     ]);
   },
+  // Made by fuseForWebGpu: sum = a + b, y = norm(sum), in one dispatch.
+  add_norm: (op, ctx) => {
+    const [a, b, w, bias] = op.inputs;
+    const shape = ctx.shape(a!);
+    const weight = ctx.input(w!);
+    const launch = normForwardLaunch(
+      ctx.device,
+      rows(shape),
+      last(shape),
+      true,
+      {
+        layer: op.attrs.kind === "layer_norm",
+        eps: op.attrs.eps as number,
+        hasBias: !!bias,
+      },
+    );
+    ctx.add("add + norm", launch, [
+      ctx.output(op.outputs[1].name),
+      ctx.output(op.outputs[0].name),
+      ctx.input(a!),
+      ctx.input(b!),
+      weight,
+      bias ? ctx.input(bias) : weight,
+    ]);
+  },
+  // Made by fuseForWebGpu: [Δ-rank r | B n | C n] into three arrays.
+  split_dbc: (op, ctx) => {
+    const shape = ctx.shape(op.inputs[0]!);
+    const [r, n] = [
+      last(ctx.shape(op.outputs[0].name)),
+      last(ctx.shape(op.outputs[1].name)),
+    ];
+    ctx.add("split Δ, B, C", splitDbcLaunch(ctx.device, rows(shape), r, n), [
+      ...op.outputs.map((o) => ctx.output(o.name)),
+      ctx.input(op.inputs[0]!),
+    ]);
+  },
   last_position: (op, ctx) => {
     const [b, l, d] = ctx.shape(op.inputs[0]!);
     ctx.add("last rows", lastRowsLaunch(ctx.device, b, l, d), [
@@ -209,6 +247,64 @@ export const WEBGPU_OPS: Readonly<Record<string, GpuOp>> = {
     ctx.plan("scan", plan, named);
   },
 };
+
+/**
+ * Fuses op patterns the prebuilt kernels run in one dispatch (as the
+ * hand-built forward does): `add` then a `norm` of its sum → `add_norm`;
+ * three `slice_last` of one source that are [0, r), [r, r+n), [r+n, r+2n)
+ * of its r+2n columns → `split_dbc`.
+ *
+ * @param ops a program's ops in order.
+ * @param width a buffer's last-axis size.
+ * @returns the ops with those patterns fused.
+ */
+export function fuseForWebGpu(
+  ops: readonly Op[],
+  width: (name: string) => number,
+): Op[] {
+  const out: Op[] = [];
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i], next = ops[i + 1];
+    if (
+      op.op === "add" && next?.op === "norm" &&
+      next.inputs[0] === op.outputs[0].name
+    ) {
+      out.push({
+        op: "add_norm",
+        inputs: [...op.inputs, ...next.inputs.slice(1)],
+        outputs: [op.outputs[0], next.outputs[0]],
+        attrs: next.attrs,
+      });
+      i++;
+      continue;
+    }
+    const [s1, s2] = [ops[i + 1], ops[i + 2]];
+    const src = op.inputs[0];
+    if (
+      op.op === "slice_last" && s1?.op === "slice_last" &&
+      s2?.op === "slice_last" &&
+      s1.inputs[0] === src && s2.inputs[0] === src
+    ) {
+      const [r, n] = [op.attrs.size as number, s1.attrs.size as number];
+      if (
+        op.attrs.start === 0 && s1.attrs.start === r &&
+        s2.attrs.start === r + n &&
+        s2.attrs.size === n && width(src!) === r + 2 * n
+      ) {
+        out.push({
+          op: "split_dbc",
+          inputs: [src],
+          outputs: [op.outputs[0], s1.outputs[0], s2.outputs[0]],
+          attrs: {},
+        });
+        i += 2;
+        continue;
+      }
+    }
+    out.push(op);
+  }
+  return out;
+}
 
 const WORKGROUP = 256;
 

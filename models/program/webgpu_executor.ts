@@ -33,6 +33,7 @@ import { bindShape, type Program } from "./program.ts";
 import { defaultLinear, TFJS_OPS } from "./tfjs_ops.ts";
 import { registeredOps } from "../nodes/registry.ts";
 import {
+  fuseForWebGpu,
   type GpuOpContext,
   sliceColumnsLaunch,
   WEBGPU_OPS,
@@ -171,7 +172,7 @@ export class WebGpuExecutor {
       }
       const tfjsOps = { ...TFJS_OPS, ...registeredOps() };
       const env = { linear: defaultLinear, seed: 0 };
-      const live = program.ops.filter((op) => {
+      const folded = program.ops.filter((op) => {
         const folds = op.inputs.every((i) => i === null || constants.has(i));
         if (!folds) return true;
         const outs = tf.tidy(() =>
@@ -188,12 +189,13 @@ export class WebGpuExecutor {
         });
         return false;
       });
-      for (const op of live) {
+      for (const op of folded) {
         for (const o of op.outputs) {
           shapes.set(o.name, bindShape(o.shape, b, l));
         }
       }
       shapes.set(program.ids.name, [b, l]);
+      const live = fuseForWebGpu(folded, (name) => last(shapeOf(name)));
 
       // Liveness: the last op that reads each buffer (views keep their
       // source alive); program outputs live for ever.

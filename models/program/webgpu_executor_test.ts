@@ -24,6 +24,25 @@ import { WebGpuExecutor } from "./webgpu_executor.ts";
 const ignore = !(await hasWebGPU());
 const options = { ignore, sanitizeResources: false, sanitizeOps: false };
 
+/** Runs `f`, counting the compute dispatches it records. */
+function countDispatches<T>(f: () => T): [T, number] {
+  const proto = GPUComputePassEncoder.prototype;
+  const original = proto.dispatchWorkgroups;
+  let count = 0;
+  proto.dispatchWorkgroups = function (
+    this: GPUComputePassEncoder,
+    ...args: Parameters<typeof original>
+  ) {
+    count++;
+    return original.apply(this, args);
+  };
+  try {
+    return [f(), count];
+  } finally {
+    proto.dispatchWorkgroups = original;
+  }
+}
+
 const data = async (t: tf.Tensor) => await t.data() as Float32Array;
 
 /** Program (forward and prefill, lastOnly or not) vs GpuForward, and the program's forward vs model.forward. */
@@ -35,8 +54,9 @@ async function compare(model: MambaModel, ids: number[][], tol: number) {
     model.params,
     shape,
   );
-  const ours = forward.run(ids).output;
-  const gpu = fwd.forward(ids);
+  const [ours, mine] = countDispatches(() => forward.run(ids).output);
+  const [gpu, theirs] = countDispatches(() => fwd.forward(ids));
+  assert.ok(mine <= theirs, `${mine} dispatches, GpuForward ${theirs}`);
   const tfjs = model.forward(ids);
   assert.deepEqual(ours.shape, gpu.shape);
   const vsGpu = relativeError(await data(ours), await data(gpu));
