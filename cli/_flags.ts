@@ -35,6 +35,8 @@ export interface FlagSpec {
   min?: number;
   /** Largest allowed number (numbers only). */
   max?: number;
+  /** The values allowed (strings only). */
+  choices?: readonly string[];
 }
 
 /** Declared flags by kebab-case name (without the dashes). */
@@ -170,7 +172,16 @@ function coerce(name: string, s: FlagSpec, raw: unknown): unknown {
       }, received nothing`,
     );
   }
-  if (s.kind === "string") return v;
+  if (s.kind === "string") {
+    if (s.choices && !s.choices.includes(v)) {
+      throw new FlagError(
+        `--${name}: expected one of ${s.choices.join(", ")}, received ${
+          JSON.stringify(v)
+        }`,
+      );
+    }
+    return v;
+  }
   const n = v.trim() === "" ? NaN : Number(v);
   const ok = Number.isFinite(n) &&
     (s.kind !== "integer" || Number.isInteger(n)) &&
@@ -272,4 +283,43 @@ export function parseFlags<const S extends FlagSpecs>(
   }
   out._ = positionals;
   return out as Flags<S>;
+}
+
+/**
+ * {@linkcode parseFlags} for a command's entry point: `--help` prints `help`
+ * and exits 0; a bad command line prints "error: …" and the usage line (the
+ * first line of `help`) to stderr and exits 2.
+ *
+ * @param args the command line (Deno.args).
+ * @param specs the declared flags, kebab-case names.
+ * @param help the command's help text, starting with its usage line.
+ * @param options as for {@linkcode parseFlags}; `required`: flags that must be given.
+ * @returns the parsed flags (never with `help` set).
+ */
+export function parseFlagsOrExit<const S extends FlagSpecs>(
+  args: string[],
+  specs: S,
+  help: string,
+  options: { positionals?: number; required?: (keyof S & string)[] } = {},
+): Flags<S> {
+  let flags: Flags<S>;
+  try {
+    flags = parseFlags(args, specs, options);
+    if (!flags.help) {
+      for (const name of options.required ?? []) {
+        if (flags[name] === undefined) {
+          throw new FlagError(`--${name} is required`);
+        }
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err;
+    console.error(`error: ${err.message}\n${help.split("\n")[0]}`);
+    Deno.exit(2);
+  }
+  if (flags.help) {
+    console.log(help);
+    Deno.exit(0);
+  }
+  return flags;
 }

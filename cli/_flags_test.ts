@@ -8,6 +8,7 @@ const SPECS = {
   greedy: "boolean",
   model: "string",
   stop: "strings",
+  backend: { kind: "string", choices: ["auto", "cpu"] },
 } as const;
 
 Deno.test("kebab, camelCase and snake_case spellings are one flag", () => {
@@ -59,6 +60,10 @@ Deno.test("numbers are checked, naming the flag and what is expected", () => {
     /--max-new-tokens: expected an integer ≥ 1, received nothing/,
   );
   assert.equal(parseFlags(["--port", "0"], SPECS).port, 0);
+  assert.throws(
+    () => parseFlags(["--backend", "gpu"], SPECS),
+    /^FlagError: --backend: expected one of auto, cpu, received "gpu"$/,
+  );
   assert.equal(parseFlags(["--temperature", "0.25"], SPECS).temperature, 0.25);
 });
 

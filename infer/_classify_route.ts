@@ -38,6 +38,13 @@ export function classifyRoute(
     const raw = body.text ?? body.input_ids!;
     const many = Array.isArray(raw) && raw.some((x) => typeof x !== "number");
     const inputs = (many ? raw : [raw]) as (string | number[])[];
+    if (inputs.length > limits.maxTexts) {
+      throw new HttpError(
+        413,
+        field,
+        `${field}: expected at most ${limits.maxTexts} inputs per request (the server's limit, --max-texts), received ${inputs.length}`,
+      );
+    }
     const rows = inputs.map((x, i) =>
       promptToIds(x, {
         vocab,
@@ -45,14 +52,24 @@ export function classifyRoute(
         field: many ? `${field}.${i}` : field,
       })
     );
+    let cost = 0; // tokens as the model sees them: seqLen each when fixed
     for (const [i, r] of rows.entries()) {
+      const at = many ? `${field}.${i}` : field;
       if (r.length > limits.maxPromptTokens) {
         throw new HttpError(
-          400,
-          many ? `${field}.${i}` : field,
-          `${field}: expected at most ${limits.maxPromptTokens} tokens, received ${r.length}`,
+          413,
+          at,
+          `${at}: expected at most ${limits.maxPromptTokens} tokens (the server's limit, --max-prompt-tokens), received ${r.length}`,
         );
       }
+      cost += model.resolved.seqLen ?? r.length;
+    }
+    if (cost > limits.maxRequestTokens) {
+      throw new HttpError(
+        413,
+        field,
+        `${field}: expected at most ${limits.maxRequestTokens} tokens per request in all (the server's limit, --max-request-tokens), received ${cost} in ${rows.length} inputs`,
+      );
     }
     ctx.admit();
     try {

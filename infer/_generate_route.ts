@@ -51,9 +51,9 @@ export function generateRoute(
     });
     if (ids.length > limits.maxPromptTokens) {
       throw new HttpError(
-        400,
+        413,
         field,
-        `${field}: expected at most ${limits.maxPromptTokens} tokens, received ${ids.length}`,
+        `${field}: expected at most ${limits.maxPromptTokens} tokens (the server's limit, --max-prompt-tokens), received ${ids.length}`,
       );
     }
     const max = body.max_new_tokens;
@@ -61,7 +61,7 @@ export function generateRoute(
       throw new HttpError(
         400,
         "max_new_tokens",
-        `max_new_tokens: expected at most ${limits.maxNewTokens} (the server's limit), received ${max}`,
+        `max_new_tokens: expected at most ${limits.maxNewTokens} (the server's limit, --max-new-tokens), received ${max}`,
       );
     }
     if ((body.num_beams ?? 1) > limits.maxBeams) {
@@ -82,6 +82,16 @@ export function generateRoute(
       stopTokenIds: ctx.defaultStopTokenIds ?? [],
       ...requestOptions(body),
     });
+    const cost = ids.length + resolved.maxNewTokens * resolved.numBeams;
+    if (cost > limits.maxRequestTokens) {
+      throw new HttpError(
+        413,
+        field,
+        `${field}: expected at most ${limits.maxRequestTokens} tokens per request (the server's limit, --max-request-tokens), received ${ids.length} prompt tokens + ${resolved.maxNewTokens} new tokens${
+          resolved.numBeams > 1 ? ` × ${resolved.numBeams} beams` : ""
+        } = ${cost}`,
+      );
+    }
     if (body.stream && resolved.numBeams > 1) {
       throw new HttpError(
         400,

@@ -14,7 +14,8 @@
  * - `GET /v1/model` — architecture, backend, limits. `GET /healthz`.
  *
  * Errors are JSON `{error: {message, field}}` with a 4xx status; requests over
- * `maxConcurrent` get 429. Sampled requests join one continuous batch
+ * `maxConcurrent` get 429, requests over a size limit (body bytes, prompt
+ * tokens, texts, tokens per request) 413. Sampled requests join one continuous batch
  * (`DecodeEngine`, first come first served); beam searches run beside it.
  *
  * The routes live in `_generate_route.ts` (validation, JSON or SSE via
@@ -41,8 +42,16 @@ import { classifyRoute } from "./_classify_route.ts";
 export interface ServerLimits {
   /** Largest request body in bytes (default 1 MiB) → 413. */
   maxBodyBytes: number;
-  /** Longest prompt in tokens (default 8192). */
+  /** Longest prompt, or classify input, in tokens (default 8192) → 413. */
   maxPromptTokens: number;
+  /** Inputs of one `/v1/classify` request (default 64) → 413. */
+  maxTexts: number;
+  /**
+   * Tokens one request may cost (default 65536) → 413: the prompt plus
+   * `max_new_tokens` for `/v1/generate`; every input as the model sees it
+   * (`seqLen` each for a model with a fixed length) for `/v1/classify`.
+   */
+  maxRequestTokens: number;
   /** Largest `max_new_tokens` (default 2048). */
   maxNewTokens: number;
   /** Largest `num_beams` (default 8). */
@@ -57,6 +66,8 @@ export interface ServerLimits {
 export const DEFAULT_LIMITS: ServerLimits = {
   maxBodyBytes: 1 << 20,
   maxPromptTokens: 8192,
+  maxTexts: 64,
+  maxRequestTokens: 65536,
   maxNewTokens: 2048,
   maxBeams: 8,
   maxConcurrent: 64,
@@ -220,7 +231,15 @@ export interface ServeOptions extends AppOptions {
   port?: number;
   /** Interface to listen on. Default "127.0.0.1". */
   hostname?: string;
+  /**
+   * How long `shutdown` waits for requests in flight before it gives up on
+   * them, in milliseconds. Default 10 000.
+   */
+  drainTimeoutMs?: number;
 }
+
+/** Default {@linkcode ServeOptions.drainTimeoutMs}. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 
 /** A running server. */
 export interface RunningServer {
@@ -228,8 +247,14 @@ export interface RunningServer {
   port: number;
   /** The app (in-flight count). */
   app: App;
-  /** Graceful stop: refuse new requests, finish in-flight ones, close. */
-  shutdown(): Promise<void>;
+  /**
+   * Graceful stop: refuse new requests, finish in-flight ones for at most
+   * `drainTimeoutMs`, close.
+   *
+   * @returns true when every request finished, false when the timeout
+   *   left some unanswered (the caller may exit; the listener is closed).
+   */
+  shutdown(): Promise<boolean>;
 }
 
 /**
@@ -252,10 +277,26 @@ export function serve(options: ServeOptions): RunningServer {
     hostname: options.hostname ?? "127.0.0.1",
     onListen: () => {},
   }, app.fetch);
-  let stopping: Promise<void> | null = null;
+  const timeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  let stopping: Promise<boolean> | null = null;
+  const stop = async () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      // Deno's own shutdown also waits for responses still being sent.
+      const finished = app.drain().then(() => server.shutdown()).then(() =>
+        true as const
+      );
+      return await Promise.race([finished, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   return {
     port: server.addr.port,
     app,
-    shutdown: () => stopping ??= app.drain().then(() => server.shutdown()),
+    shutdown: () => stopping ??= stop(),
   };
 }

@@ -91,6 +91,52 @@ Deno.test("bad requests get 4xx JSON naming the field, and the server keeps serv
   model.dispose();
 });
 
+Deno.test("prompt tokens and tokens per request over the limits: 413 naming the limit", async () => {
+  const model = countingModel();
+  await withServer(
+    { model, limits: { maxPromptTokens: 4, maxRequestTokens: 10 } },
+    async (url) => {
+      const long = await post(`${url}/v1/generate`, {
+        input_ids: [1, 2, 3, 4, 5],
+      });
+      assert.equal(long.status, 413);
+      const e1 = (await long.json()).error;
+      assert.equal(e1.field, "input_ids");
+      assert.match(
+        e1.message,
+        /at most 4 tokens .*--max-prompt-tokens.*received 5/,
+      );
+      const costly = await post(`${url}/v1/generate`, {
+        input_ids: [1, 2, 3],
+        max_new_tokens: 8,
+      });
+      assert.equal(costly.status, 413);
+      const e2 = (await costly.json()).error;
+      assert.match(
+        e2.message,
+        /at most 10 tokens per request .*--max-request-tokens.*3 prompt tokens \+ 8 new tokens = 11/,
+      );
+      const beams = await post(`${url}/v1/generate`, {
+        input_ids: [1],
+        max_new_tokens: 4,
+        num_beams: 3,
+      });
+      assert.equal(beams.status, 413);
+      assert.match(
+        (await beams.json()).error.message,
+        /4 new tokens × 3 beams = 13/,
+      );
+      const ok = await post(`${url}/v1/generate`, {
+        input_ids: [1, 2, 3],
+        max_new_tokens: 7,
+      });
+      assert.equal(ok.status, 200);
+      assert.equal((await ok.json()).output_ids.length, 7);
+    },
+  );
+  model.dispose();
+});
+
 Deno.test("responses carry usage and equal the library's generate", async () => {
   const model = countingModel(256);
   const tokenizer = byteTokenizer();
