@@ -82,6 +82,83 @@ function matmul(op: Op, ctx: GpuOpContext): void {
   ctx.plan(op.op, matMulPlan(ctx.device, rows(xShape), n, k, !!bias), named);
 }
 
+/**
+ * `causal_conv_silu` and (with l = 1) `conv_silu_step`: x read in place
+ * from its rows (in_proj's output), from a given history or zeros.
+ */
+function convSilu(op: Op, ctx: GpuOpContext): void {
+  const [xIn, w, bias, history] = op.inputs;
+  const xShape = ctx.shape(xIn!);
+  const [b, l] = op.op === "conv_silu_step" ? [xShape[0], 1] : xShape;
+  const [dIn, , k] = ctx.shape(w!);
+  const x = ctx.strided(xIn!);
+  const weight = ctx.input(w!);
+  ctx.add(
+    "conv + SiLU",
+    convForwardLaunch(ctx.device, [b, l, dIn, k, x.stride, x.offset], {
+      hasBias: !!bias,
+      hasHist: !!history,
+    }),
+    [
+      ctx.output(op.outputs[0].name),
+      ctx.output(op.outputs[1].name),
+      x.buf,
+      history ? ctx.input(history) : weight,
+      weight,
+      bias ? ctx.input(bias) : weight,
+    ],
+  );
+}
+
+/**
+ * `selective_scan` and (with l = 1) `scan_step`: z read in place, from a
+ * given state or zeros; P = [A | D | Δ bias] packed once at build.
+ */
+function scan(op: Op, ctx: GpuOpContext): void {
+  const [u, delta, A, B, C, D, z, deltaBias, state] = op.inputs;
+  const uShape = ctx.shape(u!);
+  const [b, l, dIn] = op.op === "scan_step"
+    ? [uShape[0], 1, uShape[1]]
+    : uShape;
+  const n = ctx.shape(A!)[1];
+  const a = ctx.constant(A!), dC = D ? ctx.constant(D) : undefined;
+  const biasC = deltaBias ? ctx.constant(deltaBias) : undefined;
+  if (!a || (D && !dC) || (deltaBias && !biasC)) {
+    throw new Error(
+      `webgpu executor: ${op.op} needs A, D and the Δ bias to be parameters`,
+    );
+  }
+  const P = ctx.keep(
+    packScanParams(a as tf.Tensor2D, dC as tf.Tensor1D, biasC as tf.Tensor1D),
+  );
+  const zs = z ? ctx.strided(z) : undefined;
+  const plan = scanForwardPlan(ctx.device, {
+    b,
+    l,
+    dIn,
+    N: n,
+    hasZ: !!zs,
+    softplus: op.attrs.softplus as boolean,
+    hasInit: !!state,
+    K: 0,
+    ...(zs ? { zStride: zs.stride, zOff: zs.offset } : {}),
+  });
+  const named: Record<string, GPUBuffer> = {
+    u: ctx.input(u!),
+    dl: ctx.input(delta!),
+    P,
+    B: ctx.input(B!),
+    C: ctx.input(C!),
+    y: ctx.output(op.outputs[0].name),
+    hend: op.outputs[1]
+      ? ctx.output(op.outputs[1].name)
+      : ctx.temp("scan state", b * dIn * n),
+  };
+  if (zs) named.z = zs.buf;
+  if (state) named.init = ctx.input(state);
+  ctx.plan("scan", plan, named);
+}
+
 /** The ops the WebGPU executor binds, by op name. */
 export const WEBGPU_OPS: Readonly<Record<string, GpuOp>> = {
   gather: (op, ctx) => {
@@ -173,79 +250,10 @@ export const WEBGPU_OPS: Readonly<Record<string, GpuOp>> = {
       ctx.input(op.inputs[0]!),
     ]);
   },
-  causal_conv_silu: (op, ctx) => {
-    const [xz, w, bias, history] = op.inputs;
-    if (history) {
-      throw new Error(
-        "webgpu executor: causal_conv_silu from a given history is not bound",
-      );
-    }
-    const [b, l] = ctx.shape(xz!);
-    const [dIn, , k] = ctx.shape(w!);
-    const x = ctx.strided(xz!);
-    const weight = ctx.input(w!);
-    ctx.add(
-      "conv + SiLU",
-      convForwardLaunch(ctx.device, [b, l, dIn, k, x.stride, x.offset], {
-        hasBias: !!bias,
-        hasHist: false,
-      }),
-      [
-        ctx.output(op.outputs[0].name),
-        ctx.output(op.outputs[1].name),
-        x.buf,
-        weight,
-        weight,
-        bias ? ctx.input(bias) : weight,
-      ],
-    );
-  },
-  selective_scan: (op, ctx) => {
-    const [u, delta, A, B, C, D, z, deltaBias, state] = op.inputs;
-    if (state) {
-      throw new Error(
-        "webgpu executor: selective_scan from a given state is not bound",
-      );
-    }
-    const [b, l, dIn] = ctx.shape(u!);
-    const n = ctx.shape(A!)[1];
-    const a = ctx.constant(A!), dC = D ? ctx.constant(D) : undefined;
-    const biasC = deltaBias ? ctx.constant(deltaBias) : undefined;
-    if (!a || (D && !dC) || (deltaBias && !biasC)) {
-      throw new Error(
-        "webgpu executor: selective_scan needs A, D and the Δ bias to be parameters",
-      );
-    }
-    // P = [A | D | Δ bias], packed once at build.
-    const P = ctx.keep(
-      packScanParams(a as tf.Tensor2D, dC as tf.Tensor1D, biasC as tf.Tensor1D),
-    );
-    const zs = z ? ctx.strided(z) : undefined;
-    const plan = scanForwardPlan(ctx.device, {
-      b,
-      l,
-      dIn,
-      N: n,
-      hasZ: !!zs,
-      softplus: op.attrs.softplus as boolean,
-      hasInit: false,
-      K: 0,
-      ...(zs ? { zStride: zs.stride, zOff: zs.offset } : {}),
-    });
-    const named: Record<string, GPUBuffer> = {
-      u: ctx.input(u!),
-      dl: ctx.input(delta!),
-      P,
-      B: ctx.input(B!),
-      C: ctx.input(C!),
-      y: ctx.output(op.outputs[0].name),
-      hend: op.outputs[1]
-        ? ctx.output(op.outputs[1].name)
-        : ctx.temp("scan state", b * dIn * n),
-    };
-    if (zs) named.z = zs.buf;
-    ctx.plan("scan", plan, named);
-  },
+  causal_conv_silu: convSilu,
+  conv_silu_step: convSilu,
+  selective_scan: scan,
+  scan_step: scan,
 };
 
 /**

@@ -9,8 +9,10 @@
  * The model's weights are bound in place (not copied); every call checks
  * that none was reassigned or disposed since the build.
  *
- * Not bound yet: step programs (the decoder, `infer/gpu_decoder.ts`, does
- * that), train programs (dropout, backward), classifier heads (pooling).
+ * Step programs run with the forward kernels at length 1 (the decoder,
+ * `infer/gpu_decoder.ts`, has fused ones); the state goes in and out by
+ * copies within the call's command buffer. Not bound yet: train programs
+ * (dropout, backward), classifier heads (pooling).
  *
  * Reference: tinygrad `engine/realize.py` (a schedule replayed); CUDA graphs.
  *
@@ -109,7 +111,13 @@ export class WebGpuExecutor {
   readonly #ids: GPUBuffer;
   readonly #outputs: { buf: GPUBuffer; shape: number[] }[] = [];
   readonly #shared: { name: string; v: tf.Tensor; dataId: object }[] = [];
+  /** Step programs: the state inputs, filled by copies at each call. */
+  readonly #stateIn: Record<
+    "conv" | "ssm",
+    { buf: GPUBuffer; shape: number[] }
+  >[] = [];
   #disposed = false;
+  readonly #step: boolean;
 
   /**
    * Binds every op of `program` for one (batch, length).
@@ -125,9 +133,14 @@ export class WebGpuExecutor {
     params: ReadonlyMap<string, tf.Tensor>,
     options: WebGpuExecutorOptions,
   ) {
-    if (program.mode !== "forward" && program.mode !== "prefill") {
+    if (program.mode === "train") {
       throw new Error(
-        `WebGpuExecutor: expected a forward or prefill program, received ${program.mode}`,
+        `WebGpuExecutor: expected a forward, prefill or step program, received ${program.mode}`,
+      );
+    }
+    if (program.mode === "step" && options?.length !== 1) {
+      throw new Error(
+        `WebGpuExecutor: length: expected 1 for a step program, received ${options?.length}`,
       );
     }
     for (const key of ["batch", "length"] as const) {
@@ -138,6 +151,7 @@ export class WebGpuExecutor {
         );
       }
     }
+    this.#step = program.mode === "step";
     const b = this.batch = options.batch;
     const l = this.length = options.length;
     this.#program = program;
@@ -194,7 +208,12 @@ export class WebGpuExecutor {
           shapes.set(o.name, bindShape(o.shape, b, l));
         }
       }
-      shapes.set(program.ids.name, [b, l]);
+      shapes.set(program.ids.name, bindShape(program.ids.shape, b, l));
+      for (const s of program.stateIn) {
+        for (const buf of [s.conv, s.ssm]) {
+          shapes.set(buf.name, bindShape(buf.shape, b, l));
+        }
+      }
       const live = fuseForWebGpu(folded, (name) => last(shapeOf(name)));
 
       // Liveness: the last op that reads each buffer (views keep their
@@ -222,8 +241,12 @@ export class WebGpuExecutor {
         );
       }
       const dies = new Map<number, string[]>();
+      const inputs = new Set([
+        program.ids.name,
+        ...program.stateIn.flatMap((s) => [s.conv.name, s.ssm.name]),
+      ]);
       for (const [name, i] of lastUse) {
-        if (constants.has(name) || name === program.ids.name) continue;
+        if (constants.has(name) || inputs.has(name)) continue;
         dies.set(i, [...(dies.get(i) ?? []), name]);
       }
 
@@ -245,6 +268,15 @@ export class WebGpuExecutor {
       const bound = new Map<string, Bound>();
       this.#ids = create("ids", b * l);
       bound.set(program.ids.name, { kind: "buffer", buf: this.#ids });
+      for (const s of program.stateIn) {
+        const pair = [s.conv, s.ssm].map((x) => {
+          const shape = shapeOf(x.name);
+          const buf = create(x.name, size(shape));
+          bound.set(x.name, { kind: "buffer", buf });
+          return { buf, shape };
+        });
+        this.#stateIn.push({ conv: pair[0], ssm: pair[1] });
+      }
       const uniform = (values: number[]) => {
         const data = uniformWords(values);
         const buf = create(
@@ -404,12 +436,18 @@ export class WebGpuExecutor {
    * Runs the program: uploads the ids, records every dispatch into one
    * compute pass, copies the outputs into new tensors, submits once.
    *
-   * @param ids (batch, length) token ids (rows checked), or an int32 tensor.
-   * @returns the output and (prefill) the state.
-   * @throws Error naming the ids' problem, or when disposed or a weight
-   *   changed since the build.
+   * @param ids (batch, length) token ids (rows checked), or an int32 tensor;
+   *   step programs: (batch) ids, one per sequence.
+   * @param state step programs: the state after the previous token, one
+   *   {conv, ssm} per layer (left intact).
+   * @returns the output and (prefill, step) the state.
+   * @throws Error naming the ids' or the state's problem, or when disposed or
+   *   a weight changed since the build.
    */
-  run(ids: TokenIds): WebGpuRunOutputs {
+  run(
+    ids: TokenIds | number[] | tf.Tensor1D,
+    state?: readonly { conv: tf.Tensor; ssm: tf.Tensor }[],
+  ): WebGpuRunOutputs {
     if (this.#disposed) throw new Error("WebGpuExecutor: used after dispose()");
     const changed = this.#shared.find(({ v, dataId }) =>
       v.isDisposed || v.dataId !== dataId
@@ -419,12 +457,25 @@ export class WebGpuExecutor {
         `WebGpuExecutor: weight ${changed.name} was reassigned or disposed after the build; build a new executor`,
       );
     }
+    this.#checkState(state);
     const backend = webgpuBackend();
     const device = this.#device;
     const infos = this.#outputs.map((o) => allocate(backend, o.shape));
     flushTfjs(backend);
     const encoder = device.createCommandEncoder();
-    this.#upload(ids, encoder);
+    this.#upload(this.#rows(ids), encoder);
+    this.#stateIn.forEach((pair, i) => {
+      for (const key of ["conv", "ssm"] as const) {
+        const t = state![i][key];
+        encoder.copyBufferToBuffer(
+          gpuBuffer(backend, t),
+          0,
+          pair[key].buf,
+          0,
+          4 * size(pair[key].shape),
+        );
+      }
+    });
     const pass = encoder.beginComputePass();
     for (const s of this.#steps) {
       pass.setPipeline(s.pipe);
@@ -446,11 +497,11 @@ export class WebGpuExecutor {
       tf.engine().makeTensorFromTensorInfo(info)
     );
     const [output, ...states] = outs;
-    const state = [];
+    const next = [];
     for (let j = 0; j < states.length; j += 2) {
-      state.push({ conv: states[j], ssm: states[j + 1] });
+      next.push({ conv: states[j], ssm: states[j + 1] });
     }
-    return { output, state };
+    return { output, state: next };
   }
 
   /** Dispatches per call (for comparisons with the hand-built forward). */
@@ -464,6 +515,40 @@ export class WebGpuExecutor {
     this.#disposed = true;
     for (const buf of this.#owned) buf.destroy();
     tf.dispose(this.#kept);
+  }
+
+  /** A step's (b) ids as (b, 1) rows; other ids as they are. */
+  #rows(ids: TokenIds | number[] | tf.Tensor1D): TokenIds {
+    if (!this.#step) return ids as TokenIds;
+    if (ids instanceof tf.Tensor) {
+      return ids.rank === 1
+        ? ids.reshape([-1, 1]) as tf.Tensor2D
+        : ids as tf.Tensor2D;
+    }
+    return (ids as unknown[]).map((i) =>
+      Array.isArray(i) ? i : [i]
+    ) as number[][];
+  }
+
+  #checkState(state?: readonly { conv: tf.Tensor; ssm: tf.Tensor }[]): void {
+    if (this.#stateIn.length === 0) return;
+    if (!state || state.length !== this.#stateIn.length) {
+      throw new Error(
+        `WebGpuExecutor: state: expected ${this.#stateIn.length} layers, received ${state?.length}`,
+      );
+    }
+    this.#stateIn.forEach((pair, i) => {
+      for (const key of ["conv", "ssm"] as const) {
+        const t = state[i][key];
+        if (t?.shape.join() !== pair[key].shape.join()) {
+          throw new Error(
+            `WebGpuExecutor: state.layers[${i}].${key}: expected shape [${
+              pair[key].shape
+            }], received [${t?.shape}]`,
+          );
+        }
+      }
+    });
   }
 
   #upload(ids: TokenIds, encoder: GPUCommandEncoder): void {

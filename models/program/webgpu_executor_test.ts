@@ -224,12 +224,32 @@ Deno.test({
   assert.throws(
     () =>
       new WebGpuExecutor(
-        lowerArchitecture(model.resolved, "step"),
+        lowerArchitecture(model.resolved, "train"),
         model.params,
         { batch: 1, length: 1 },
       ),
-    /expected a forward or prefill program, received step/,
+    /expected a forward, prefill or step program, received train/,
   );
+  const stepProgram = lowerArchitecture(model.resolved, "step");
+  assert.throws(
+    () =>
+      new WebGpuExecutor(stepProgram, model.params, { batch: 2, length: 3 }),
+    /length: expected 1 for a step program, received 3/,
+  );
+  const stepper = new WebGpuExecutor(stepProgram, model.params, {
+    batch: 2,
+    length: 1,
+  });
+  const zero = model.initialState(2);
+  assert.throws(
+    () => stepper.run([1, 2], zero.layers.slice(1)),
+    /state: expected 2 layers, received 1/,
+  );
+  assert.throws(
+    () => stepper.run([1, 2], model.initialState(3).layers),
+    /state\.layers\[0\]\.conv: expected shape \[2,3,64\], received \[3,3,64\]/,
+  );
+  stepper.dispose();
   const shared = new WebGpuExecutor(program, model.params, {
     batch: 1,
     length: 4,
@@ -242,5 +262,75 @@ Deno.test({
     new RegExp(`weight ${name.replaceAll(".", "\\.")} was reassigned`),
   );
   shared.dispose();
+  model.dispose();
+});
+
+Deno.test({
+  name:
+    "WebGpuExecutor step program: prefill then 5 steps = model.prefill + model.step (logits and state) ≤ 1e-5",
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const model = buildModel({
+    name: "stepper",
+    nodes: [
+      { kind: "embedding", vocab: 40, dim: 16 },
+      {
+        kind: "residual",
+        norm: { kind: "layer_norm" },
+        mixer: {
+          kind: "mamba",
+          dState: 3,
+          dConv: 3,
+          dtRank: 5,
+          bias: true,
+          convBias: false,
+        },
+      },
+      { kind: "residual", mixer: { kind: "mamba", dState: 8, expand: 3 } },
+      { kind: "rms_norm" },
+      { kind: "lm_head", tied: false },
+    ],
+  }, { seed: 2 });
+  const prompt = [[1, 5, 9, 2, 7], [3, 3, 8, 0, 1]];
+  const prefill = new WebGpuExecutor(
+    lowerArchitecture(model.resolved, "prefill", { lastOnly: true }),
+    model.params,
+    { batch: 2, length: 5 },
+  );
+  const step = new WebGpuExecutor(
+    lowerArchitecture(model.resolved, "step"),
+    model.params,
+    {
+      batch: 2,
+      length: 1,
+    },
+  );
+  let ours = prefill.run(prompt).state;
+  let ref = model.prefill(prompt, { lastOnly: true }).state.layers;
+  for (let t = 0; t < 5; t++) {
+    const ids = [(7 * t + 1) % 40, (3 * t + 2) % 40];
+    const mine = step.run(ids, ours);
+    const want = model.step(ids, { layers: ref });
+    assert.deepEqual(mine.output.shape, [2, 40]);
+    const e = relativeError(await data(mine.output), await data(want.logits));
+    assert.ok(e <= 1e-5, `step ${t} logits: ${e.toExponential(2)}`);
+    for (const [i, layer] of mine.state.entries()) {
+      for (const key of ["conv", "ssm"] as const) {
+        const es = relativeError(
+          await data(layer[key]),
+          await data(want.state.layers[i][key]),
+        );
+        assert.ok(
+          es <= 1e-5,
+          `step ${t} layer ${i} ${key}: ${es.toExponential(2)}`,
+        );
+      }
+    }
+    ours = mine.state;
+    ref = want.state.layers;
+  }
+  prefill.dispose();
+  step.dispose();
   model.dispose();
 });
