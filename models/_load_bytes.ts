@@ -15,6 +15,9 @@ import type { Architecture } from "../dsl/schema.ts";
 import { architectureFromHfConfig } from "./hf_config.ts";
 import { buildModel, type WeightValues } from "./model.ts";
 import { parseSafetensors } from "./safetensors.ts";
+import { checkAllFound, checkShard, parseShardIndex } from "./_shard_index.ts";
+import { checkFinite } from "./_weights_check.ts";
+import type { LoadOptions } from "./io.ts";
 import type { MambaModel } from "./types.ts";
 
 /** A model folder's files, read by name. */
@@ -48,16 +51,20 @@ export interface LoadedFiles {
  * Builds the model a folder's files describe.
  *
  * @param files the folder.
+ * @param options size limits; whether NaN or infinite weights are allowed.
  * @returns the model and, for a Hugging Face folder, its config fields.
  * @throws Error naming the file and field or tensor at fault.
  */
-export async function modelFromFiles(files: ModelFiles): Promise<LoadedFiles> {
+export async function modelFromFiles(
+  files: ModelFiles,
+  options: LoadOptions = {},
+): Promise<LoadedFiles> {
   let arch: Architecture;
   let hfConfig: Record<string, unknown> | undefined;
   const native = await files.read("architecture.json");
   if (native) {
     try {
-      arch = fromJSON(new TextDecoder().decode(native));
+      arch = fromJSON(new TextDecoder().decode(native), options.limits);
     } catch (e) {
       throw new Error(
         `${files.path("architecture.json")}: ${(e as Error).message}`,
@@ -71,13 +78,16 @@ export async function modelFromFiles(files: ModelFiles): Promise<LoadedFiles> {
       );
     }
     hfConfig = parseJsonObject(hf, files.path("config.json"));
-    arch = architectureFromHfConfig(hfConfig, files.path("config.json"));
+    arch = architectureFromHfConfig(hfConfig, files.path("config.json"), {
+      limits: options.limits,
+    });
   }
-  const weights = await readWeights(files);
+  const weights = await readWeights(files, options.allowNonFinite ?? false);
   const head = arch.nodes[arch.nodes.length - 1];
   if (head.kind === "lm_head" && head.tied) weights.delete("lm_head.weight");
   try {
-    return { model: buildModel(arch, { weights }), hfConfig };
+    const built = buildModel(arch, { weights, limits: options.limits });
+    return { model: built, hfConfig };
   } catch (e) {
     throw new Error(`${files.where}: ${(e as Error).message}`);
   }
@@ -105,11 +115,14 @@ export function parseJsonObject(
   }
 }
 
-async function readWeights(files: ModelFiles): Promise<WeightValues> {
+async function readWeights(
+  files: ModelFiles,
+  allowNonFinite: boolean,
+): Promise<WeightValues> {
   const values: WeightValues = new Map();
   const single = await files.read("model.safetensors");
   if (single) {
-    addTensors(values, single, files.path("model.safetensors"));
+    addTensors(values, single, files.path("model.safetensors"), allowNonFinite);
     return values;
   }
   const indexName = "model.safetensors.index.json";
@@ -120,22 +133,32 @@ async function readWeights(files: ModelFiles): Promise<WeightValues> {
     );
   }
   const index = files.path(indexName);
-  const map = parseJsonObject(indexBytes, index).weight_map;
-  if (typeof map !== "object" || map === null) {
-    throw new Error(`${index}: weight_map: expected an object of name → file`);
-  }
-  for (const name of new Set(Object.values(map as Record<string, string>))) {
+  // weight_map checked: names → plain relative files inside the folder.
+  const shards = parseShardIndex(parseJsonObject(indexBytes, index), index);
+  const seen = new Map<string, string>();
+  for (const name of shards.shards) {
     const bytes = await files.read(name);
     if (!bytes) {
       throw new Error(`${files.path(name)}: listed in ${index}, not found`);
     }
-    addTensors(values, bytes, files.path(name)); // one shard's bytes at a time
+    // one shard's bytes at a time; each tensor in the shard the index names
+    const found = addTensors(values, bytes, files.path(name), allowNonFinite);
+    checkShard(shards, name, found, seen, index);
   }
+  checkAllFound(shards, seen, index);
   return values;
 }
 
-/** Adds a safetensors file's tensors to `values` under their checkpoint names. */
-function addTensors(values: WeightValues, bytes: Uint8Array, file: string) {
+/**
+ * Adds a safetensors file's tensors to `values` under their checkpoint
+ * names; returns the names as the file has them.
+ */
+function addTensors(
+  values: WeightValues,
+  bytes: Uint8Array,
+  file: string,
+  allowNonFinite: boolean,
+): string[] {
   const { tensors } = parseSafetensors(bytes, { source: file });
   for (const [rawName, t] of tensors) {
     const name = rawName === "backbone.embedding.weight"
@@ -146,6 +169,8 @@ function addTensors(values: WeightValues, bytes: Uint8Array, file: string) {
         `${file}: tensor "${rawName}": expected a float tensor (F32, F16, BF16), received ${t.dtype}`,
       );
     }
+    if (!allowNonFinite) checkFinite(t.data, file, rawName);
     values.set(name, { shape: t.shape, data: t.data });
   }
+  return [...tensors.keys()];
 }

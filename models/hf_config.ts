@@ -22,6 +22,8 @@ import {
 } from "../dsl/builder.ts";
 import type { Architecture } from "../dsl/schema.ts";
 import { resolveArchitecture } from "../dsl/resolve.ts";
+import { type SizeLimits, UNLIMITED_SIZES } from "../dsl/sizes.ts";
+import { buildFromConfig, type ConfigKeys } from "./_config_keys.ts";
 
 type Json = Record<string, unknown>;
 
@@ -51,21 +53,72 @@ const isNum = (v: unknown): v is number =>
 const isBool = (v: unknown): v is boolean => typeof v === "boolean";
 const isStr = (v: unknown): v is string => typeof v === "string";
 
+/** Options of {@linkcode architectureFromHfConfig}. */
+export interface HfConfigOptions {
+  /** Size limits of the architecture (see `dsl/sizes.ts`). */
+  limits?: SizeLimits;
+}
+
+/** Where each field of the architecture built below comes from (HF keys). */
+const HF_KEYS = (config: Json): ConfigKeys => {
+  const layer = "nodes[1].body[0]";
+  return {
+    "nodes[0].vocab": "vocab_size",
+    "nodes[0].dim": "hidden_size",
+    "nodes[1].times": "num_hidden_layers",
+    [`${layer}.norm.eps`]: "layer_norm_epsilon",
+    [`${layer}.mixer.dState`]: "state_size",
+    [`${layer}.mixer.expand`]: "intermediate_size" in config
+      ? "intermediate_size"
+      : "expand",
+    [`${layer}.mixer.dConv`]: "conv_kernel",
+    [`${layer}.mixer.dtRank`]: "time_step_rank",
+    [`${layer}.mixer.bias`]: "use_bias",
+    [`${layer}.mixer.convBias`]: "use_conv_bias",
+    [`${layer}.mixer.dtMin`]: "time_step_min",
+    [`${layer}.mixer.dtMax`]: "time_step_max",
+    [`${layer}.mixer.dtFloor`]: "time_step_floor",
+    [`${layer}.mixer.dtScale`]: "time_step_scale",
+    [`${layer}.mixer.dtInit`]: "time_step_init_scheme",
+    "nodes[2].eps": "layer_norm_epsilon",
+    "nodes[3].tied": "tie_word_embeddings",
+  };
+};
+
+/** The same for the original state-spaces `config.json`. */
+const STATE_SPACES_KEYS: ConfigKeys = {
+  "nodes[0].vocab": "vocab_size",
+  "nodes[0].dim": "d_model",
+  "nodes[0].padVocabMultiple": "pad_vocab_size_multiple",
+  "nodes[1].times": "n_layer",
+  "nodes[1].body[0].mixer.dState": "ssm_cfg.d_state",
+  "nodes[1].body[0].mixer.expand": "ssm_cfg.expand",
+  "nodes[1].body[0].mixer.dConv": "ssm_cfg.d_conv",
+  "nodes[1].body[0].mixer.dtRank": "ssm_cfg.dt_rank",
+  "nodes[1].body[0].mixer.bias": "ssm_cfg.bias",
+  "nodes[1].body[0].mixer.convBias": "ssm_cfg.conv_bias",
+  "nodes[3].tied": "tie_embeddings",
+};
+
 /**
  * Builds the architecture a Hugging Face (or original state-spaces) Mamba
- * `config.json` describes.
+ * `config.json` describes. Every error names the file and the config key
+ * (`config.json: layer_norm_epsilon: expected a positive number, received
+ * -1`), the size limits' included.
  *
  * @param config the parsed config.json.
  * @param source file name used in error messages.
+ * @param options size limits.
  * @returns the validated architecture.
- * @throws Error naming the field, what was expected and what came.
+ * @throws Error naming the file, the key, what was expected and what came.
  */
 export function architectureFromHfConfig(
   config: Json,
   source = "config.json",
+  options: HfConfigOptions = {},
 ): Architecture {
   if ("d_model" in config && !("hidden_size" in config)) {
-    return fromStateSpacesConfig(config, source);
+    return fromStateSpacesConfig(config, source, options.limits);
   }
   const f = <T>(
     name: string,
@@ -124,40 +177,45 @@ export function architectureFromHfConfig(
     );
   }
   const eps = f("layer_norm_epsilon", isNum, "a positive number", 1e-5);
-  return architecture({
-    name: isStr(config._name_or_path) && config._name_or_path
-      ? config._name_or_path
-      : "hf-mamba",
-    nodes: [
-      embedding({
-        vocab: f("vocab_size", isPosInt, "a positive integer", 50280),
-        dim: hidden,
-      }),
-      repeat(f("num_hidden_layers", isPosInt, "a positive integer", 32), [
-        residual({
-          norm: rmsNorm(eps),
-          mixer: mamba({
-            dState: f("state_size", isPosInt, "a positive integer", 16),
-            expand: intermediate / hidden,
-            dConv: f("conv_kernel", isPosInt, "a positive integer", 4),
-            dtRank: rank as "auto" | number,
-            bias: f("use_bias", isBool, "a boolean", false),
-            convBias: f("use_conv_bias", isBool, "a boolean", true),
-            dtMin: f("time_step_min", isNum, "a positive number", 0.001),
-            dtMax: f("time_step_max", isNum, "a positive number", 0.1),
-            dtFloor: f("time_step_floor", isNum, "a positive number", 1e-4),
-            dtScale: f("time_step_scale", isNum, "a number", 1),
-            dtInit: scheme,
-          }),
+  return buildFromConfig(source, config, HF_KEYS(config), () =>
+    architecture({
+      name: isStr(config._name_or_path) && config._name_or_path
+        ? config._name_or_path
+        : "hf-mamba",
+      nodes: [
+        embedding({
+          vocab: f("vocab_size", isPosInt, "a positive integer", 50280),
+          dim: hidden,
         }),
-      ]),
-      rmsNorm(eps),
-      lmHead({ tied: f("tie_word_embeddings", isBool, "a boolean", true) }),
-    ],
-  });
+        repeat(f("num_hidden_layers", isPosInt, "a positive integer", 32), [
+          residual({
+            norm: rmsNorm(eps),
+            mixer: mamba({
+              dState: f("state_size", isPosInt, "a positive integer", 16),
+              expand: intermediate / hidden,
+              dConv: f("conv_kernel", isPosInt, "a positive integer", 4),
+              dtRank: rank as "auto" | number,
+              bias: f("use_bias", isBool, "a boolean", false),
+              convBias: f("use_conv_bias", isBool, "a boolean", true),
+              dtMin: f("time_step_min", isNum, "a positive number", 0.001),
+              dtMax: f("time_step_max", isNum, "a positive number", 0.1),
+              dtFloor: f("time_step_floor", isNum, "a positive number", 1e-4),
+              dtScale: f("time_step_scale", isNum, "a number", 1),
+              dtInit: scheme,
+            }),
+          }),
+        ]),
+        rmsNorm(eps),
+        lmHead({ tied: f("tie_word_embeddings", isBool, "a boolean", true) }),
+      ],
+    }, options.limits));
 }
 
-function fromStateSpacesConfig(config: Json, source: string): Architecture {
+function fromStateSpacesConfig(
+  config: Json,
+  source: string,
+  limits: SizeLimits | undefined,
+): Architecture {
   const f = <T>(
     name: string,
     check: (v: unknown) => v is T,
@@ -183,36 +241,37 @@ function fromStateSpacesConfig(config: Json, source: string): Architecture {
     expected: string,
     fallback: T,
   ) => field(ssm, name, check, expected, fallback, `${source}: ssm_cfg`);
-  return architecture({
-    name: "state-spaces-mamba",
-    nodes: [
-      embedding({
-        vocab: f("vocab_size", isPosInt, "a positive integer"),
-        dim: f("d_model", isPosInt, "a positive integer"),
-        padVocabMultiple: f(
-          "pad_vocab_size_multiple",
-          isPosInt,
-          "a positive integer",
-          8,
-        ),
-      }),
-      repeat(f("n_layer", isPosInt, "a positive integer"), [
-        residual({
-          norm: rmsNorm(1e-5),
-          mixer: mamba({
-            dState: g("d_state", isPosInt, "a positive integer", 16),
-            expand: g("expand", isPosInt, "a positive integer", 2),
-            dConv: g("d_conv", isPosInt, "a positive integer", 4),
-            dtRank: (ssm.dt_rank as number | "auto" | undefined) ?? "auto",
-            bias: g("bias", isBool, "a boolean", false),
-            convBias: g("conv_bias", isBool, "a boolean", true),
-          }),
+  return buildFromConfig(source, config, STATE_SPACES_KEYS, () =>
+    architecture({
+      name: "state-spaces-mamba",
+      nodes: [
+        embedding({
+          vocab: f("vocab_size", isPosInt, "a positive integer"),
+          dim: f("d_model", isPosInt, "a positive integer"),
+          padVocabMultiple: f(
+            "pad_vocab_size_multiple",
+            isPosInt,
+            "a positive integer",
+            8,
+          ),
         }),
-      ]),
-      rmsNorm(1e-5),
-      lmHead({ tied: f("tie_embeddings", isBool, "a boolean", true) }),
-    ],
-  });
+        repeat(f("n_layer", isPosInt, "a positive integer"), [
+          residual({
+            norm: rmsNorm(1e-5),
+            mixer: mamba({
+              dState: g("d_state", isPosInt, "a positive integer", 16),
+              expand: g("expand", isPosInt, "a positive integer", 2),
+              dConv: g("d_conv", isPosInt, "a positive integer", 4),
+              dtRank: (ssm.dt_rank as number | "auto" | undefined) ?? "auto",
+              bias: g("bias", isBool, "a boolean", false),
+              convBias: g("conv_bias", isBool, "a boolean", true),
+            }),
+          }),
+        ]),
+        rmsNorm(1e-5),
+        lmHead({ tied: f("tie_embeddings", isBool, "a boolean", true) }),
+      ],
+    }, limits));
 }
 
 /**
@@ -231,7 +290,9 @@ export function hfConfigFromArchitecture(
   arch: Architecture,
   extra: Json = {},
 ): Json {
-  const r = resolveArchitecture(arch);
+  // Writing a config allocates nothing: a model built under raised size
+  // limits is written as it is.
+  const r = resolveArchitecture(arch, UNLIMITED_SIZES);
   const fail = (what: string) => {
     throw new Error(`saveModel: format "hf": ${what}`);
   };

@@ -20,6 +20,7 @@ import { type SafeTensorInput, writeSafetensors } from "./safetensors.ts";
 import { hfConfigFromArchitecture } from "./hf_config.ts";
 import { type ModelFiles, modelFromFiles } from "./_load_bytes.ts";
 import { resolveModelSource } from "./hub.ts";
+import type { SizeLimits } from "../dsl/sizes.ts";
 import type { MambaModel } from "./types.ts";
 
 /** Files a tokenizer may consist of; copied along when a model is saved. */
@@ -47,6 +48,26 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Refuses a path that is missing or not a folder, saying which. */
+async function requireFolder(dir: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new Error(`${dir}: cannot read (${(e as Error).message})`);
+    }
+    throw new Error(
+      `${dir}: no such folder (expected a model folder with architecture.json or config.json, or a Hub name org/name)`,
+    );
+  }
+  if (!info.isDirectory) {
+    throw new Error(
+      `${dir}: expected a model folder, received a file (loadModel takes the folder that holds it)`,
+    );
+  }
+}
+
 /** A folder on disk as {@linkcode ModelFiles}: a missing file reads as null. */
 function folderFiles(dir: string): ModelFiles {
   return {
@@ -65,12 +86,27 @@ function folderFiles(dir: string): ModelFiles {
   };
 }
 
+/** Options of {@linkcode loadModel}. */
+export interface LoadOptions {
+  /**
+   * Size limits the architecture is held to before any weight is read
+   * (see `dsl/sizes.ts`; defaults fit a 24 GiB machine).
+   */
+  limits?: SizeLimits;
+  /**
+   * Load weights with NaN or infinite elements (default false: such a
+   * checkpoint is refused naming the tensor, since every logit would be NaN).
+   */
+  allowNonFinite?: boolean;
+}
+
 /**
  * Loads a model folder (native or Hugging Face), on the active backend.
  * A name `org/name[@revision]` that is not a local path is downloaded from
  * the Hugging Face Hub into its cache first (see `hub.ts`).
  *
  * @param dir the folder, or a Hub model name.
+ * @param options size limits; whether non-finite weights are allowed.
  * @returns the model with its weights.
  * @throws Error naming the file and field or tensor at fault.
  * @example
@@ -80,10 +116,14 @@ function folderFiles(dir: string): ModelFiles {
  * const logits = model.forward([[1, 2, 3]]);
  * ```
  */
-export async function loadModel(dir: string): Promise<MambaModel> {
+export async function loadModel(
+  dir: string,
+  options: LoadOptions = {},
+): Promise<MambaModel> {
   dir = await resolveModelSource(dir); // a Hub name → its cached snapshot
+  await requireFolder(dir);
   await ensureBackend(); // none chosen yet: the "auto" order, said once
-  const { model, hfConfig } = await modelFromFiles(folderFiles(dir));
+  const { model, hfConfig } = await modelFromFiles(folderFiles(dir), options);
   origins.set(model, { dir, hfConfig });
   return model;
 }
