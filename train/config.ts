@@ -221,11 +221,16 @@ export function coerceOverrides(
     const def = (shape[key] as unknown as { def: { innerType: z.ZodType } }).def
       .innerType;
     const kind = (def as unknown as { def: { type: string } }).def.type;
-    if (
-      kind === "number" && typeof value === "string" && value.trim() !== "" &&
-      !Number.isNaN(Number(value))
-    ) {
-      out[key] = Number(value);
+    if (kind === "number" && typeof value === "string") {
+      const n = value.trim() === "" ? NaN : Number(value);
+      if (!Number.isFinite(n)) {
+        throw new Error(
+          `command line: option "--${
+            kebab(key)
+          }": expected a number, received ${JSON.stringify(value)}`,
+        );
+      }
+      out[key] = n;
     } else if (
       (kind === "boolean" || key === "resume" || key === "hf") &&
       (value === "true" || value === "false")
@@ -261,7 +266,7 @@ export function helpText(): string {
   lines.push("  --help            this text");
   lines.push("");
   lines.push(
-    "Flags are kebab-case (--seq-len=128 or --seq-len 128); the camelCase spelling (--seqLen) is accepted too.",
+    "Flags are kebab-case (--seq-len=128 or --seq-len 128); the camelCase and snake_case spellings (--seqLen, --seq_len) are the same flag; an unknown flag is refused.",
   );
   return lines.join("\n");
 }

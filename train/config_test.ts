@@ -32,7 +32,7 @@ Deno.test("config: errors name the source and the option; help lists every optio
   );
   assert.throws(
     () => resolveConfig({}, coerceOverrides({ steps: "abc" }), "a.ts"),
-    /command line: option "--steps"/,
+    /command line: option "--steps": expected a number, received "abc"$/,
   );
   assert.throws(
     () => resolveConfig({ lr: -1 }, {}, "a.ts"),

@@ -226,7 +226,7 @@ export async function trainLoop(
   let message: string | undefined;
   // The time estimate: printed after a few timed steps past the first.
   const firstStep = step + 1;
-  const estimateAt = Math.min(c.steps, firstStep + 3);
+  const estimateAt = firstStep + 2; // two timed steps
   let paceStart = performance.now();
 
   while (step < c.steps) {
@@ -298,7 +298,8 @@ export async function trainLoop(
       : c.maxMinutes > 0 && elapsed() >= c.maxMinutes * 60
       ? "time"
       : null;
-    if (step === estimateAt && step > firstStep) {
+    const end = c.stopAfter > 0 ? Math.min(c.stopAfter, c.steps) : c.steps;
+    if (step === estimateAt && step < end) {
       // Steps after the first (which includes tfjs' warm-up) give the pace.
       const perStep = (performance.now() - paceStart) / 1000 /
         (step - firstStep);
@@ -420,7 +421,7 @@ export function runEstimate(
   const limit = c.maxMinutes > 0 ? c.maxMinutes * 60 : Infinity;
   return `estimate: ${perStep.toFixed(2)} s/step → about ${
     formatDuration(total)
-  } for the ${left} steps left and ${evals} evaluation${
+  } for the ${left} step${left === 1 ? "" : "s"} left and ${evals} evaluation${
     evals === 1 ? "" : "s"
   }${
     total > limit

@@ -127,7 +127,7 @@ export async function runTraining(
   const seqLen = c.seqLen || architecture.seqLen || 256;
   if (architecture.seqLen && seqLen !== architecture.seqLen) {
     throw new Error(
-      `${archPath}: seqLen: the architecture fixes ${architecture.seqLen}, received --seqLen=${seqLen}`,
+      `${archPath}: seqLen: the architecture fixes ${architecture.seqLen}, received --seq-len=${seqLen} (leave --seq-len out, or change the architecture)`,
     );
   }
   const classes = head.kind === "classifier" ? Math.max(2, head.classes) : 0;
