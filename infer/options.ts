@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import type { SamplingConfig } from "./sampling.ts";
+import { expectedPhrase } from "../dsl/_zod_issues.ts";
 
 /** An error in what a caller asked for (maps to HTTP 400 in the server). */
 export class InferenceInputError extends Error {
@@ -138,10 +139,17 @@ export function describeZodError(
   const parts = error.issues.map((issue) => {
     const path = issue.path.map((p) => rename(String(p))).join(".") ||
       "(body)";
-    const received = "input" in issue && issue.code !== "unrecognized_keys"
+    // "expected a number", not zod's "Invalid input: expected number,
+    // received string" (which, with the value added, said "received" twice).
+    const phrase = expectedPhrase(issue as unknown as z.core.$ZodRawIssue);
+    const expected = phrase === undefined
+      ? issue.message
+      : `expected ${phrase}`;
+    const received = "input" in issue && issue.code !== "unrecognized_keys" &&
+        !/\breceived\b/.test(expected)
       ? `, received ${describeReceived(issue.input)}`
       : "";
-    return { path, text: `${path}: ${issue.message}${received}` };
+    return { path, text: `${path}: ${expected}${received}` };
   });
   return {
     field: parts[0]?.path ?? "(body)",
