@@ -461,14 +461,31 @@ export class WebGpuExecutor {
     const backend = webgpuBackend();
     const device = this.#device;
     const infos = this.#outputs.map((o) => allocate(backend, o.shape));
+    // Every input's GPU buffer first: a tensor still on the CPU is uploaded
+    // through tfjs's pending command encoder, which the flush below submits
+    // before this call's.
+    const idsIn = this.#idsSource(this.#rows(ids));
+    const stateIn = this.#stateIn.map((_, i) => ({
+      conv: gpuBuffer(backend, state![i].conv),
+      ssm: gpuBuffer(backend, state![i].ssm),
+    }));
     flushTfjs(backend);
     const encoder = device.createCommandEncoder();
-    this.#upload(this.#rows(ids), encoder);
+    if (idsIn.buffer) {
+      encoder.copyBufferToBuffer(
+        idsIn.buffer,
+        0,
+        this.#ids,
+        0,
+        4 * this.batch * this.length,
+      );
+    } else {
+      device.queue.writeBuffer(this.#ids, 0, idsIn.values!);
+    }
     this.#stateIn.forEach((pair, i) => {
       for (const key of ["conv", "ssm"] as const) {
-        const t = state![i][key];
         encoder.copyBufferToBuffer(
-          gpuBuffer(backend, t),
+          stateIn[i][key],
           0,
           pair[key].buf,
           0,
@@ -493,6 +510,7 @@ export class WebGpuExecutor {
       );
     });
     device.queue.submit([encoder.finish()]);
+    idsIn.cast?.dispose();
     const outs = infos.map((info) =>
       tf.engine().makeTensorFromTensorInfo(info)
     );
@@ -551,7 +569,17 @@ export class WebGpuExecutor {
     });
   }
 
-  #upload(ids: TokenIds, encoder: GPUCommandEncoder): void {
+  /**
+   * The ids' source: a tensor's GPU buffer (its shape checked; its range is
+   * not, the embedding clamps), or checked rows as values to write.
+   */
+  #idsSource(
+    ids: TokenIds,
+  ): {
+    buffer?: GPUBuffer;
+    values?: Int32Array<ArrayBuffer>;
+    cast?: tf.Tensor;
+  } {
     const what = "WebGpuExecutor: ids";
     const expect =
       `expected shape [${this.batch}, ${this.length}] (the executor was built for it)`;
@@ -562,18 +590,11 @@ export class WebGpuExecutor {
       ) {
         throw new Error(`${what}: ${expect}, received [${ids.shape}]`);
       }
-      const backend = webgpuBackend();
       const asInt = ids.dtype === "int32" ? ids : tf.cast(ids, "int32");
-      flushTfjs(backend);
-      encoder.copyBufferToBuffer(
-        gpuBuffer(backend, asInt),
-        0,
-        this.#ids,
-        0,
-        4 * this.batch * this.length,
-      );
-      if (asInt !== ids) asInt.dispose();
-      return;
+      return {
+        buffer: gpuBuffer(webgpuBackend(), asInt),
+        ...(asInt !== ids ? { cast: asInt } : {}),
+      };
     }
     const flat = checkIdRows(ids, this.#vocab, what);
     if (ids.length !== this.batch || flat.length !== this.batch * this.length) {
@@ -583,7 +604,7 @@ export class WebGpuExecutor {
         }]`,
       );
     }
-    this.#device.queue.writeBuffer(this.#ids, 0, flat);
+    return { values: flat };
   }
 }
 

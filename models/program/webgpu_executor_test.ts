@@ -334,3 +334,73 @@ Deno.test({
   step.dispose();
   model.dispose();
 });
+
+Deno.test({
+  name:
+    "WebGpuExecutor reads ids and state given as fresh CPU tensors after tfjs uploads them (into recycled buffers)",
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const model = buildModel({
+    name: "fresh",
+    nodes: [
+      { kind: "embedding", vocab: 40, dim: 16 },
+      { kind: "residual" },
+      { kind: "rms_norm" },
+      { kind: "lm_head", tied: true },
+    ],
+  }, { seed: 4 });
+  const rows = (k: number) =>
+    [0, 1].map((r) =>
+      Array.from({ length: 6 }, (_, t) => (k * 13 + r * 7 + t * 3) % 40)
+    );
+  /** A CPU tensor whose upload lands in a buffer tfjs recycles. */
+  const freshTensor = async (
+    values: number[][] | number[],
+    shape: number[],
+    dtype: "int32" | "float32",
+  ) => {
+    const junk = tf.fill(shape, 39, dtype); // same size, computed on the GPU
+    await junk.data();
+    junk.dispose();
+    await tf.add(tf.scalar(1), tf.scalar(1)).data(); // a submit: the buffer is free again
+    return tf.tensor(values.flat(), shape, dtype);
+  };
+  const forward = new WebGpuExecutor(
+    lowerArchitecture(model.resolved, "forward"),
+    model.params,
+    { batch: 2, length: 6 },
+  );
+  const want = await data(forward.run(rows(2)).output);
+  forward.run(rows(1)).output.dispose(); // the ids buffer now holds other ids
+  const got = await data(
+    forward.run(await freshTensor(rows(2), [2, 6], "int32")).output,
+  );
+  assert.equal(relativeError(got, want), 0, "ids from a fresh tensor");
+  forward.dispose();
+
+  const step = new WebGpuExecutor(
+    lowerArchitecture(model.resolved, "step"),
+    model.params,
+    { batch: 2, length: 1 },
+  );
+  const dIn = model.resolved.layers[0].mixer.dInner;
+  const conv = Array.from({ length: 2 * 3 * dIn }, (_, i) => Math.sin(i));
+  const ssm = Array.from({ length: 2 * dIn * 16 }, (_, i) => Math.cos(i));
+  const onGpu = [{
+    conv: tf.tensor(conv, [2, 3, dIn]),
+    ssm: tf.tensor(ssm, [2, dIn, 16]),
+  }];
+  await onGpu[0].conv.data(); // uploaded now
+  await tf.add(onGpu[0].ssm, 0).data();
+  const ref = await data(step.run([3, 4], onGpu).output);
+  step.run([3, 4], model.initialState(2).layers).output.dispose(); // other state in the inputs
+  const fresh = [{
+    conv: await freshTensor(conv, [2, 3, dIn], "float32"),
+    ssm: await freshTensor(ssm, [2, dIn, 16], "float32"),
+  }];
+  const mine = await data(step.run([3, 4], fresh).output);
+  assert.equal(relativeError(mine, ref), 0, "state from fresh tensors");
+  step.dispose();
+  model.dispose();
+});
