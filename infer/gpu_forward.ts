@@ -822,9 +822,12 @@ export class GpuForward {
       }
       const backend = webgpuBackend();
       const asInt = ids.dtype === "int32" ? ids : tf.cast(ids, "int32");
-      if (asInt !== ids) flushTfjs(backend); // the cast is computed first
+      // A tensor still on the CPU is uploaded through tfjs's pending command
+      // encoder (into a recycled buffer): flushed, with the cast, before ours.
+      const source = gpuBuffer(backend, asInt);
+      flushTfjs(backend);
       encoder.copyBufferToBuffer(
-        gpuBuffer(backend, asInt),
+        source,
         0,
         this.#ids,
         0,

@@ -523,3 +523,36 @@ Deno.test({
   cache.dispose();
   model.dispose();
 });
+
+Deno.test({
+  name:
+    "GpuForward reads ids given as a fresh CPU tensor after tfjs uploads it (into a recycled buffer)",
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const model = buildModel({
+    name: "fresh-ids",
+    nodes: [
+      { kind: "embedding", vocab: 40, dim: 16 },
+      { kind: "residual" },
+      { kind: "rms_norm" },
+      { kind: "lm_head", tied: true },
+    ],
+  }, { seed: 4 });
+  const rows = (k: number) =>
+    [0, 1].map((r) =>
+      Array.from({ length: 6 }, (_, t) => (k * 13 + r * 7 + t * 3) % 40)
+    );
+  const fwd = new GpuForward(model, { batch: 2, length: 6 });
+  const want = await fwd.forward(rows(2)).data();
+  fwd.forward(rows(1)).dispose(); // the ids buffer now holds other ids
+  const junk = tf.fill([2, 6], 39, "int32"); // same size, made on the GPU
+  await junk.data();
+  junk.dispose();
+  await tf.add(tf.scalar(1), tf.scalar(1)).data(); // its buffer is free again
+  const fresh = tf.tensor2d(rows(2), [2, 6], "int32"); // values on the CPU
+  const got = await fwd.forward(fresh).data();
+  assert.equal(relativeError(got, want), 0);
+  fwd.dispose();
+  model.dispose();
+});
