@@ -5,9 +5,14 @@
  * @module
  */
 import { tf } from "./backend.ts";
-import type { RefSsdInputs } from "./ssd_reference.ts";
-import type { DtLimit, SsdInputs } from "./ssd_types.ts";
-import { rng } from "./_scan_test_data.ts";
+import { ssdChunked, type SsdChunkedOptions } from "./ssd_chunked.ts";
+import {
+  referenceSsdGrad,
+  type RefSsdInputs,
+  SSD_GRAD_OF,
+} from "./ssd_reference.ts";
+import { type DtLimit, SSD_INPUT_NAMES, type SsdInputs } from "./ssd_types.ts";
+import { relError, rng } from "./_scan_test_data.ts";
 
 /** Sizes and which optional inputs to draw. */
 export interface SsdCaseSpec {
@@ -80,4 +85,52 @@ export function toSsdTensors(q: RefSsdInputs): SsdInputs {
       ? tf.tensor4d(f(q.initialState), [b, h, p, n])
       : undefined,
   };
+}
+
+/**
+ * The gradient of every input of ssdChunked, through tf.grads, of
+ * sum(y·gy) + sum(state·gs) with random gy, gs, against referenceSsdGrad.
+ *
+ * @param spec the case; must be `full` (every input given).
+ * @param options ssdChunked's options.
+ * @returns the relative error of each input's gradient, by input name.
+ */
+export async function ssdGradErrors(
+  spec: SsdCaseSpec,
+  options: SsdChunkedOptions,
+  seed = 7,
+): Promise<Record<string, number>> {
+  const q = makeSsdCase({ ...spec, full: true }, seed);
+  const r = rng(seed + 92);
+  const gy = Float32Array.from(
+    { length: q.b * q.l * q.h * q.p },
+    () => r() - 0.5,
+  );
+  const gs = Float32Array.from(
+    { length: q.b * q.h * q.p * q.n },
+    () => r() - 0.5,
+  );
+  const want = referenceSsdGrad(q, gy, gs);
+  const inputs = toSsdTensors(q);
+  const names = SSD_INPUT_NAMES;
+  const xs = names.map((k) => inputs[k] as tf.Tensor);
+  const gyT = tf.tensor4d(gy, [q.b, q.l, q.h, q.p]);
+  const gsT = tf.tensor4d(gs, [q.b, q.h, q.p, q.n]);
+  const grads = tf.grads((...args: tf.Tensor[]) => {
+    const given = Object.fromEntries(names.map((k, i) => [k, args[i]]));
+    const { y, state } = ssdChunked(
+      { ...inputs, ...given } as unknown as SsdInputs,
+      options,
+    );
+    return tf.add(tf.sum(tf.mul(y, gyT)), tf.sum(tf.mul(state, gsT)));
+  })(xs);
+  const errors: Record<string, number> = {};
+  for (let i = 0; i < names.length; i++) {
+    errors[names[i]] = relError(
+      await grads[i].data(),
+      want[SSD_GRAD_OF[names[i]]]!,
+    );
+  }
+  tf.dispose([...grads, ...xs, gyT, gsT]);
+  return errors;
 }
