@@ -10,8 +10,14 @@
  *
  * @module
  */
-import parser from "yargs-parser";
 import { encodeBase64 } from "./_base64.ts";
+import { parseFlagsOrExit } from "./_flags.ts";
+
+const HELP = `usage: deno task bundle [--out dist/mamba-serve.js]
+Writes one self-contained JS file that serves a model on the wasm backend
+(cpu when wasm cannot start); run it with:
+  deno run -A <out> --model <dir|url> [--port 8000] (the flags of deno task serve)
+  --out FILE             the bundle to write (default dist/mamba-serve.js)`;
 
 const WASM_FILES = ["tfjs-backend-wasm-simd.wasm", "tfjs-backend-wasm.wasm"];
 
@@ -68,7 +74,7 @@ export async function bundleEdge(out: string): Promise<number> {
 }
 
 if (import.meta.main) {
-  const a = parser(Deno.args, { string: ["out"] });
+  const a = parseFlagsOrExit(Deno.args, { out: "string" }, HELP);
   const out = a.out ?? "dist/mamba-serve.js";
   const slash = out.lastIndexOf("/");
   if (slash > 0) await Deno.mkdir(out.slice(0, slash), { recursive: true });

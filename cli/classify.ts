@@ -1,59 +1,86 @@
 /**
- * `deno task classify --model <dir|url> "text" …`: prints the class
- * probabilities of each text (or of `--ids 1,2,3`) for a classifier model.
- * Unlike the article's `infer`, it classifies the text it is given.
+ * `deno task classify --model <dir|url> "text" …`: prints each class's
+ * probability for each text (or for `--ids 1,2,3`), named by the classifier's
+ * `labels` when the model carries them. Unlike the article's `infer`, it
+ * classifies the text it is given.
  *
- * Reference: Hugging Face text-classification pipeline output (one row of
- * scores per input).
+ * Reference: Hugging Face text-classification pipeline output (a label and
+ * score per class and input).
  *
  * @module
  */
-import parser from "yargs-parser";
 import { type BackendName, setBackend } from "../kernels/backend.ts";
 import { promptToIds } from "../infer/generate.ts";
 import { loadServedModel } from "../infer/load.ts";
-import { classifyRows } from "../infer/classify.ts";
+import { classifyRows, labelScores } from "../infer/classify.ts";
+import { parseFlagsOrExit } from "./_flags.ts";
 
 const HELP =
-  `usage: deno task classify --model <dir|url> [--backend NAME] [--json] "text" … | --ids 1,2,3`;
+  `usage: deno task classify --model <dir|url> [options] "text" … | --ids 1,2,3
+  --ids 1,2,3            classify token ids instead of texts
+  --backend NAME         auto (default) | webgpu | wasm | cpu
+  --json                 print {labels, probabilities, scores} as JSON
+Prints one line per input: the input, then "label: probability" for each
+class (a single sigmoid output is P(class 1): class 0 gets 1 − p).`;
+
+const FLAGS = {
+  model: "string",
+  ids: "string",
+  backend: { kind: "string", choices: ["auto", "webgpu", "wasm", "cpu"] },
+  json: "boolean",
+} as const;
 
 if (import.meta.main) {
-  const a = parser(Deno.args, {
-    string: ["model", "ids", "backend"],
-    boolean: ["json", "help"],
-    configuration: { "parse-numbers": false },
+  const a = parseFlagsOrExit(Deno.args, FLAGS, HELP, {
+    positionals: Infinity,
+    required: ["model"],
   });
-  const texts = a._.map(String);
-  if (a.help || !a.model || (texts.length === 0 && a.ids === undefined)) {
-    console.log(HELP);
-    Deno.exit(a.help ? 0 : 2);
+  const texts = a._;
+  if ((texts.length === 0) === (a.ids === undefined)) {
+    console.error(
+      `error: expected texts or --ids, ${
+        texts.length ? "received both" : "received neither"
+      }\n${HELP.split("\n")[0]}`,
+    );
+    Deno.exit(2);
   }
   try {
     await setBackend((a.backend ?? "auto") as BackendName);
-    const { model, tokenizer } = await loadServedModel(a.model);
+    const { model, tokenizer } = await loadServedModel(a.model!);
     const head = model.architecture.nodes[model.architecture.nodes.length - 1];
     if (head.kind !== "classifier") {
       throw new Error(
         `${a.model}: expected a classifier model, received a ${head.kind} head (use deno task generate)`,
       );
     }
+    if (texts.length > 0 && !tokenizer) {
+      throw new Error(
+        `${a.model}: this model folder has no tokenizer (tokenizer.json), so texts cannot be encoded; pass token ids with --ids 1,2,3`,
+      );
+    }
     const inputs: (string | number[])[] = a.ids !== undefined
-      ? [String(a.ids).split(",").map(Number)]
+      ? [a.ids.split(",").map(Number)]
       : texts;
     const rows = inputs.map((x, i) =>
       promptToIds(x, {
         vocab: model.resolved.vocab,
         tokenizer,
-        field: `input ${i}`,
+        field: a.ids !== undefined ? "--ids" : `input ${i}`,
       })
     );
     const probs = await classifyRows(model, rows, { padId: tokenizer?.padId });
-    if (a.json) console.log(JSON.stringify({ probabilities: probs }));
-    else {
+    const scores = probs.map((row) => labelScores(model, row));
+    if (a.json) {
+      console.log(JSON.stringify({
+        labels: head.labels ?? null,
+        probabilities: probs,
+        scores,
+      }));
+    } else {
       inputs.forEach((x, i) => {
-        const label = typeof x === "string" ? JSON.stringify(x) : x.join(",");
-        const p = probs[i].map((v, c) => `class ${c}: ${v.toFixed(4)}`);
-        console.log(`${label}\t${p.join("\t")}`);
+        const input = typeof x === "string" ? JSON.stringify(x) : x.join(",");
+        const p = scores[i].map((s) => `${s.label}: ${s.score.toFixed(4)}`);
+        console.log(`${input}\t${p.join("\t")}`);
       });
     }
   } catch (err) {

@@ -13,11 +13,11 @@
  *
  * @module
  */
-import parser from "yargs-parser";
 import { type BackendName, setBackend } from "../kernels/backend.ts";
 import { generate } from "../infer/generate.ts";
 import { loadServedModel } from "../infer/load.ts";
 import type { GenerateOptions } from "../infer/options.ts";
+import { parseFlagsOrExit } from "./_flags.ts";
 
 const HELP =
   `usage: deno task generate --model <dir|url> (--prompt TEXT | --ids 1,2,3) [options]
@@ -28,51 +28,77 @@ const HELP =
   --stop-ids 2,3         stop token ids (default: eos_token_id of the folder)
   --beams N --length-penalty L --early-stopping     beam search
   --backend NAME         auto (default) | webgpu | wasm | cpu
-  --json                 print {input_ids, output_ids, text, timings} as JSON`;
+  --json                 print {input_ids, output_ids, text, timings} as JSON
+Flags are kebab-case; --max_new_tokens and --maxNewTokens are the same flag.`;
+
+const FLAGS = {
+  model: "string",
+  prompt: "string",
+  ids: "string",
+  "max-new-tokens": { kind: "integer", min: 1 },
+  greedy: "boolean",
+  temperature: { kind: "number", min: 0 },
+  "top-k": { kind: "integer", min: 0 },
+  "top-p": { kind: "number", min: 0, max: 1 },
+  "min-p": { kind: "number", min: 0, max: 1 },
+  "repetition-penalty": { kind: "number", min: 0 },
+  seed: "integer",
+  stop: "strings",
+  "stop-ids": "string",
+  beams: { kind: "integer", min: 1 },
+  "length-penalty": "number",
+  "early-stopping": "boolean",
+  backend: { kind: "string", choices: ["auto", "webgpu", "wasm", "cpu"] },
+  json: "boolean",
+} as const;
 
 const ids = (s: unknown) =>
   String(s).split(",").filter((x) => x.trim() !== "").map(Number);
 
-/** @returns generation options from parsed flags (numbers checked by zod later). */
-function optionsFromFlags(a: Record<string, unknown>): GenerateOptions {
-  const num = (k: string) => a[k] === undefined ? undefined : Number(a[k]);
+/** @returns generation options from parsed flags (ranges checked again by zod). */
+function optionsFromFlags(
+  a: ReturnType<typeof parseFlagsOrExit<typeof FLAGS>>,
+): GenerateOptions {
   const o: Record<string, unknown> = {
-    maxNewTokens: num("max-new-tokens"),
-    greedy: a.greedy ? true : undefined,
-    temperature: num("temperature"),
-    topK: num("top-k"),
-    topP: num("top-p"),
-    minP: num("min-p"),
-    repetitionPenalty: num("repetition-penalty"),
-    seed: num("seed"),
-    stop: a.stop === undefined ? undefined : [a.stop].flat().map(String),
+    maxNewTokens: a["max-new-tokens"],
+    greedy: a.greedy,
+    temperature: a.temperature,
+    topK: a["top-k"],
+    topP: a["top-p"],
+    minP: a["min-p"],
+    repetitionPenalty: a["repetition-penalty"],
+    seed: a.seed,
+    stop: a.stop,
     stopTokenIds: a["stop-ids"] === undefined ? undefined : ids(a["stop-ids"]),
-    numBeams: num("beams"),
-    lengthPenalty: num("length-penalty"),
-    earlyStopping: a["early-stopping"] ? true : undefined,
+    numBeams: a.beams,
+    lengthPenalty: a["length-penalty"],
+    earlyStopping: a["early-stopping"],
   };
   for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
   return o as GenerateOptions;
 }
 
 if (import.meta.main) {
-  const a = parser(Deno.args, {
-    string: ["model", "prompt", "ids", "stop", "stop-ids", "backend"],
-    boolean: ["greedy", "early-stopping", "json", "help"],
-    configuration: { "camel-case-expansion": false, "parse-numbers": false },
-  });
-  if (
-    a.help || !a.model || (a.prompt === undefined) === (a.ids === undefined)
-  ) {
-    console.log(HELP);
-    Deno.exit(a.help ? 0 : 2);
+  const a = parseFlagsOrExit(Deno.args, FLAGS, HELP, { required: ["model"] });
+  if ((a.prompt === undefined) === (a.ids === undefined)) {
+    console.error(
+      `error: expected one of --prompt or --ids, received ${
+        a.prompt === undefined ? "neither" : "both"
+      }\n${HELP.split("\n")[0]}`,
+    );
+    Deno.exit(2);
   }
   try {
     const backend = await setBackend((a.backend ?? "auto") as BackendName);
-    const served = await loadServedModel(a.model);
+    const served = await loadServedModel(a.model!);
+    if (a.prompt !== undefined && !served.tokenizer) {
+      throw new Error(
+        `${a.model}: this model folder has no tokenizer (tokenizer.json), so --prompt cannot be encoded; pass token ids with --ids 1,2,3`,
+      );
+    }
     const options = optionsFromFlags(a);
     options.stopTokenIds ??= served.stopTokenIds;
-    const prompt = a.ids !== undefined ? ids(a.ids) : a.prompt;
+    const prompt = a.ids !== undefined ? ids(a.ids) : a.prompt!;
     const encoder = new TextEncoder();
     const stream = !a.json && (options.numBeams ?? 1) === 1;
     const [r] = await generate(served.model, [prompt], {

@@ -115,6 +115,20 @@ export function checkRules(arch: Architecture): ArchitectureIssue[] {
         ),
       );
     } else if (node.kind === "classifier") {
+      const names = node.classes === 1 && node.activation === "sigmoid"
+        ? 2 // one sigmoid output: P(class 1), so names for class 0 and 1
+        : node.classes;
+      if (node.labels && node.labels.length !== names) {
+        issues.push(
+          ArchitectureError.issueText(
+            [...path, "labels"],
+            `${names} class names (one per class${
+              names !== node.classes ? ", two for one sigmoid output" : ""
+            })`,
+            `${node.labels.length} names`,
+          ),
+        );
+      }
       if (node.activation === "softmax" && node.classes < 2) {
         issues.push(
           ArchitectureError.issue(

@@ -218,12 +218,16 @@ export const ClassifierNodeSchema: z.ZodObject<{
   activation: z.ZodEnum<
     { sigmoid: "sigmoid"; softmax: "softmax"; none: "none" }
   >;
+  labels: z.ZodOptional<z.ZodArray<z.ZodString>>;
 }, z.core.$strict> = z.strictObject({
   kind: kindTag("classifier"),
   pooling: oneOf(["last", "mean", "flatten"]),
   hidden: ClassifierHiddenSchema.optional(),
   classes: posInt(),
   activation: oneOf(["sigmoid", "softmax", "none"]),
+  /** Class names by index (one per class; two for one sigmoid output: [class 0, class 1]). */
+  labels: z.array(z.string().min(1), { error: "an array of class names" })
+    .optional(),
 });
 
 /** `times` copies of `body` in a row; each copy has its own weights. */

@@ -1,11 +1,13 @@
 /**
  * Private: `POST /v1/classify` — `text` or `input_ids`, one or several;
- * answers `probabilities`, one row per input.
+ * answers `probabilities`, one row per input as the model outputs it, and
+ * `scores`, each class's `{label, score}` per input (a single sigmoid output
+ * as two classes), named by the classifier's `labels` when it has them.
  *
  * @module
  */
 import type { Context } from "hono";
-import { classifyRows } from "./classify.ts";
+import { classifyRows, labelScores } from "./classify.ts";
 import { promptToIds } from "./generate.ts";
 import { ClassifyRequestSchema } from "./_http_schema.ts";
 import { HttpError, readJson, type RouteContext } from "./_http.ts";
@@ -77,8 +79,11 @@ export function classifyRoute(
         padId: tokenizer?.padId,
       });
       const tokens = rows.reduce((s, r) => s + r.length, 0);
+      const head = model.architecture.nodes.at(-1);
       return c.json({
         probabilities,
+        scores: probabilities.map((row) => labelScores(model, row)),
+        labels: head?.kind === "classifier" ? head.labels ?? null : null,
         usage: { prompt_tokens: tokens, total_tokens: tokens },
       });
     } finally {

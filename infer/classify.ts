@@ -21,6 +21,46 @@ function classifyOne(model: MambaModel, ids: number[]): tf.Tensor {
   return model.forward([ids]);
 }
 
+/** One class's name and score for one input. */
+export interface LabelScore {
+  /** The class name from the classifier's `labels`, else its index as text. */
+  label: string;
+  /** Its probability (a raw score when the head's activation is "none"). */
+  score: number;
+}
+
+/**
+ * Each class's name and score for one output row of a classifier. A single
+ * sigmoid output is P(class 1), so it becomes two classes: class 0 with
+ * 1 − p and class 1 with p.
+ *
+ * @param model a classifier-head model (its `labels`, when saved, name the classes).
+ * @param row one input's output, (c) — a row of {@linkcode classifyRows}.
+ * @returns one entry per class, in class order.
+ * @example
+ * ```ts
+ * import { labelScores } from "./classify.ts";
+ * declare const model: import("../models/types.ts").MambaModel;
+ * labelScores(model, [0.25]); // [{label: "ham", score: 0.75}, {label: "spam", score: 0.25}] with labels ["ham", "spam"]
+ * ```
+ */
+export function labelScores(model: MambaModel, row: number[]): LabelScore[] {
+  const head = model.architecture.nodes[model.architecture.nodes.length - 1];
+  if (head.kind !== "classifier") {
+    throw new Error(
+      `labelScores: expected a classifier model, received a ${head.kind} head`,
+    );
+  }
+  const name = (c: number) => head.labels?.[c] ?? String(c);
+  if (head.activation === "sigmoid" && head.classes === 1) {
+    return [
+      { label: name(0), score: 1 - row[0] },
+      { label: name(1), score: row[0] },
+    ];
+  }
+  return row.map((score, c) => ({ label: name(c), score }));
+}
+
 /**
  * Class probabilities, one input at a time (each alone: no padding between
  * inputs). A model with a fixed sequence length (`seqLen` in its

@@ -10,7 +10,8 @@
  *   server-sent event per token (`data: {"token", "index", "text"?}`), then
  *   `event: done` with the full result.
  * - `POST /v1/classify` — `text` or `input_ids` (one or several); returns
- *   `probabilities` (one row per input).
+ *   `probabilities` (one row per input), `scores` (`{label, score}` per class
+ *   and input) and the classifier's `labels` (class names, or null).
  * - `GET /v1/model` — architecture, backend, limits. `GET /healthz`.
  *
  * Errors are JSON `{error: {message, field}}` with a 4xx status; requests over
@@ -187,6 +188,7 @@ export function createApp(options: AppOptions): App {
     c.json({
       name: options.name ?? null,
       head: head.kind,
+      labels: head.kind === "classifier" ? head.labels ?? null : null,
       architecture: model.architecture,
       vocab,
       d_model: model.resolved.dModel,

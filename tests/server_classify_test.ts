@@ -2,7 +2,8 @@
  * `POST /v1/classify` with a real classifier model over HTTP: probabilities
  * equal the model's own forward on the input as training encodes it (cut to
  * seqLen, left-padded), for one and several inputs; an id outside the
- * vocabulary is a 400 naming input_ids (a wrong head: infer/server_test.ts).
+ * vocabulary is a 400 naming input_ids (a wrong head: infer/server_test.ts);
+ * each class's probability comes with the classifier's label names.
  */
 import assert from "node:assert/strict";
 import { setBackend } from "../kernels/backend.ts";
@@ -35,7 +36,12 @@ Deno.test({
         embedding({ vocab: 256, dim: 16 }),
         residual({ mixer: mamba({ dState: 4 }) }),
         rmsNorm(),
-        classifier({ pooling: "mean", classes: 3, activation: "softmax" }),
+        classifier({
+          pooling: "mean",
+          classes: 3,
+          activation: "softmax",
+          labels: ["spam", "work", "other"],
+        }),
       ],
     }),
     { seed: 3 },
@@ -63,8 +69,20 @@ Deno.test({
     });
     const res = await post({ text: texts });
     assert.equal(res.status, 200);
-    const { probabilities } = await res.json();
+    const { probabilities, scores, labels } = await res.json();
     assert.equal(probabilities.length, 2);
+    // Each class's name from the classifier's labels, beside its probability.
+    assert.deepEqual(labels, ["spam", "work", "other"]);
+    assert.deepEqual(
+      scores,
+      probabilities.map((row: number[]) =>
+        row.map((score, c) => ({ label: labels[c], score }))
+      ),
+    );
+    const info = await (await fetch(`http://127.0.0.1:${server.port}/v1/model`))
+      .json();
+    assert.deepEqual(info.labels, ["spam", "work", "other"]);
+    assert.deepEqual(info.architecture.nodes.at(-1).labels, labels);
     for (const [i, want] of wants.entries()) {
       assert.equal(probabilities[i].length, 3);
       for (let c = 0; c < 3; c++) {
