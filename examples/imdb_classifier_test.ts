@@ -31,3 +31,29 @@ Deno.test("imdb_classifier builds the article's 22,234,625 parameters", async ()
   assert.equal(finalNorm, 2 * d, "the final LayerNormalization before Flatten");
   assert.equal(total, 22_234_625);
 });
+
+Deno.test("imdb_classifier's training options are the article's recipe and valid", async () => {
+  const { training } = await import("./imdb_classifier.ts");
+  const { resolveConfig } = await import("../train/config.ts");
+  const { stepsForEpochs } = await import("../train/run.ts");
+  const c = resolveConfig(training, {}, "examples/imdb_classifier.ts");
+  assert.equal(c.epochs, 10);
+  assert.equal(c.batchSize, 32);
+  assert.deepEqual([c.lr, c.minLr, c.warmupSteps], [1e-3, 1e-3, 0]);
+  assert.deepEqual([c.weightDecay, c.beta1, c.beta2, c.eps], [
+    0.004,
+    0.9,
+    0.999,
+    1e-7,
+  ]);
+  assert.deepEqual([c.validation, c.test, c.seed], [0, 0.5, 0]);
+  assert.equal(c.tokenizer, "bert-base-uncased");
+  assert.equal(
+    stepsForEpochs(c.epochs, 25000, {
+      batchSize: c.batchSize,
+      accumSteps: c.accumSteps,
+      wholeBatches: true,
+    }),
+    7810,
+  );
+});

@@ -165,6 +165,35 @@ Deno.test("--resume continues bit-for-bit: same losses as an uninterrupted run",
   assert.deepEqual(rest.test, full.test);
 });
 
+Deno.test("--validation=0 (the article's split): no evaluations, no best checkpoint; the saved model is the last step's", async () => {
+  const out = `${dir}/noval`;
+  const lines: string[] = [];
+  const r = await runTraining(clsFile, {
+    ...common,
+    data: csv,
+    validation: 0,
+    steps: 4,
+    evalEvery: 2,
+    earlyStop: "val_accuracy",
+    patience: 1,
+    out,
+  }, (l) => lines.push(l));
+  assert.equal(r.loop.step, 4);
+  assert.equal(r.loop.reason, "steps");
+  assert.deepEqual(r.loop.best, { value: null, step: 0 });
+  assert.equal(r.loop.validation, undefined);
+  assert.ok(!lines.some((l) => l.startsWith("restored")), lines.join("\n"));
+  assert.match(lines.join("\n"), /no evaluation \(no validation set\)/);
+  await assert.rejects(Deno.stat(`${out}/checkpoints/best`));
+  assert.deepEqual(
+    await Deno.readFile(`${out}/model/model.safetensors`),
+    await Deno.readFile(`${out}/checkpoints/last/model.safetensors`),
+  );
+  const rows = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim()
+    .split("\n").map((l) => JSON.parse(l));
+  assert.equal(rows.filter((x) => x.type === "eval").length, 0);
+});
+
 Deno.test("bad input: vocab smaller than the tokenizer's; corrupt checkpoint; missing column", async () => {
   const small = `${dir}/small.json`;
   await Deno.writeTextFile(small, JSON.stringify(tinyClassifier(100)));

@@ -204,6 +204,11 @@ export async function trainLoop(
   const valRows = data.kind === "classify"
     ? data.validation.length
     : Math.floor(data.validation.ids.length / (seqLen + 1));
+  if (valRows === 0) {
+    progress.log(
+      "no validation set (--validation=0): no evaluation during training, no best checkpoint; the model saved is the last step's",
+    );
+  }
   const valNote = valBatches * c.batchSize < valRows
     ? ` (first ${valBatches * c.batchSize} of ${valRows} validation ${
       data.kind === "classify" ? "examples" : "windows"
@@ -309,20 +314,24 @@ export async function trainLoop(
     }
     if (step === firstStep) paceStart = performance.now();
     if (step % c.evalEvery === 0 || step === c.steps || stopNow) {
-      validation = await evaluate(model, data, "validation", {
-        c,
-        tokenizer,
-        seqLen,
-        maxBatches: valBatches,
-      });
       const row: Record<string, number> = {};
-      for (const [k, v] of Object.entries(validation)) row[`val_${k}`] = v;
-      await append({ type: "eval", step, ...row, time_s: elapsed() });
-      progress.log(
-        `eval step ${step}${valNote}: ${
-          Object.entries(row).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" ")
-        }`,
-      );
+      if (valRows > 0) {
+        validation = await evaluate(model, data, "validation", {
+          c,
+          tokenizer,
+          seqLen,
+          maxBatches: valBatches,
+        });
+        for (const [k, v] of Object.entries(validation)) row[`val_${k}`] = v;
+        await append({ type: "eval", step, ...row, time_s: elapsed() });
+        progress.log(
+          `eval step ${step}${valNote}: ${
+            Object.entries(row).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(
+              " ",
+            )
+          }`,
+        );
+      }
       const value = row[metricName];
       const improved = value !== undefined && (best.value === null ||
         (LOWER.has(metricName) ? value < best.value : value > best.value));
@@ -330,7 +339,7 @@ export async function trainLoop(
         best = { value, step };
         bestValidation = validation;
         badEvals = 0;
-      } else badEvals++;
+      } else if (value !== undefined) badEvals++;
       const parts = {
         model,
         tokenizer,
@@ -413,8 +422,8 @@ export function runEstimate(
 ): string {
   const end = c.stopAfter > 0 ? Math.min(c.stopAfter, c.steps) : c.steps;
   const left = Math.max(0, end - step);
-  const evals = Math.floor(end / c.evalEvery) - Math.floor(step / c.evalEvery) +
-    (end % c.evalEvery === 0 ? 0 : 1);
+  const evals = evalBatches === 0 ? 0 : Math.floor(end / c.evalEvery) -
+    Math.floor(step / c.evalEvery) + (end % c.evalEvery === 0 ? 0 : 1);
   // A forward-only batch costs about a third of a training micro-batch.
   const perEval = evalBatches * perStep / c.accumSteps / 3;
   const total = left * perStep + evals * perEval;

@@ -152,7 +152,10 @@ export async function runTraining(
       wholeBatches: data.kind === "classify",
     });
   }
-  log(runPlan(c, { trainRows, seqLen, kind: data.kind }));
+  const validationRows = data.kind === "classify"
+    ? data.validation.length
+    : Math.floor(data.validation.ids.length / (seqLen + 1));
+  log(runPlan(c, { trainRows, seqLen, kind: data.kind, validationRows }));
 
   let model: MambaModel;
   let resume;
@@ -337,7 +340,13 @@ export function stopLine(loop: LoopResult, total: number): string {
  */
 export function runPlan(
   c: TrainConfig,
-  o: { trainRows: number; seqLen: number; kind: "classify" | "lm" },
+  o: {
+    trainRows: number;
+    seqLen: number;
+    kind: "classify" | "lm";
+    /** Validation rows (0: no evaluations); default: some. */
+    validationRows?: number;
+  },
 ): string {
   const rows = c.steps * c.batchSize * c.accumSteps;
   const unit = o.kind === "classify" ? "examples" : "windows";
@@ -350,9 +359,13 @@ export function runPlan(
     epochs.toFixed(2)
   } epochs of ${n(o.trainRows)} training ${unit}${
     c.epochs > 0 ? ` (--epochs=${c.epochs})` : ""
-  }; ${evals} evaluation${evals === 1 ? "" : "s"} (every ${c.evalEvery} steps)${
-    c.stopAfter > 0 ? `; stopping after step ${c.stopAfter}` : ""
-  }${
+  }; ${
+    o.validationRows === 0
+      ? `no evaluation (no validation set), a checkpoint every ${c.evalEvery} steps`
+      : `${evals} evaluation${
+        evals === 1 ? "" : "s"
+      } (every ${c.evalEvery} steps)`
+  }${c.stopAfter > 0 ? `; stopping after step ${c.stopAfter}` : ""}${
     c.maxMinutes > 0 ? `; at most ${c.maxMinutes} min` : ""
   }; a time estimate follows the first steps`;
 }
