@@ -29,7 +29,12 @@ export default architecture({
     embedding({ vocab: 256, dim: 64 }),
     repeat(2, [residual({ norm: rmsNorm(), mixer: mamba({ dState: 8 }) })]),
     rmsNorm(),
-    classifier({ pooling: "mean", classes: 1, activation: "sigmoid" }),
+    classifier({
+      pooling: "mean",
+      classes: 1,
+      activation: "sigmoid",
+      labels: ["ham", "spam"], // label 1 is spam (train/data/embedded.ts)
+    }),
   ],
 });
 
