@@ -130,6 +130,26 @@ export function quietDeviceSelect(): void {
   }
 }
 
+/**
+ * tfjs-webgpu reads a GPU tensor synchronously (`dataSync`, `arraySync`,
+ * `print`) through a 2-D canvas, which Deno does not have: the read failed
+ * with "Cannot read properties of null (reading 'clearRect')". This backend
+ * says what to do instead; everything else is tfjs's.
+ */
+class WebGPUBackendForDeno extends WebGPUBackend {
+  override readSync(dataId: object): ReturnType<WebGPUBackend["readSync"]> {
+    try {
+      return super.readSync(dataId);
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err;
+      throw new Error(
+        'webgpu: dataSync(), arraySync() and print() cannot read a GPU tensor synchronously here (no 2-D canvas); use await tensor.data() or await tensor.array(), or setBackend("wasm")',
+        { cause: err },
+      );
+    }
+  }
+}
+
 function registerWebGPU(): void {
   if (webgpuRegistered) return;
   webgpuRegistered = true;
@@ -163,7 +183,7 @@ function registerWebGPU(): void {
           : SUBMIT_BATCH_HARDWARE,
       );
     }
-    return new WebGPUBackend(device, adapter.info);
+    return new WebGPUBackendForDeno(device, adapter.info);
   }, 3);
 }
 registerWebGPU();

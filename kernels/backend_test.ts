@@ -145,3 +145,24 @@ console.log(JSON.stringify({ gpu, nodeviceSelect: Deno.env.get("NODEVICE_SELECT"
     await Deno.remove(tmp);
   }
 });
+
+Deno.test({
+  name: "a synchronous read of a webgpu tensor says to await data() instead",
+  ignore: !(await hasWebGPU()),
+}, async () => {
+  const r = await runScript(`
+import { setBackend, tf } from "ROOT/kernels/backend.ts";
+await setBackend("webgpu");
+const t = tf.tensor([1, 2]).square();
+let message = "no error";
+try { t.dataSync(); } catch (e) { message = (e as Error).message; }
+console.log(JSON.stringify({ message, after: Array.from(await tf.tensor([3]).square().data()) }));
+`);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.match(
+    out.message,
+    /^webgpu: dataSync\(\).*use await tensor\.data\(\)/,
+  );
+  assert.deepEqual(out.after, [9]); // the backend still works
+});
