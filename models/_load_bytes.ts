@@ -16,7 +16,12 @@ import { architectureFromHfConfig } from "./hf_config.ts";
 import { buildModel, type WeightValues } from "./model.ts";
 import { parseSafetensors } from "./safetensors.ts";
 import { checkAllFound, checkShard, parseShardIndex } from "./_shard_index.ts";
-import { checkFinite } from "./_weights_check.ts";
+import {
+  checkFinite,
+  checkWeightFileSize,
+  weightBytesBudget,
+} from "./_weights_check.ts";
+import { architectureSizes } from "../dsl/sizes.ts";
 import type { LoadOptions } from "./io.ts";
 import type { MambaModel } from "./types.ts";
 
@@ -37,6 +42,14 @@ export interface ModelFiles {
    * @throws Error naming the file when it exists but cannot be read.
    */
   read(name: string): Promise<Uint8Array | null>;
+  /**
+   * A file's size in bytes, without reading it (optional: weight files of a
+   * source without it are not checked against the byte budget before they
+   * are read).
+   * @param name a file name in the folder.
+   * @returns the size, or null when the folder has no such file.
+   */
+  size?(name: string): Promise<number | null>;
 }
 
 /** A model built from files, with the Hugging Face config it came from. */
@@ -82,7 +95,11 @@ export async function modelFromFiles(
       limits: options.limits,
     });
   }
-  const weights = await readWeights(files, options.allowNonFinite ?? false);
+  const weights = await readWeights(
+    files,
+    options.allowNonFinite ?? false,
+    architectureSizes(arch).parameters,
+  );
   const head = arch.nodes[arch.nodes.length - 1];
   if (head.kind === "lm_head" && head.tied) weights.delete("lm_head.weight");
   try {
@@ -118,8 +135,18 @@ export function parseJsonObject(
 async function readWeights(
   files: ModelFiles,
   allowNonFinite: boolean,
+  parameters: number,
 ): Promise<WeightValues> {
   const values: WeightValues = new Map();
+  // Weight files larger than the architecture can fill are refused unread.
+  let left = weightBytesBudget(parameters);
+  const fits = async (name: string) => {
+    const size = await files.size?.(name);
+    if (size === undefined || size === null) return;
+    checkWeightFileSize(size, left, parameters, files.path(name));
+    left -= size;
+  };
+  await fits("model.safetensors");
   const single = await files.read("model.safetensors");
   if (single) {
     addTensors(values, single, files.path("model.safetensors"), allowNonFinite);
@@ -137,6 +164,7 @@ async function readWeights(
   const shards = parseShardIndex(parseJsonObject(indexBytes, index), index);
   const seen = new Map<string, string>();
   for (const name of shards.shards) {
+    await fits(name);
     const bytes = await files.read(name);
     if (!bytes) {
       throw new Error(`${files.path(name)}: listed in ${index}, not found`);

@@ -83,6 +83,16 @@ function folderFiles(dir: string): ModelFiles {
         );
       }
     },
+    size: async (name) => {
+      try {
+        return (await Deno.stat(join(dir, name))).size;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return null;
+        throw new Error(
+          `${join(dir, name)}: cannot read (${(e as Error).message})`,
+        );
+      }
+    },
   };
 }
 

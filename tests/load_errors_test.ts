@@ -276,6 +276,29 @@ Deno.test("load: NaN or infinite weights are refused by tensor name unless allow
   ]);
 });
 
+Deno.test("load: a weight file larger than the architecture can fill is refused unread", async () => {
+  // A sparse 64 GB model.safetensors: reading it would exhaust memory.
+  const dir = await tinyCopy();
+  const file = join(dir, "model.safetensors");
+  await Deno.truncate(file, 64 * 2 ** 30);
+  // Budget: 2 × 4 bytes × 25,056 parameters + 8 + the 100,000,000-byte
+  // header limit.
+  await refuses(dir, [
+    new RegExp(
+      `^${
+        file.replaceAll(".", "\\.")
+      }: expected at most 100,200,456 bytes \\(the weights of 25,056 parameters, as the architecture has, at most twice over in float32, with their headers\\), received a file of 68,719,476,736 bytes$`,
+    ),
+  ]);
+  // Shards count together.
+  const sharded = await shardedCopy();
+  const shard = join(sharded, "model-00002-of-00002.safetensors");
+  await Deno.truncate(shard, 100_200_000);
+  await refuses(sharded, [
+    /model-00002-of-00002\.safetensors: expected at most 100,1\d\d,\d\d\d bytes .*received a file of 100,200,000 bytes$/,
+  ]);
+});
+
 Deno.test("load: a missing folder, or a file, is named as such", async () => {
   const missing = join(await Deno.makeTempDir(), "no-such-model");
   await refuses(missing, [
