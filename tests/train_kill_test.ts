@@ -172,6 +172,9 @@ Deno.test("kill -9 at many instants, then --resume: consistent last/best and the
   assert.ok(kills >= 15, `only ${kills} runs were killed`);
   if (!finished) await train(out, { resume: true });
   await assertConsistent(out, "at the end");
+  const left = [...Deno.readDirSync(out)].map((e) => e.name)
+    .filter((n) => n.startsWith("."));
+  assert.deepEqual(left, [], "temporary folders left beside the model");
   const model = await Deno.readFile(`${out}/model/model.safetensors`);
   assert.deepEqual(model, refModel, "final model = the uninterrupted run's");
   const rows = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim()

@@ -32,6 +32,7 @@ import {
   validationBatches,
 } from "./loop.ts";
 import { writeCurves } from "./_curves.ts";
+import { writeDirAtomic } from "./_atomic_dir.ts";
 import { checkVocab, loadTokenizer } from "./tokenizers.ts";
 
 /** What {@linkcode runTraining} returns. */
@@ -225,12 +226,18 @@ export async function runTraining(
   }
   const test = await evaluate(model, data, "test", { c, tokenizer, seqLen });
   const saved: RunResult["saved"] = { native: `${outDir}/model` };
-  await saveModel(model, saved.native, { format: "native" });
-  await tokenizer.save(saved.native);
+  // Whole or not at all, like the checkpoints: a kill mid-save leaves the
+  // previous folder (and --resume writes it again).
+  await writeDirAtomic(saved.native, async (tmp) => {
+    await saveModel(model, tmp, { format: "native" });
+    await tokenizer.save(tmp);
+  });
   if (c.hf === true || (c.hf === "auto" && head.kind === "lm_head")) {
     try {
-      await saveModel(model, `${outDir}/model-hf`, { format: "hf" });
-      await tokenizer.save(`${outDir}/model-hf`);
+      await writeDirAtomic(`${outDir}/model-hf`, async (tmp) => {
+        await saveModel(model, tmp, { format: "hf" });
+        await tokenizer.save(tmp);
+      });
       saved.hf = `${outDir}/model-hf`;
     } catch (err) {
       log(
