@@ -125,7 +125,12 @@ export {
   type BuildOptions,
   type WeightValues,
 } from "./models/model.ts";
-export { loadModel, saveModel, type SaveOptions } from "./models/io.ts";
+export {
+  loadModel,
+  type LoadOptions,
+  saveModel,
+  type SaveOptions,
+} from "./models/io.ts";
 export {
   downloadHubModel,
   hubCacheDir,
