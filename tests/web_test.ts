@@ -198,7 +198,7 @@ Deno.test("the web page in headless Chromium gives Hugging Face's greedy ids of 
     await buildWeb(site);
 
     await t.step(
-      "wasm: by Hub name, a missing repository, a picked folder, a text prompt",
+      "wasm: by Hub name, a missing repository, a picked folder, a text prompt, Stop",
       async () => {
         const browser = await chromium.launch({ executablePath, args: ARGS });
         browsers.push(browser);
@@ -247,6 +247,24 @@ Deno.test("the web page in headless Chromium gives Hugging Face's greedy ids of 
           await page.$eval("#output", (el) => el.textContent),
           "Mamba" + oracle.text,
         );
+
+        // Stop ends a long generation early, with what it has so far. (The
+        // fixture prompt's greedy continuation never reaches the eos id 2:
+        // it settles into 246 repeated; "Mamba"'s reaches it at token 72.)
+        const { prompt } = await greedyFixture("tiny");
+        await page.fill("#prompt", `ids: ${prompt.join(", ")}`);
+        await page.fill("#max-new-tokens", "100000");
+        await page.click("#generate");
+        await page.waitForSelector("#output-ids:not(:empty)", {
+          state: "attached", // inside a closed <details>
+        });
+        await page.click("#stop");
+        assert.match(
+          await settled(page, "gen-status"),
+          /^done: \d+ tokens \(aborted\)/,
+        );
+        assert.ok((await outputIds(page)).length < 100000);
+
         const screenshot = Deno.env.get("WEB_TEST_SCREENSHOT");
         if (screenshot) {
           await page.screenshot({ path: screenshot, fullPage: true });
