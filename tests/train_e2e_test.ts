@@ -242,6 +242,45 @@ Deno.test("bad input: vocab smaller than the tokenizer's; corrupt checkpoint; mi
     ),
     /optimizer\.safetensors/,
   );
+  // Moments that are not finite, and an architecture file changed since.
+  await Deno.remove(`${out}/checkpoints`, { recursive: true });
+  await runTraining(clsFile, {
+    ...common,
+    data: csv,
+    steps: 2,
+    evalEvery: 2,
+    out,
+  }, quiet);
+  const optPath = `${out}/checkpoints/last/optimizer.safetensors`;
+  const bytes = await Deno.readFile(optPath);
+  const good = bytes.slice();
+  const headerLen = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+  new DataView(bytes.buffer).setFloat32(8 + headerLen, NaN, true);
+  await Deno.writeFile(optPath, bytes);
+  await assert.rejects(
+    runTraining(
+      clsFile,
+      { ...common, data: csv, steps: 4, out, resume: true },
+      quiet,
+    ),
+    /optimizer\.safetensors: tensor "[mv]\.[^"]+": expected finite moments.*received NaN at index 0/,
+  );
+  await Deno.writeFile(optPath, good);
+  const changed = `${dir}/cls_changed.json`;
+  const arch = tinyClassifier();
+  (arch.nodes[1] as { times: number }).times = 2;
+  await Deno.writeTextFile(
+    changed,
+    JSON.stringify({ ...arch, training: { batchSize: 4 } }),
+  );
+  await assert.rejects(
+    runTraining(
+      changed,
+      { ...common, data: csv, steps: 4, out, resume: true },
+      quiet,
+    ),
+    /--resume: .*checkpoints\/last\/architecture\.json: expected the architecture of .*cls_changed\.json, received a different one \(nodes\[1\]\.times: 1 in the checkpoint, 2 in the file\)/,
+  );
   await assert.rejects(
     runTraining(clsFile, { ...common, data: csv, textColumn: "body" }, quiet),
     /data\.csv: column "body"/,

@@ -331,6 +331,16 @@ export async function loadCheckpoint(
         `${optPath}: tensor "${name}": expected F32, received ${t.dtype}`,
       );
     }
+    const bad = t.data.findIndex((x) =>
+      !Number.isFinite(x) || (name.startsWith("v.") && x < 0)
+    );
+    if (bad >= 0) {
+      throw new Error(
+        `${optPath}: tensor "${name}": expected finite moments${
+          name.startsWith("v.") ? " ≥ 0" : ""
+        }, received ${t.data[bad]} at index ${bad}`,
+      );
+    }
     if (name.startsWith("m.")) m.set(name.slice(2), t.data);
     else if (name.startsWith("v.")) v.set(name.slice(2), t.data);
     else {throw new Error(

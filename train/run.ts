@@ -193,6 +193,14 @@ export async function runTraining(
   if (!fresh) {
     resume = await loadCheckpoint(resumeDir!, { steps: c.steps });
     model = resume.model;
+    if (JSON.stringify(model.architecture) !== JSON.stringify(architecture)) {
+      model.dispose();
+      throw new Error(
+        `--resume: ${resumeDir}/architecture.json: expected the architecture of ${archPath}, received a different one (${
+          firstDifference(model.architecture, architecture)
+        }); resume with the file the run started with, or start a new run`,
+      );
+    }
     if (c.resume === true) await reconcileBest(resume.trainer, outDir, log);
     log(`resumed from ${resumeDir} at step ${resume.trainer.step}`);
   } else {
@@ -399,4 +407,27 @@ export function stepsForEpochs(
     ? Math.floor(trainRows / o.batchSize)
     : trainRows / o.batchSize;
   return Math.max(1, Math.ceil((epochs * perEpoch) / o.accumSteps - 1e-9));
+}
+
+/** The first path where two JSON values differ, as "path: a vs b". */
+function firstDifference(a: unknown, b: unknown, path = ""): string {
+  if (
+    typeof a === "object" && a !== null && typeof b === "object" && b !== null
+  ) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    for (const k of keys) {
+      const x = (a as Record<string, unknown>)[k];
+      const y = (b as Record<string, unknown>)[k];
+      if (JSON.stringify(x) !== JSON.stringify(y)) {
+        return firstDifference(
+          x,
+          y,
+          Array.isArray(a) ? `${path}[${k}]` : path ? `${path}.${k}` : k,
+        );
+      }
+    }
+  }
+  return `${path || "(root)"}: ${JSON.stringify(a)} in the checkpoint, ${
+    JSON.stringify(b)
+  } in the file`;
 }
