@@ -66,8 +66,9 @@ await setBackend(backend);
 const model = buildModel(mamba130m, { seed: 0 });
 const layers = model.resolved.layers.length;
 const d = model.resolved.dModel, dIn = model.resolved.layers[0].mixer.dInner;
-const n = model.resolved.layers[0].mixer.dState,
-  r = model.resolved.layers[0].mixer.dtRankValue;
+const mixer0 = model.resolved.layers[0].mixer;
+if (mixer0.kind !== "mamba") throw new Error("model_gpu: a Mamba-1 model");
+const n = mixer0.dState, r = mixer0.dtRankValue;
 
 const gpuDevice = backend === "webgpu" ? webgpuBackend().device : null;
 const timer: GpuTimer | null = gpuDevice ? makeGpuTimer(gpuDevice) : null;

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { EmbeddingNode, MambaNode } from "./schema.ts";
+import type { EmbeddingNode, Mamba2Node, MambaNode } from "./schema.ts";
 
 /**
  * Numeric dtRank of a mixer.
@@ -28,8 +28,24 @@ export function dtRankOf(mixer: MambaNode, dModel: number): number {
  * @param dModel model width d.
  * @returns dIn = expand · dModel.
  */
-export function dInnerOf(mixer: MambaNode, dModel: number): number {
+export function dInnerOf(
+  mixer: MambaNode | Mamba2Node,
+  dModel: number,
+): number {
   return mixer.expand * dModel;
+}
+
+/**
+ * Heads of a Mamba-2 mixer.
+ * @param mixer the mixer node.
+ * @param dModel model width d.
+ * @returns heads, with "auto" = expand · dModel / headDim (rounded down;
+ *   the rules refuse a mismatch).
+ */
+export function headsOf(mixer: Mamba2Node, dModel: number): number {
+  return mixer.heads === "auto"
+    ? Math.max(1, Math.floor(mixer.expand * dModel / mixer.headDim))
+    : mixer.heads;
 }
 
 /**

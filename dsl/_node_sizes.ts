@@ -15,8 +15,8 @@
  *
  * @module
  */
-import { dInnerOf, dtRankOf } from "./_derived.ts";
-import type { MambaNode, Node, NodeKind } from "./schema.ts";
+import { dInnerOf, dtRankOf, headsOf } from "./_derived.ts";
+import type { Mamba2Node, MambaNode, Node, NodeKind } from "./schema.ts";
 import type { ArchitectureSizes } from "./sizes.ts";
 
 /** What a node's size depends on beyond its own fields. */
@@ -66,7 +66,10 @@ export interface SizeField {
 }
 
 /** Mixer kinds a residual block may hold, by kind. */
-export const MIXER_SIZES: { readonly mamba: Sizer<MambaNode> } = {
+export const MIXER_SIZES: {
+  readonly mamba: Sizer<MambaNode>;
+  readonly mamba2: Sizer<Mamba2Node>;
+} = {
   mamba: {
     // in_proj (2dIn, d), conv1d (dIn, 1, k) [+ bias dIn], x_proj (r+2n, dIn),
     // dt_proj (dIn, r) + bias dIn, A_log (dIn, n), D (dIn), out_proj (d, dIn)
@@ -92,6 +95,32 @@ export const MIXER_SIZES: { readonly mamba: Sizer<MambaNode> } = {
       { path: ["dConv"], typical: 4 },
       ...(typeof m.dtRank === "number"
         ? [{ path: ["dtRank"], typical: 48 }]
+        : []),
+    ],
+  },
+  mamba2: {
+    // in_proj (2dIn + 2gn + h, d) [+ bias], conv1d (dIn + 2gn, 1, k)
+    // [+ bias], dt_bias, A_log, D (h), norm (dIn), out_proj (d, dIn) [+ d].
+    size(m, { dModel: d, tokens: l }) {
+      const dIn = dInnerOf(m, d), h = headsOf(m, d), n = m.dState;
+      const conv = dIn + 2 * m.groups * n, k = m.dConv;
+      const inProj = dIn + conv + h;
+      const parameters = inProj * d + conv * k + 3 * h + dIn + d * dIn +
+        (m.convBias ? conv : 0) + (m.bias ? inProj + d : 0);
+      // (l, in_proj width), the (h, headDim, n) state, the (k, conv) window,
+      // a chunk's (h, Q, Q) decay matrix.
+      const q = Math.min(l, m.chunkSize);
+      const activation = Math.max(l * inProj, dIn * n, conv * k, h * q * q);
+      return { parameters, activation };
+    },
+    fields: (m) => [
+      { path: ["expand"], typical: 2 },
+      { path: ["dState"], typical: 128 },
+      { path: ["dConv"], typical: 4 },
+      { path: ["groups"], typical: 1 },
+      { path: ["chunkSize"], typical: 256 },
+      ...(typeof m.heads === "number"
+        ? [{ path: ["heads"], typical: 24 }]
         : []),
     ],
   },
@@ -129,9 +158,11 @@ export const NODE_SIZES: { readonly [K in LeafKind]: Sizer<NodeOf<K>> } = {
   rms_norm: normSizer,
   layer_norm: normSizer,
   mamba: MIXER_SIZES.mamba,
+  mamba2: MIXER_SIZES.mamba2,
   residual: {
     size(node, ctx) {
-      const mixer = MIXER_SIZES[node.mixer.kind].size(node.mixer, ctx);
+      const mixer = (MIXER_SIZES[node.mixer.kind] as Sizer<typeof node.mixer>)
+        .size(node.mixer, ctx);
       return {
         parameters: normParameters(node.norm.kind, ctx.dModel) +
           mixer.parameters,
@@ -139,10 +170,11 @@ export const NODE_SIZES: { readonly [K in LeafKind]: Sizer<NodeOf<K>> } = {
       };
     },
     fields: (node) =>
-      MIXER_SIZES[node.mixer.kind].fields(node.mixer).map((f) => ({
-        ...f,
-        path: ["mixer", ...f.path],
-      })),
+      (MIXER_SIZES[node.mixer.kind] as Sizer<typeof node.mixer>)
+        .fields(node.mixer).map((f) => ({
+          ...f,
+          path: ["mixer", ...f.path],
+        })),
   },
   dropout: {
     size: (_node, { dModel: d, tokens: l }) => ({

@@ -19,7 +19,13 @@ import {
   type ArchitectureIssue,
   formatPath,
 } from "./errors.ts";
-import type { Architecture, MambaNode, Node } from "./schema.ts";
+import type {
+  Architecture,
+  Mamba2Node,
+  MambaNode,
+  MixerNode,
+  Node,
+} from "./schema.ts";
 
 const HEAD_KINDS: ReadonlySet<string> = new Set(["lm_head", "classifier"]);
 
@@ -106,11 +112,11 @@ export function checkRules(arch: Architecture): ArchitectureIssue[] {
   for (const { node, path } of all) {
     if (node.kind === "residual") {
       issues.push(...checkMixer(node.mixer, [...path, "mixer"], dim));
-    } else if (node.kind === "mamba") {
+    } else if (node.kind === "mamba" || node.kind === "mamba2") {
       issues.push(
         ArchitectureError.issue(
           [...path, "kind"],
-          `a sequence node; a "mamba" mixer goes inside a residual`,
+          `a sequence node; a "${node.kind}" mixer goes inside a residual`,
           node.kind,
         ),
       );
@@ -153,25 +159,19 @@ export function checkRules(arch: Architecture): ArchitectureIssue[] {
   return issues;
 }
 
-/** The rules of one mixer: dtRank ≤ dInner and dtFloor ≤ dtMin ≤ dtMax. */
+/**
+ * The rules of one mixer: dtFloor ≤ dtMin ≤ dtMax; Mamba-1: dtRank ≤
+ * dInner; Mamba-2: heads × headDim = expand × dim, groups divide heads,
+ * the time-step limit's lo ≤ hi.
+ */
 function checkMixer(
-  mixer: MambaNode,
+  mixer: MixerNode,
   path: PropertyKey[],
   dim: number | undefined,
 ): ArchitectureIssue[] {
-  const issues: ArchitectureIssue[] = [];
-  if (dim !== undefined && mixer.dtRank !== "auto") {
-    const dInner = mixer.expand * dim;
-    if (mixer.dtRank > dInner) {
-      issues.push(
-        ArchitectureError.issue(
-          [...path, "dtRank"],
-          `"auto" or an integer <= dInner = ${dInner} (expand ${mixer.expand} * dim ${dim})`,
-          mixer.dtRank,
-        ),
-      );
-    }
-  }
+  const issues: ArchitectureIssue[] = mixer.kind === "mamba2"
+    ? checkMamba2(mixer, path, dim)
+    : checkMamba1(mixer, path, dim);
   if (mixer.dtMin > mixer.dtMax) {
     issues.push(
       ArchitectureError.issue(
@@ -189,6 +189,81 @@ function checkMixer(
         mixer.dtFloor,
       ),
     );
+  }
+  return issues;
+}
+
+/** Mamba-2's shape rules (official `Mamba2.__init__` asserts the same). */
+function checkMamba2(
+  mixer: Mamba2Node,
+  path: PropertyKey[],
+  dim: number | undefined,
+): ArchitectureIssue[] {
+  const issues: ArchitectureIssue[] = [];
+  const dInner = dim === undefined ? undefined : mixer.expand * dim;
+  let heads = mixer.heads === "auto" ? undefined : mixer.heads;
+  if (dInner !== undefined) {
+    const what = `expand ${mixer.expand} * dim ${dim} = ${dInner}`;
+    if (mixer.heads === "auto") {
+      if (dInner % mixer.headDim !== 0) {
+        issues.push(
+          ArchitectureError.issueText(
+            [...path, "headDim"],
+            `a divisor of dInner (${what}), since heads is "auto"`,
+            String(mixer.headDim),
+          ),
+        );
+      } else heads = dInner / mixer.headDim;
+    } else if (mixer.heads * mixer.headDim !== dInner) {
+      issues.push(
+        ArchitectureError.issueText(
+          [...path, "heads"],
+          `heads * headDim = dInner (${what})`,
+          `${mixer.heads} * ${mixer.headDim} = ${mixer.heads * mixer.headDim}`,
+        ),
+      );
+    }
+  }
+  if (heads !== undefined && heads % mixer.groups !== 0) {
+    issues.push(
+      ArchitectureError.issue(
+        [...path, "groups"],
+        `a divisor of the ${heads} heads`,
+        mixer.groups,
+      ),
+    );
+  }
+  const [lo, hi] = mixer.dtLimit;
+  if (hi !== null && lo > hi) {
+    issues.push(
+      ArchitectureError.issueText(
+        [...path, "dtLimit"],
+        "[lo, hi] with lo <= hi",
+        JSON.stringify(mixer.dtLimit),
+      ),
+    );
+  }
+  return issues;
+}
+
+/** Mamba-1's rule: a numeric dtRank ≤ dInner. */
+function checkMamba1(
+  mixer: MambaNode,
+  path: PropertyKey[],
+  dim: number | undefined,
+): ArchitectureIssue[] {
+  const issues: ArchitectureIssue[] = [];
+  if (dim !== undefined && mixer.dtRank !== "auto") {
+    const dInner = mixer.expand * dim;
+    if (mixer.dtRank > dInner) {
+      issues.push(
+        ArchitectureError.issue(
+          [...path, "dtRank"],
+          `"auto" or an integer <= dInner = ${dInner} (expand ${mixer.expand} * dim ${dim})`,
+          mixer.dtRank,
+        ),
+      );
+    }
   }
   return issues;
 }

@@ -34,7 +34,9 @@ import {
   type ArchitectureInput,
   ArchitectureSchema,
   type ClassifierNodeInput,
+  type Mamba2NodeInput,
   type MambaNodeInput,
+  type MixerNodeInput,
   type NodeInput,
   type NormNodeInput,
 } from "./schema.ts";
@@ -116,12 +118,35 @@ export function mamba(options: MambaOptions = {}): MambaNodeInput {
   return { kind: "mamba", ...plainData(options) };
 }
 
+/** Options of {@linkcode mamba2}: every Mamba-2 mixer field, all optional. */
+export type Mamba2Options = Omit<Mamba2NodeInput, "kind">;
+
+/**
+ * Mamba-2 mixer node (the SSD block), (b, l, d) → (b, l, d): in_proj to
+ * z | xBC | Δ, causal conv + SiLU over xBC, the SSD with one A per head
+ * and B, C shared by each group of heads, y · SiLU(z) through a gated
+ * RMSNorm, out_proj.
+ * @param options mixer fields; defaults are those of HF `Mamba2Config`
+ *   (headDim 64, groups 8, dState 128, chunkSize 256; heads "auto").
+ * @returns the mixer node as plain data.
+ * @example
+ * ```ts
+ * import { mamba2 } from "./builder.ts";
+ * mamba2({ headDim: 16, groups: 1, dState: 16, chunkSize: 64 });
+ * ```
+ * Reference: Dao & Gu (2024) §7 (the Mamba-2 block); state-spaces/mamba
+ * `modules/mamba2.py`; HF `Mamba2Mixer`.
+ */
+export function mamba2(options: Mamba2Options = {}): Mamba2NodeInput {
+  return { kind: "mamba2", ...plainData(options) };
+}
+
 /** Options of {@linkcode residual}. */
 export interface ResidualOptions {
   /** The pre-norm (default `rmsNorm()`). */
   norm?: NormNodeInput;
-  /** The mixer (default `mamba()`). */
-  mixer?: MambaNodeInput;
+  /** The mixer, `mamba()` or `mamba2()` (default `mamba()`). */
+  mixer?: MixerNodeInput;
 }
 
 /**
@@ -139,7 +164,7 @@ export interface ResidualOptions {
  */
 export function residual(
   options: ResidualOptions = {},
-): { kind: "residual"; norm?: NormNodeInput; mixer?: MambaNodeInput } {
+): { kind: "residual"; norm?: NormNodeInput; mixer?: MixerNodeInput } {
   return { kind: "residual", ...plainData(options) };
 }
 

@@ -15,6 +15,7 @@ import { validateArchitecture } from "./builder.ts";
 import {
   dInnerOf,
   dtRankOf as derivedDtRank,
+  headsOf,
   paddedVocabOf,
 } from "./_derived.ts";
 import type { SizeLimits } from "./sizes.ts";
@@ -22,18 +23,33 @@ import type {
   Architecture,
   ClassifierNode,
   HeadNode,
+  Mamba2Node,
   MambaNode,
+  MixerNode,
   Node,
   NormNode,
 } from "./schema.ts";
 
-/** A mixer with its derived sizes. */
-export type ResolvedMixer = MambaNode & {
+/** A Mamba-1 (or Falcon-Mamba) mixer with its derived sizes. */
+export type ResolvedMamba = MambaNode & {
   /** Inner width dIn = expand · dModel. */
   dInner: number;
   /** dtRank as a number ("auto" = ceil(dModel / 16)). */
   dtRankValue: number;
 };
+
+/** A Mamba-2 mixer with its derived sizes. */
+export type ResolvedMamba2 = Mamba2Node & {
+  /** Inner width dIn = expand · dModel = heads · headDim. */
+  dInner: number;
+  /** heads as a number ("auto" = dIn / headDim). */
+  headsValue: number;
+  /** Channels of the conv: x, B and C, dIn + 2 · groups · dState. */
+  convDim: number;
+};
+
+/** A mixer with its derived sizes. */
+export type ResolvedMixer = ResolvedMamba | ResolvedMamba2;
 
 /** One residual block of the expanded model. */
 export interface ResolvedLayer {
@@ -137,8 +153,9 @@ export function resolveArchitecture(
           plan.push(structuredClone(node));
           break;
         case "mamba":
+        case "mamba2":
           // Rejected by the rules: a mixer only stands inside a residual.
-          throw new Error("unreachable: bare mamba node");
+          throw new Error(`unreachable: bare ${node.kind} node`);
       }
     }
   };
@@ -172,8 +189,16 @@ export function dtRankOf(mixer: MambaNode, dModel: number): number {
   return derivedDtRank(mixer, dModel);
 }
 
-/** The mixer with dInner and numeric dtRank. */
-function resolveMixer(mixer: MambaNode, dModel: number): ResolvedMixer {
+/** The mixer with its derived sizes. */
+function resolveMixer(mixer: MixerNode, dModel: number): ResolvedMixer {
+  if (mixer.kind === "mamba2") {
+    return {
+      ...mixer,
+      dInner: dInnerOf(mixer, dModel),
+      headsValue: headsOf(mixer, dModel),
+      convDim: dInnerOf(mixer, dModel) + 2 * mixer.groups * mixer.dState,
+    };
+  }
   return {
     ...mixer,
     dInner: dInnerOf(mixer, dModel),

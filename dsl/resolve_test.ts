@@ -28,6 +28,7 @@ Deno.test("resolve: mamba_130m has 24 layers, dtRank 48, dInner 1536", () => {
   assert.equal(r.layers.length, 24);
   assert.deepEqual(r.layers.map((l) => l.index), [...Array(24).keys()]);
   for (const layer of r.layers) {
+    assert.ok(layer.mixer.kind === "mamba");
     assert.equal(layer.mixer.dtRank, "auto");
     assert.equal(layer.mixer.dtRankValue, 48);
     assert.equal(layer.mixer.dInner, 1536);
@@ -45,7 +46,7 @@ Deno.test("resolve: dtRank auto is ceil(dim / 16); numbers are kept", () => {
     name: "t",
     nodes: [embedding({ vocab: 8, dim: 768 }), residual(), lmHead()],
   }).nodes[1];
-  assert.ok(mixer.kind === "residual");
+  assert.ok(mixer.kind === "residual" && mixer.mixer.kind === "mamba");
   assert.equal(dtRankOf(mixer.mixer, 768), 48);
   assert.equal(dtRankOf(mixer.mixer, 100), 7); // ceil(6.25)
   assert.equal(dtRankOf(mixer.mixer, 16), 1);
@@ -59,7 +60,10 @@ Deno.test("resolve: dtRank auto is ceil(dim / 16); numbers are kept", () => {
     ],
   }));
   assert.deepEqual(
-    r.layers.map((l) => [l.mixer.dtRankValue, l.mixer.dInner]),
+    r.layers.map((l) => [
+      l.mixer.kind === "mamba" ? l.mixer.dtRankValue : NaN,
+      l.mixer.dInner,
+    ]),
     [[5, 300], [7, 200]],
   );
 });
@@ -106,6 +110,7 @@ Deno.test("resolve: IMDB plan has a dropout after each of the 12 blocks", () => 
     assert.deepEqual(layer.norm, { kind: "layer_norm", eps: 1e-5 });
     assert.equal(layer.mixer.dState, 32);
     assert.equal(layer.mixer.dInner, 256);
+    assert.ok(layer.mixer.kind === "mamba");
     assert.equal(layer.mixer.dtRankValue, 8);
   }
 });

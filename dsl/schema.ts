@@ -120,6 +120,9 @@ export const SCAN_IMPLS: readonly [
  * dState = state_size, expand, dConv = conv_kernel, dtRank = time_step_rank,
  * bias = use_bias (in_proj and out_proj), convBias = use_conv_bias,
  * dtMin/dtMax/dtFloor/dtScale/dtInit = time_step_min/max/floor/scale/init_scheme.
+ * `bcdtRmsEps` makes it Falcon-Mamba (HF `FalconMambaConfig.mixer_rms_eps`):
+ * RMS norms without weights on B, C and the time step's input (after
+ * x_proj, before dt_proj); absent, the plain Mamba mixer.
  */
 export const MambaNodeSchema: z.ZodObject<{
   kind: z.ZodLiteral<"mamba">;
@@ -137,6 +140,7 @@ export const MambaNodeSchema: z.ZodObject<{
   scan: z.ZodDefault<
     z.ZodEnum<{ [K in (typeof SCAN_IMPLS)[number]]: K }>
   >;
+  bcdtRmsEps: z.ZodOptional<z.ZodNumber>;
 }, z.core.$strict> = z.strictObject({
   kind: kindTag("mamba"),
   dState: posInt().default(16),
@@ -154,6 +158,86 @@ export const MambaNodeSchema: z.ZodObject<{
   dtScale: posNumber().default(1.0),
   dtInit: oneOf(["random", "constant"]).default("random"),
   scan: oneOf(SCAN_IMPLS).default("auto"),
+  bcdtRmsEps: posNumber().optional(),
+});
+
+/** The gated RMSNorm semantics a `mamba2` mixer may follow (see its schema). */
+export const MAMBA2_NORMS: readonly ["official", "transformers"] = [
+  "official",
+  "transformers",
+] as const;
+
+/**
+ * The Mamba-2 mixer (SSD block). Field names follow HF `Mamba2Config`, with
+ * its defaults: heads = num_heads ("auto" = expand · dim / headDim, the
+ * official `nheads`; HF's default 128 is that at hidden_size 4096), headDim
+ * = head_dim, groups = n_groups, dState = state_size, expand, dConv =
+ * conv_kernel, chunkSize = chunk_size, bias = use_bias, convBias =
+ * use_conv_bias, dtMin/dtMax/dtFloor = time_step_min/max/floor (the dt_bias
+ * initialisation), dtLimit = time_step_limit ([lo, hi]; hi null = no upper
+ * limit, HF's infinity). The limit clamps Δ in the parallel forward only,
+ * not in the one-token step, as both the official `Mamba2.step` and HF's
+ * decode do.
+ *
+ * `norm` picks the gated RMSNorm before out_proj (y · SiLU(z), then RMS):
+ * `"official"` (state-spaces/mamba `Mamba2`) normalises each of the
+ * `groups` groups of dIn / groups channels with eps 1e-5; `"transformers"`
+ * (transformers 5.17's torch path) normalises the whole dIn with `normEps`
+ * (HF's `layer_norm_epsilon`). They agree when groups is 1 and normEps 1e-5.
+ */
+export const Mamba2NodeSchema: z.ZodObject<{
+  kind: z.ZodLiteral<"mamba2">;
+  heads: z.ZodDefault<z.ZodUnion<readonly [z.ZodLiteral<"auto">, z.ZodInt]>>;
+  headDim: z.ZodDefault<z.ZodInt>;
+  groups: z.ZodDefault<z.ZodInt>;
+  dState: z.ZodDefault<z.ZodInt>;
+  expand: z.ZodDefault<z.ZodInt>;
+  dConv: z.ZodDefault<z.ZodInt>;
+  chunkSize: z.ZodDefault<z.ZodInt>;
+  bias: z.ZodDefault<z.ZodBoolean>;
+  convBias: z.ZodDefault<z.ZodBoolean>;
+  dtMin: z.ZodDefault<z.ZodNumber>;
+  dtMax: z.ZodDefault<z.ZodNumber>;
+  dtFloor: z.ZodDefault<z.ZodNumber>;
+  dtLimit: z.ZodDefault<
+    z.ZodTuple<[z.ZodNumber, z.ZodNullable<z.ZodNumber>], null>
+  >;
+  norm: z.ZodDefault<
+    z.ZodEnum<{ official: "official"; transformers: "transformers" }>
+  >;
+  normEps: z.ZodDefault<z.ZodNumber>;
+}, z.core.$strict> = z.strictObject({
+  kind: kindTag("mamba2"),
+  heads: z.union([
+    z.literal("auto", { error: `"auto" or ${POSITIVE_INTEGER}` }),
+    posInt(`"auto" or ${POSITIVE_INTEGER}`),
+  ], { error: `"auto" or ${POSITIVE_INTEGER}` }).default("auto"),
+  headDim: posInt().default(64),
+  groups: posInt().default(8),
+  dState: posInt().default(128),
+  expand: posInt().default(2),
+  dConv: posInt().default(4),
+  chunkSize: posInt().default(256),
+  bias: bool().default(false),
+  convBias: bool().default(true),
+  dtMin: posNumber().default(0.001),
+  dtMax: posNumber().default(0.1),
+  dtFloor: posNumber().default(1e-4),
+  dtLimit: z.tuple([
+    z.number({ error: "a number >= 0" }).min(0, { error: "a number >= 0" }),
+    posNumber().nullable(),
+  ], { error: "[lo, hi] with 0 <= lo and hi a positive number or null" })
+    .default([0, null]),
+  norm: oneOf(MAMBA2_NORMS).default("official"),
+  normEps: posNumber().default(1e-5),
+});
+
+/** Either mixer kind a residual block may hold, discriminated on `kind`. */
+export const MixerNodeSchema: z.ZodDiscriminatedUnion<[
+  typeof MambaNodeSchema,
+  typeof Mamba2NodeSchema,
+]> = z.discriminatedUnion("kind", [MambaNodeSchema, Mamba2NodeSchema], {
+  error: 'a mixer of kind "mamba" or "mamba2"',
 });
 
 /**
@@ -164,12 +248,12 @@ export const MambaNodeSchema: z.ZodObject<{
 export const ResidualNodeSchema: z.ZodObject<{
   kind: z.ZodLiteral<"residual">;
   norm: z.ZodPrefault<typeof NormNodeSchema>;
-  mixer: z.ZodPrefault<typeof MambaNodeSchema>;
+  mixer: z.ZodPrefault<typeof MixerNodeSchema>;
 }, z.core.$strict> = z.strictObject({
   kind: kindTag("residual"),
   // prefault, not default: the default is parsed, so its own defaults fill in.
   norm: NormNodeSchema.prefault({ kind: "rms_norm" }),
-  mixer: MambaNodeSchema.prefault({ kind: "mamba" }),
+  mixer: MixerNodeSchema.prefault({ kind: "mamba" }),
 });
 
 /** Dropout with rate in [0, 1); active only in training. */
@@ -250,6 +334,7 @@ export const NodeSchema: z.ZodDiscriminatedUnion<[
   typeof RmsNormNodeSchema,
   typeof LayerNormNodeSchema,
   typeof MambaNodeSchema,
+  typeof Mamba2NodeSchema,
   typeof ResidualNodeSchema,
   typeof DropoutNodeSchema,
   typeof RepeatNodeSchema,
@@ -260,6 +345,7 @@ export const NodeSchema: z.ZodDiscriminatedUnion<[
   RmsNormNodeSchema,
   LayerNormNodeSchema,
   MambaNodeSchema,
+  Mamba2NodeSchema,
   ResidualNodeSchema,
   DropoutNodeSchema,
   RepeatNodeSchema,
@@ -273,6 +359,7 @@ export const NODE_SCHEMAS: {
   readonly rms_norm: typeof RmsNormNodeSchema;
   readonly layer_norm: typeof LayerNormNodeSchema;
   readonly mamba: typeof MambaNodeSchema;
+  readonly mamba2: typeof Mamba2NodeSchema;
   readonly residual: typeof ResidualNodeSchema;
   readonly dropout: typeof DropoutNodeSchema;
   readonly repeat: typeof RepeatNodeSchema;
@@ -283,6 +370,7 @@ export const NODE_SCHEMAS: {
   rms_norm: RmsNormNodeSchema,
   layer_norm: LayerNormNodeSchema,
   mamba: MambaNodeSchema,
+  mamba2: Mamba2NodeSchema,
   residual: ResidualNodeSchema,
   dropout: DropoutNodeSchema,
   repeat: RepeatNodeSchema,
@@ -333,6 +421,14 @@ export type NormNodeInput = z.input<typeof NormNodeSchema>;
 export type MambaNode = z.infer<typeof MambaNodeSchema>;
 /** A Mamba mixer node as written. */
 export type MambaNodeInput = z.input<typeof MambaNodeSchema>;
+/** A validated Mamba-2 mixer node. */
+export type Mamba2Node = z.infer<typeof Mamba2NodeSchema>;
+/** A Mamba-2 mixer node as written. */
+export type Mamba2NodeInput = z.input<typeof Mamba2NodeSchema>;
+/** Either validated mixer node. */
+export type MixerNode = MambaNode | Mamba2Node;
+/** Either mixer node as written. */
+export type MixerNodeInput = MambaNodeInput | Mamba2NodeInput;
 /** A validated residual block. */
 export type ResidualNode = z.infer<typeof ResidualNodeSchema>;
 /** A validated dropout node. */

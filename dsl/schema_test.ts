@@ -126,7 +126,7 @@ Deno.test("schema: unknown node kind lists every kind", () => {
   assertOnlyIssue(
     withNodes([residual(), { kind: "conv" }]),
     "nodes[2].kind",
-    `one of "embedding", "rms_norm", "layer_norm", "mamba", "residual", ` +
+    `one of "embedding", "rms_norm", "layer_norm", "mamba", "mamba2", "residual", ` +
       `"dropout", "repeat", "lm_head", "classifier"`,
     `"conv"`,
   );
@@ -167,7 +167,7 @@ Deno.test("schema: mixer of another kind", () => {
   assertOnlyIssue(
     withNodes([node]),
     "nodes[1].mixer.kind",
-    `"mamba"`,
+    `one of "mamba", "mamba2"`,
     `"s4"`,
   );
 });
@@ -187,7 +187,8 @@ Deno.test("schema: unknown key in a mixer (HF spelling)", () => {
     withMixer({ d_state: 16 }),
     "nodes[1].mixer.d_state",
     `one of the keys "kind", "dState", "expand", "dConv", "dtRank", "bias", ` +
-      `"convBias", "dtMin", "dtMax", "dtFloor", "dtScale", "dtInit", "scan"`,
+      `"convBias", "dtMin", "dtMax", "dtFloor", "dtScale", "dtInit", "scan", ` +
+      `"bcdtRmsEps"`,
     `unknown key "d_state"`,
   );
 });

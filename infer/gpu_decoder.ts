@@ -52,6 +52,7 @@ import type { NormNode } from "../dsl/schema.ts";
 import { lmHeadWeightName, normPrefixes } from "../models/init.ts";
 import type { MambaModel, ModelState } from "../models/types.ts";
 import type { SamplingConfig } from "./sampling.ts";
+import { mamba1, notMamba1 } from "./_mamba1_only.ts";
 
 /** Launch shapes of the decode step's kernels (see {@linkcode GpuDecoderOptions}). */
 export type DecodeKernels = "narrow" | "wide";
@@ -112,6 +113,8 @@ export function gpuDecodeUnsupported(model: MambaModel): string | null {
   }
   const plan = model.resolved.plan;
   if (plan[plan.length - 1].kind !== "lm_head") return "not an LM-head model";
+  const other = model.resolved.layers.map(notMamba1).find((w) => w);
+  if (other) return other;
   const narrow = model.resolved.layers.find((l) => l.mixer.dConv < 2);
   if (narrow) return `layer ${narrow.index}: conv width < 2`;
   return null;
@@ -226,7 +229,7 @@ export class GpuDecoder {
 
     const maxIn = Math.max(...r.layers.map((l) => l.mixer.dInner));
     const maxDbc = Math.max(
-      ...r.layers.map((l) => l.mixer.dtRankValue + 2 * l.mixer.dState),
+      ...r.layers.map((l) => mamba1(l).dtRankValue + 2 * l.mixer.dState),
     );
     const h = this.#buffer(bmax * d * 4);
     const uz = this.#buffer(bmax * 2 * maxIn * 4);
@@ -282,7 +285,7 @@ export class GpuDecoder {
     for (const step of r.plan) {
       if (step.kind === "residual") {
         const layer = r.layers[step.layer];
-        const m = layer.mixer;
+        const m = mamba1(layer);
         const { dInner: dIn, dState: n, dtRankValue: rank, dConv: kc } = m;
         const p = `backbone.layers.${step.layer}`;
         const conv = this.#slot((kc - 1) * dIn * 4);

@@ -55,6 +55,7 @@ import { type ClassifierStep, classify } from "../models/_head.ts";
 import { lmHeadWeightName, normPrefixes } from "../models/init.ts";
 import { checkIdRows } from "../models/_ids.ts";
 import type { LayerState, MambaModel, TokenIds } from "../models/types.ts";
+import { mamba1, notMamba1 } from "./_mamba1_only.ts";
 
 /** Shape of {@linkcode GpuForward}'s calls. */
 export interface GpuForwardOptions {
@@ -106,6 +107,8 @@ export function gpuForwardUnsupported(model: MambaModel): string | null {
   if (head !== "lm_head" && head !== "classifier") {
     return `head "${head}" is neither an LM head nor a classifier`;
   }
+  const other = model.resolved.layers.map(notMamba1).find((w) => w);
+  if (other) return other;
   const wide = model.resolved.layers.find((l) =>
     !fusedConvSupports(l.mixer.dConv)
   );
@@ -261,7 +264,7 @@ export class GpuForward {
       const maxIn = max((m) => m.dInner);
       fits("in_proj output", M * 2 * maxIn); // the largest activation, first
       const maxN = max((m) => m.dState);
-      const maxR = max((m) => m.dtRankValue);
+      const maxR = Math.max(...r.layers.map((l) => mamba1(l).dtRankValue));
       this.#ids = buffer("ids", M);
       const h = [buffer("hidden", M * d), buffer("hidden", M * d)];
       const normed = buffer("normed", M * d);
@@ -378,7 +381,7 @@ export class GpuForward {
       for (const step of r.plan) {
         if (step.kind === "residual") {
           const layer = r.layers[step.layer];
-          const m = layer.mixer;
+          const m = mamba1(layer);
           const { dInner: dIn, dState: n, dtRankValue: rank, dConv: k } = m;
           const p = `backbone.layers.${step.layer}`;
           norm(

@@ -93,6 +93,7 @@ export async function modelFromFiles(
     hfConfig = parseJsonObject(hf, files.path("config.json"));
     arch = architectureFromHfConfig(hfConfig, files.path("config.json"), {
       limits: options.limits,
+      mamba2Norm: options.mamba2Norm,
     });
   }
   const weights = await readWeights(

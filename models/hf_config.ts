@@ -24,6 +24,12 @@ import type { Architecture } from "../dsl/schema.ts";
 import { resolveArchitecture } from "../dsl/resolve.ts";
 import { type SizeLimits, UNLIMITED_SIZES } from "../dsl/sizes.ts";
 import { buildFromConfig, type ConfigKeys } from "./_config_keys.ts";
+import {
+  architectureFromFalconConfig,
+  architectureFromMamba2Config,
+  mamba2HfConfig,
+  type Mamba2NormChoice,
+} from "./_hf_ssm_config.ts";
 
 type Json = Record<string, unknown>;
 
@@ -57,6 +63,12 @@ const isStr = (v: unknown): v is string => typeof v === "string";
 export interface HfConfigOptions {
   /** Size limits of the architecture (see `dsl/sizes.ts`). */
   limits?: SizeLimits;
+  /**
+   * `model_type: "mamba2"`: the gated norm's semantics, `"official"`
+   * (default, per group, as state-spaces/mamba) or `"transformers"` (whole
+   * width, as transformers 5.17's torch path); see `_hf_ssm_config.ts`.
+   */
+  mamba2Norm?: Mamba2NormChoice;
 }
 
 /** Where each field of the architecture built below comes from (HF keys). */
@@ -126,10 +138,20 @@ export function architectureFromHfConfig(
     expected: string,
     fallback?: T,
   ) => field(config, name, check, expected, fallback, source);
+  if (config.model_type === "mamba2") {
+    return architectureFromMamba2Config(config, source, options);
+  }
+  if (config.model_type === "falcon_mamba") {
+    return architectureFromFalconConfig(
+      config,
+      source,
+      (c) => architectureFromHfConfig(c, source, options),
+    );
+  }
   const modelType = f("model_type", isStr, '"mamba"', "mamba");
   if (modelType !== "mamba") {
     throw new Error(
-      `${source}: model_type: expected "mamba", received ${
+      `${source}: model_type: expected "mamba", "mamba2" or "falcon_mamba", received ${
         JSON.stringify(modelType)
       }`,
     );
@@ -312,6 +334,11 @@ export function hfConfigFromArchitecture(
     if (layer.norm.kind !== "rms_norm") {
       fail(`layer ${layer.index}: norm must be rms_norm`);
     }
+    if (layer.mixer.kind !== first.mixer.kind) {
+      fail(
+        `layer ${layer.index}: a "${layer.mixer.kind}" mixer after layer 0's "${first.mixer.kind}": a Hugging Face config has one mixer kind for every layer (save a mixed stack in the native format)`,
+      );
+    }
     if (JSON.stringify(layer.mixer) !== JSON.stringify(first.mixer)) {
       fail(`layer ${layer.index}: every layer's mixer must be identical`);
     }
@@ -319,7 +346,25 @@ export function hfConfigFromArchitecture(
       fail(`layer ${layer.index}: norm eps differs`);
     }
   }
+  if (first.mixer.kind === "mamba2") {
+    return mamba2HfConfig(r, {
+      bos_token_id: 0,
+      eos_token_id: 0,
+      pad_token_id: 0,
+      ...extra,
+      vocab_size: r.paddedVocab,
+      hidden_size: r.dModel,
+      num_hidden_layers: r.layers.length,
+      layer_norm_epsilon: first.norm.eps,
+      tie_word_embeddings: head.kind === "lm_head" && head.tied,
+    });
+  }
   const m = first.mixer;
+  const falcon = m.bcdtRmsEps === undefined ? {} : {
+    architectures: ["FalconMambaForCausalLM"],
+    model_type: "falcon_mamba",
+    mixer_rms_eps: m.bcdtRmsEps,
+  };
   return {
     architectures: ["MambaForCausalLM"],
     model_type: "mamba",
@@ -350,5 +395,6 @@ export function hfConfigFromArchitecture(
     intermediate_size: m.dInner,
     tie_word_embeddings: head.kind === "lm_head" && head.tied,
     dtype: "float32",
+    ...falcon,
   };
 }

@@ -108,6 +108,14 @@ export interface LoadOptions {
    * checkpoint is refused naming the tensor, since every logit would be NaN).
    */
   allowNonFinite?: boolean;
+  /**
+   * A Hugging Face `mamba2` folder's gated norm: `"official"` (default:
+   * per group with eps 1e-5, as state-spaces/mamba, which trained the
+   * Mamba-2 checkpoints) or `"transformers"` (over the whole inner width
+   * with `layer_norm_epsilon`, as transformers 5.17's torch path). They
+   * differ when `n_groups` > 1.
+   */
+  mamba2Norm?: "official" | "transformers";
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Mixer kind `mamba` (Mamba-1): in_proj → causal depthwise conv1d → SiLU →
  * x_proj → dt_proj → softplus → selective scan (+ D·x) → · SiLU(z) →
- * out_proj, lowered for every mode, with its recurrent state
+ * out_proj (Falcon-Mamba, with `bcdtRmsEps`: weightless RMS norms on Δ's
+ * input, B and C after x_proj), lowered for every mode, with its recurrent state
  * {conv (b, k-1, dIn), ssm (b, dIn, n)}.
  *
  * Glossary: `b` batch, `l` length, `d` model width, `dIn` inner width,
@@ -22,8 +23,12 @@ import type { ResolvedMixer } from "../../dsl/resolve.ts";
 import type { Buf, Shape } from "../program/program.ts";
 import type { MixerKind, ParamSpec } from "./node_kind.ts";
 import { constant, inverseSoftplus, uniform } from "./_init.ts";
+import { SSM_OPS } from "./_ssm_ops.ts";
 
 type Mamba = Extract<ResolvedMixer, { kind: "mamba" }>;
+
+/** Falcon-Mamba's op (`bcdtRmsEps`): x / √(mean(x²) + eps), no weight. */
+const FALCON_OPS = { rms_unit: SSM_OPS.rms_unit };
 
 function params(m: Mamba, d: number, nLayers: number, p: string) {
   const dIn = m.dInner, n = m.dState, r = m.dtRankValue, k = m.dConv;
@@ -85,8 +90,9 @@ function params(m: Mamba, d: number, nLayers: number, p: string) {
   return specs;
 }
 
-/** The Mamba-1 mixer. */
+/** The Mamba-1 mixer (Falcon-Mamba with `bcdtRmsEps`). */
 export const mambaKind: MixerKind<Mamba> = {
+  ops: FALCON_OPS,
   params: (m, { resolved, prefix }) =>
     params(m, resolved.dModel, resolved.layers.length, prefix),
   stateShape: (m) => ({
@@ -140,9 +146,15 @@ export const mambaKind: MixerKind<Mamba> = {
       ); // (b, l, dIn), (b, k-1, dIn)
     }
     const dbc = op1("linear", [u, w("x_proj.weight")], "dbc", at(r + 2 * n)); // (b, l, r + 2n)
-    const dt = op1("slice_last", [dbc], "dt", at(r), { start: 0, size: r }); // (b, l, r)
-    const B = op1("slice_last", [dbc], "B", at(n), { start: r, size: n }); // (b, l, n)
-    const C = op1("slice_last", [dbc], "C", at(n), { start: r + n, size: n }); // (b, l, n)
+    let dt = op1("slice_last", [dbc], "dt", at(r), { start: 0, size: r }); // (b, l, r)
+    let B = op1("slice_last", [dbc], "B", at(n), { start: r, size: n }); // (b, l, n)
+    let C = op1("slice_last", [dbc], "C", at(n), { start: r + n, size: n }); // (b, l, n)
+    if (m.bcdtRmsEps !== undefined) { // Falcon-Mamba: weightless RMS norms
+      const eps = { eps: m.bcdtRmsEps };
+      dt = op1("rms_unit", [dt], "dt_normed", at(r), eps); // (b, l, r)
+      B = op1("rms_unit", [B], "B_normed", at(n), eps); // (b, l, n)
+      C = op1("rms_unit", [C], "C_normed", at(n), eps); // (b, l, n)
+    }
     const delta = op1("linear", [dt, w("dt_proj.weight")], "delta", at(dIn)); // (b, l, dIn), bias in the scan
     const A = op1("neg_exp", [w("A_log")], "A", [dIn, n]); // (dIn, n)
     const scanIn = [u, delta, A, B, C, w("D"), z, w("dt_proj.bias")];

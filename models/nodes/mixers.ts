@@ -8,6 +8,7 @@
 import type { ResolvedMixer } from "../../dsl/resolve.ts";
 import type { MixerKind } from "./node_kind.ts";
 import { mambaKind } from "./mamba.ts";
+import { mamba2Kind } from "./mamba2.ts";
 
 /** Every mixer kind, by DSL `kind`. */
 export const MIXER_KINDS: {
@@ -16,6 +17,7 @@ export const MIXER_KINDS: {
   >;
 } = {
   mamba: mambaKind,
+  mamba2: mamba2Kind,
 };
 
 /**
