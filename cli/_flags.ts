@@ -24,8 +24,17 @@
  */
 import parser from "yargs-parser";
 
-/** What a flag holds: text, a switch, a number, or text that may repeat. */
-export type FlagKind = "string" | "boolean" | "number" | "integer" | "strings";
+/**
+ * What a flag holds: text, a switch, a number, text that may repeat, or
+ * comma-separated token ids (`1,2,3`: integers ≥ 0).
+ */
+export type FlagKind =
+  | "string"
+  | "boolean"
+  | "number"
+  | "integer"
+  | "strings"
+  | "ids";
 
 /** A flag's declaration: its kind and, for numbers, the allowed range. */
 export interface FlagSpec {
@@ -48,6 +57,7 @@ type KindOf<S> = S extends FlagKind ? S
 type ValueOf<K> = K extends "boolean" ? boolean
   : K extends "number" | "integer" ? number
   : K extends "strings" ? string[]
+  : K extends "ids" ? number[]
   : string;
 
 /** Parsed flags: each declared one that was given, `help`, and the positionals. */
@@ -172,6 +182,17 @@ function coerce(name: string, s: FlagSpec, raw: unknown): unknown {
       }, received nothing`,
     );
   }
+  if (s.kind === "ids") {
+    const ids = v.split(",").map((x) => x.trim());
+    if (!ids.every((x) => /^\d+$/.test(x))) {
+      throw new FlagError(
+        `--${name}: expected comma-separated token ids (integers ≥ 0) like 1,2,3, received ${
+          JSON.stringify(v)
+        }`,
+      );
+    }
+    return ids.map(Number);
+  }
   if (s.kind === "string") {
     if (s.choices && !s.choices.includes(v)) {
       throw new FlagError(
@@ -243,7 +264,7 @@ export function parseFlags<const S extends FlagSpecs>(
     end < 0 ? normalized : [...normalized, ...args.slice(end)],
     {
       boolean: kindIs("boolean"),
-      string: kindIs("string", "number", "integer", "strings"),
+      string: kindIs("string", "number", "integer", "strings", "ids"),
       configuration: {
         "camel-case-expansion": false,
         "dot-notation": false,

@@ -9,6 +9,7 @@ const SPECS = {
   model: "string",
   stop: "strings",
   backend: { kind: "string", choices: ["auto", "cpu"] },
+  ids: "ids",
 } as const;
 
 Deno.test("kebab, camelCase and snake_case spellings are one flag", () => {
@@ -60,6 +61,11 @@ Deno.test("numbers are checked, naming the flag and what is expected", () => {
     /--max-new-tokens: expected an integer ≥ 1, received nothing/,
   );
   assert.equal(parseFlags(["--port", "0"], SPECS).port, 0);
+  assert.deepEqual(parseFlags(["--ids", "1, 2,30"], SPECS).ids, [1, 2, 30]);
+  assert.throws(
+    () => parseFlags(["--ids", "1,x"], SPECS),
+    /^FlagError: --ids: expected comma-separated token ids \(integers ≥ 0\) like 1,2,3, received "1,x"$/,
+  );
   assert.throws(
     () => parseFlags(["--backend", "gpu"], SPECS),
     /^FlagError: --backend: expected one of auto, cpu, received "gpu"$/,

@@ -25,7 +25,7 @@ class (a single sigmoid output is P(class 1): class 0 gets 1 − p).`;
 
 const FLAGS = {
   model: "string",
-  ids: "string",
+  ids: "ids",
   backend: { kind: "string", choices: ["auto", "webgpu", "wasm", "cpu"] },
   json: "boolean",
 } as const;
@@ -58,9 +58,7 @@ if (import.meta.main) {
         `${a.model}: this model folder has no tokenizer (tokenizer.json), so texts cannot be encoded; pass token ids with --ids 1,2,3`,
       );
     }
-    const inputs: (string | number[])[] = a.ids !== undefined
-      ? [a.ids.split(",").map(Number)]
-      : texts;
+    const inputs: (string | number[])[] = a.ids !== undefined ? [a.ids] : texts;
     const rows = inputs.map((x, i) =>
       promptToIds(x, {
         vocab: model.resolved.vocab,

@@ -34,7 +34,7 @@ Flags are kebab-case; --max_new_tokens and --maxNewTokens are the same flag.`;
 const FLAGS = {
   model: "string",
   prompt: "string",
-  ids: "string",
+  ids: "ids",
   "max-new-tokens": { kind: "integer", min: 1 },
   greedy: "boolean",
   temperature: { kind: "number", min: 0 },
@@ -44,16 +44,13 @@ const FLAGS = {
   "repetition-penalty": { kind: "number", min: 0 },
   seed: "integer",
   stop: "strings",
-  "stop-ids": "string",
+  "stop-ids": "ids",
   beams: { kind: "integer", min: 1 },
   "length-penalty": "number",
   "early-stopping": "boolean",
   backend: { kind: "string", choices: ["auto", "webgpu", "wasm", "cpu"] },
   json: "boolean",
 } as const;
-
-const ids = (s: unknown) =>
-  String(s).split(",").filter((x) => x.trim() !== "").map(Number);
 
 /** @returns generation options from parsed flags (ranges checked again by zod). */
 function optionsFromFlags(
@@ -69,7 +66,7 @@ function optionsFromFlags(
     repetitionPenalty: a["repetition-penalty"],
     seed: a.seed,
     stop: a.stop,
-    stopTokenIds: a["stop-ids"] === undefined ? undefined : ids(a["stop-ids"]),
+    stopTokenIds: a["stop-ids"],
     numBeams: a.beams,
     lengthPenalty: a["length-penalty"],
     earlyStopping: a["early-stopping"],
@@ -98,7 +95,7 @@ if (import.meta.main) {
     }
     const options = optionsFromFlags(a);
     options.stopTokenIds ??= served.stopTokenIds;
-    const prompt = a.ids !== undefined ? ids(a.ids) : a.prompt!;
+    const prompt = a.ids ?? a.prompt!;
     const encoder = new TextEncoder();
     const stream = !a.json && (options.numBeams ?? 1) === 1;
     const [r] = await generate(served.model, [prompt], {
