@@ -23,7 +23,13 @@ export function processDt<T extends tf.Tensor>(
   if (options.dtBias) v = tf.add(v, options.dtBias);
   if (options.dtSoftplus) v = softplus(v);
   if (options.dtLimit) {
-    v = tf.clipByValue(v, options.dtLimit[0], options.dtLimit[1]);
+    // bounds that cannot bite are left out (HF writes [0, Infinity]); the
+    // gradient passes where lo ≤ Δ' ≤ hi, as in torch.clamp
+    const [lo, hi] = options.dtLimit;
+    if (lo > 0 || (!options.dtSoftplus && lo > -Infinity)) {
+      v = tf.maximum(v, lo);
+    }
+    if (hi < Infinity) v = tf.minimum(v, hi);
   }
   return v as T;
 }

@@ -89,6 +89,7 @@ function ssdSegment(
 ): { y: tf.Tensor4D; end: tf.Tensor4D } {
   const [bg, k, len, p] = xdt.shape;
   const n = B.shape[2];
+  if (len < Q) Q = len; // one chunk: no padding needed (same result)
   const c = Math.ceil(len / Q);
   const pad = c * Q - len;
   if (pad > 0) {

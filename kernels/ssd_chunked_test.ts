@@ -87,6 +87,11 @@ async function forwardSweep(): Promise<void> {
     },
     { chunkSize: 16 },
   );
+  // the limit as transformers writes it: [0, Infinity]
+  await checkForward(
+    { b: 1, l: 40, h: 2, p: 2, g: 1, n: 3, full: true, dtLimit: [0, Infinity] },
+    { chunkSize: 16 },
+  );
   // large Δ'·|A|: decays far below float32's range inside one chunk
   await checkForward(
     { b: 1, l: 300, h: 2, p: 2, g: 1, n: 3, full: true, dtMax: 60 },
