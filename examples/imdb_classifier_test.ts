@@ -35,7 +35,7 @@ Deno.test("imdb_classifier builds the article's 22,234,625 parameters", async ()
 Deno.test("imdb_classifier's training options are the article's recipe and valid", async () => {
   const { training } = await import("./imdb_classifier.ts");
   const { resolveConfig } = await import("../train/config.ts");
-  const { stepsForEpochs } = await import("../train/run.ts");
+  const { stepsForEpochs } = await import("../train/_plan.ts");
   const c = resolveConfig(training, {}, "examples/imdb_classifier.ts");
   assert.equal(c.epochs, 10);
   assert.equal(c.batchSize, 32);

@@ -36,7 +36,8 @@ import {
 } from "./evaluate.ts";
 import { classificationLoss, lmLoss } from "./metrics.ts";
 import { accumulate, AdamW, clipGlobalNorm, lrAt } from "./optim.ts";
-import { formatDuration, Progress } from "./progress.ts";
+import { Progress } from "./progress.ts";
+import { evalBatchCount, runEstimate, validationBatches } from "./_plan.ts";
 import type { TextTokenizer } from "./tokenizers.ts";
 
 /** Data for a classifier. */
@@ -309,7 +310,7 @@ export async function trainLoop(
       const perStep = (performance.now() - paceStart) / 1000 /
         (step - firstStep);
       progress.log(
-        runEstimate(perStep, step, c, evalBatchCount(data, c, seqLen)),
+        runEstimate(perStep, step, c, evalBatchCount(valRows, c)),
       );
     }
     if (step === firstStep) paceStart = performance.now();
@@ -375,68 +376,6 @@ export async function trainLoop(
     best,
     elapsed: elapsed(),
   };
-}
-
-/**
- * Validation batches per evaluation during training: `evalBatches`, or when
- * 0 as many rows as the training steps between two evaluations see (at
- * least 256), so that validating costs less than training; a 20-step run
- * does not validate on thousands of examples each time.
- * @param c the options.
- * @returns the cap on batches.
- */
-export function validationBatches(c: TrainConfig): number {
-  if (c.evalBatches > 0) return c.evalBatches;
-  const rows = Math.max(
-    256,
-    Math.min(c.evalEvery, c.steps) * c.batchSize * c.accumSteps,
-  );
-  return Math.ceil(rows / c.batchSize);
-}
-
-/** Validation batches one evaluation runs. */
-function evalBatchCount(
-  data: ClassData | LmData,
-  c: TrainConfig,
-  seqLen: number,
-): number {
-  const rows = data.kind === "classify"
-    ? data.validation.length
-    : Math.floor(data.validation.ids.length / (seqLen + 1));
-  return Math.min(Math.ceil(rows / c.batchSize), validationBatches(c));
-}
-
-/**
- * The line that says how long the rest of the run will take.
- * @param perStep seconds per optimizer step, measured.
- * @param step steps done.
- * @param c the options.
- * @param evalBatches validation batches per evaluation.
- * @returns the text.
- */
-export function runEstimate(
-  perStep: number,
-  step: number,
-  c: TrainConfig,
-  evalBatches: number,
-): string {
-  const end = c.stopAfter > 0 ? Math.min(c.stopAfter, c.steps) : c.steps;
-  const left = Math.max(0, end - step);
-  const evals = evalBatches === 0 ? 0 : Math.floor(end / c.evalEvery) -
-    Math.floor(step / c.evalEvery) + (end % c.evalEvery === 0 ? 0 : 1);
-  // A forward-only batch costs about a third of a training micro-batch.
-  const perEval = evalBatches * perStep / c.accumSteps / 3;
-  const total = left * perStep + evals * perEval;
-  const limit = c.maxMinutes > 0 ? c.maxMinutes * 60 : Infinity;
-  return `estimate: ${perStep.toFixed(2)} s/step → about ${
-    formatDuration(total)
-  } for the ${left} step${left === 1 ? "" : "s"} left and ${evals} evaluation${
-    evals === 1 ? "" : "s"
-  }${
-    total > limit
-      ? ` (more than --max-minutes=${c.maxMinutes}: the run will stop early)`
-      : ""
-  }`;
 }
 
 /**

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { TrainConfigSchema } from "./config.ts";
-import { type LoopResult, runEstimate, validationBatches } from "./loop.ts";
-import { runPlan, stepsForEpochs, stopLine, summaryTable } from "./run.ts";
+import type { LoopResult } from "./loop.ts";
+import { summaryTable } from "./run.ts";
+import {
+  runEstimate,
+  runPlan,
+  stepsForEpochs,
+  stopLine,
+  validationBatches,
+} from "./_plan.ts";
 
 const loop = (o: Partial<LoopResult>): LoopResult => ({
   step: 12,
