@@ -45,7 +45,10 @@ export interface SsdInputs extends SsdDtOptions {
   x: tf.Tensor4D;
   /** (b, l, h) time step (raw when dtSoftplus is set). */
   dt: tf.Tensor3D;
-  /** (h) one negative scalar per head, A = −exp(A_log). */
+  /**
+   * (h) one negative scalar per head, A = −exp(A_log). The tfjs forms clamp
+   * the exponent Δ'A to ≤ 0 (as it is for every A ≤ 0, Δ' ≥ 0).
+   */
   A: tf.Tensor1D;
   /** (b, l, g, n) input projection. */
   B: tf.Tensor4D;
