@@ -48,6 +48,8 @@ export function pickedFiles(picked: Iterable<File>): ModelFiles {
       const file = byName.get(name);
       return file ? new Uint8Array(await file.arrayBuffer()) : null;
     },
+    // Lets the loader refuse weights too large for the config before reading.
+    size: (name) => Promise.resolve(byName.get(name)?.size ?? null),
   };
 }
 

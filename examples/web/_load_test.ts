@@ -133,6 +133,8 @@ Deno.test("pickedFiles: names below the picked folder", async () => {
   );
   assert.equal(new TextDecoder().decode((await files.read("sub/a.txt"))!), "a");
   assert.equal(await files.read("model.safetensors"), null);
+  assert.equal(await files.size?.("config.json"), 2);
+  assert.equal(await files.size?.("model.safetensors"), null);
 });
 
 Deno.test("promptIds: ids: / [..] lists, text through the tokenizer, a clear error without one", () => {
@@ -189,6 +191,15 @@ Deno.test("loadPageModel finds the tokenizer: tokenizer.json (hf), or a config n
   ]));
   assert.equal(bytes.tokenizer?.kind, "byte");
   bytes.model.dispose();
+  // A weight file far larger than the config allows is refused by its size,
+  // before its bytes are read.
+  const huge = file("model.safetensors", "");
+  Object.defineProperty(huge, "size", { value: 1e12 });
+  huge.arrayBuffer = () => Promise.reject(new Error("read a huge file"));
+  await assert.rejects(
+    loadPageModel(pickedFiles([model[0], huge])),
+    /^Error: tiny\/model.safetensors: expected at most .* bytes .*received a file of /,
+  );
   await assert.rejects(
     loadPageModel(pickedFiles([...model, file("tokenizer.json", "{")])),
     /^Error: tiny\/tokenizer.json: invalid JSON/,
