@@ -12,6 +12,8 @@
 import { join } from "node:path";
 import { loadModel, TOKENIZER_FILES } from "../models/io.ts";
 import { resolveModelSource } from "../models/hub.ts";
+import { parseJsonObject } from "../models/_load_bytes.ts";
+import { parseShardIndex } from "../models/_shard_index.ts";
 import type { MambaModel } from "../models/types.ts";
 import { loadTokenizer, type TextTokenizer } from "../train/tokenizers.ts";
 
@@ -86,10 +88,14 @@ export async function downloadModelFolder(base: string): Promise<string> {
     );
   }
   if (got.has("model.safetensors.index.json")) {
-    const index = JSON.parse(
-      await Deno.readTextFile(join(dir, "model.safetensors.index.json")),
-    ) as { weight_map?: Record<string, string> };
-    for (const shard of new Set(Object.values(index.weight_map ?? {}))) {
+    // Checked before any shard is fetched: a "../" or absolute name would
+    // be fetched from outside the folder and written outside `dir`.
+    const indexUrl = new URL("model.safetensors.index.json", root).href;
+    const index = parseJsonObject(
+      await Deno.readFile(join(dir, "model.safetensors.index.json")),
+      indexUrl,
+    );
+    for (const shard of parseShardIndex(index, indexUrl).shards) {
       if (!await download(new URL(shard, root).href, join(dir, shard))) {
         throw new Error(`${root}${shard}: listed in the index, not found`);
       }

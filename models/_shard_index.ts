@@ -131,11 +131,17 @@ export function checkAllFound(
   }
 }
 
-/** A relative path that stays inside the folder: no `..`, no root, no drive. */
+/**
+ * A relative path that stays inside the folder, on disk and as a URL
+ * relative to the folder's: no `..` segment (nor `%2e%2e`, which a URL
+ * parser reads as `..`), no root, no drive or scheme (`:`), no empty
+ * segment, no NUL.
+ */
 function insideFolder(file: string): boolean {
-  if (/^([a-zA-Z]:)?[\\/]/.test(file) || /^[a-zA-Z]:/.test(file)) return false;
-  if (file.includes("\0")) return false;
-  return file.split(/[\\/]/).every((part) => part !== "..");
+  if (file.includes(":") || file.includes("\0")) return false;
+  return file.split(/[\\/]/).every((part) =>
+    part !== "" && part.replace(/%2e/gi, ".") !== ".."
+  );
 }
 
 /** A received value, short. */

@@ -187,6 +187,9 @@ Deno.test("load: weight_map paths outside the model folder are refused, never re
       "sub/../../model-00001-of-00002.safetensors",
       "..\\model-00001-of-00002.safetensors",
       "C:\\model.safetensors",
+      "http://example.com/model-00001-of-00002.safetensors",
+      "%2E%2e/model-00001-of-00002.safetensors",
+      "/model-00001-of-00002.safetensors",
     ]
   ) {
     const dir = await shardedCopy((m) => {
