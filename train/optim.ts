@@ -30,11 +30,12 @@ export interface AdamWOptions {
 /**
  * Whether a parameter is in the no-decay group.
  * @param name Hugging Face name such as `backbone.layers.3.mixer.A_log`.
- * @returns true for A_log, D, norm weights and every bias.
+ * @returns true for A_log, D, norm weights and every bias (Mamba-2's
+ *   `dt_bias` included, `_no_weight_decay` in the official `Mamba2`).
  */
 export function noWeightDecay(name: string): boolean {
   return /(^|\.)A_log$/.test(name) || /(^|\.)D$/.test(name) ||
-    /(^|\.)bias$/.test(name) ||
+    /(^|\.)(dt_)?bias$/.test(name) || // Mamba-2's dt_bias, as the official
     /(^|\.)(norm|norm_f|layernorm|ln[^.]*)\.weight$/.test(name);
 }
 

@@ -18,6 +18,8 @@ Deno.test("noWeightDecay: A_log, D, norms, biases excluded; weights decayed", ()
       "backbone.norm_f.weight",
       "backbone.layers.0.mixer.conv1d.bias",
       "backbone.layers.0.mixer.dt_proj.bias",
+      "backbone.layers.0.mixer.dt_bias",
+      "backbone.layers.0.mixer.norm.weight",
       "classifier.hidden.bias",
     ]
   ) {

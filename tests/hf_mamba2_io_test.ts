@@ -1,0 +1,333 @@
+/**
+ * Mamba-2 and Falcon-Mamba Hugging Face folders: `saveModel(…, {format:
+ * "hf"})` writes a config transformers reads as the same model and
+ * `loadModel` reads it back to the same logits; what HF's configs cannot say
+ * is refused with a message (a mixed stack; an official-norm model with
+ * groups > 1, which transformers 5.17 would normalise over the whole width);
+ * bad configs and weights are refused naming the key or the tensor (issue
+ * 14 §5); the prebuilt WebGPU paths decline both kinds (generation then
+ * runs the tfjs program: greedy ids on webgpu in the parity tests).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { setBackend, tf } from "../kernels/backend.ts";
+import { loadModel, saveModel } from "../models/io.ts";
+import { architectureFromHfConfig } from "../models/hf_config.ts";
+import { readSafetensors, writeSafetensors } from "../models/safetensors.ts";
+import { buildModel } from "../models/model.ts";
+import { gpuForwardUnsupported } from "../infer/gpu_forward.ts";
+import { gpuDecodeUnsupported } from "../infer/gpu_decoder.ts";
+import { notMamba1 } from "../infer/_mamba1_only.ts";
+import {
+  architecture,
+  embedding,
+  lmHead,
+  mamba,
+  mamba2,
+  residual,
+  rmsNorm,
+} from "../dsl/builder.ts";
+import { hasWebGPU } from "../kernels/backend.ts";
+import type { MambaModel } from "../models/types.ts";
+import { relativeError } from "./_util.ts";
+import { readSsmExpected, SSM_FIXTURES } from "./_ssm_fixtures.ts";
+
+const opts = { sanitizeResources: false, sanitizeOps: false };
+
+async function logitsOf(model: MambaModel, ids: number[][]) {
+  const t = model.forward(ids);
+  const data = await t.data() as Float32Array;
+  t.dispose();
+  return data;
+}
+
+async function configOf(dir: string): Promise<Record<string, unknown>> {
+  return JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+}
+
+Deno.test({
+  name:
+    "Mamba-2 HF export: tiny saved and loaded back gives the same logits; config.json holds every Mamba2Config field",
+  ...opts,
+}, async () => {
+  await setBackend("cpu");
+  const src = `${SSM_FIXTURES}hf-mamba2/tiny`;
+  const ids = (await readSsmExpected("hf-mamba2/tiny")).ids.get("input_ids")!;
+  const model = await loadModel(src);
+  const dir = await Deno.makeTempDir();
+  await saveModel(model, dir, { format: "hf" });
+  const text = await Deno.readTextFile(join(dir, "config.json"));
+  assert.match(
+    text,
+    /"time_step_limit": \[\s*0\.0,\s*\{\s*"__float__": "Infinity"\s*\}\s*\]/,
+  );
+  const written = JSON.parse(text);
+  const original = await configOf(src);
+  for (
+    const key of [
+      "model_type",
+      "architectures",
+      "num_heads",
+      "head_dim",
+      "n_groups",
+      "state_size",
+      "expand",
+      "conv_kernel",
+      "chunk_size",
+      "use_bias",
+      "use_conv_bias",
+      "hidden_size",
+      "num_hidden_layers",
+      "vocab_size",
+      "layer_norm_epsilon",
+      "time_step_min",
+      "time_step_max",
+      "time_step_floor",
+      "time_step_limit",
+      "tie_word_embeddings",
+      "bos_token_id",
+      "eos_token_id",
+      "pad_token_id",
+    ]
+  ) {
+    assert.deepEqual(written[key], original[key], key);
+  }
+  const back = await loadModel(dir);
+  assert.equal(
+    relativeError(await logitsOf(back, ids), await logitsOf(model, ids)),
+    0,
+  );
+  back.dispose();
+  model.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test({
+  name:
+    "Mamba-2 HF export: an official-norm model with 2 groups is refused (transformers would read it differently); with the transformers norm it round-trips",
+  ...opts,
+}, async () => {
+  await setBackend("wasm");
+  const src = `${SSM_FIXTURES}hf-mamba2/long`;
+  const dir = await Deno.makeTempDir();
+  const official = await loadModel(src);
+  await assert.rejects(
+    () => saveModel(official, dir, { format: "hf" }),
+    /gated norm is "official" with groups 2.*transformers 5\.17 normalises the whole 128 channels and would read this model differently/,
+  );
+  official.dispose();
+  const model = await loadModel(src, { mamba2Norm: "transformers" });
+  await saveModel(model, dir, { format: "hf" });
+  const back = await loadModel(dir, { mamba2Norm: "transformers" });
+  const ids = [
+    (await readSsmExpected("hf-mamba2/long")).ids.get("input_ids")![0].slice(
+      0,
+      100,
+    ),
+  ];
+  assert.equal(
+    relativeError(await logitsOf(back, ids), await logitsOf(model, ids)),
+    0,
+  );
+  back.dispose();
+  model.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test({
+  name:
+    "Falcon-Mamba HF export: model_type falcon_mamba with mixer_rms_eps; loaded back gives the same logits",
+  ...opts,
+}, async () => {
+  await setBackend("cpu");
+  const src = `${SSM_FIXTURES}hf-falcon-mamba/tiny`;
+  const ids = (await readSsmExpected("hf-falcon-mamba/tiny")).ids.get(
+    "input_ids",
+  )!;
+  const model = await loadModel(src);
+  const dir = await Deno.makeTempDir();
+  await saveModel(model, dir, { format: "hf" });
+  const written = await configOf(dir);
+  assert.equal(written.model_type, "falcon_mamba");
+  assert.deepEqual(written.architectures, ["FalconMambaForCausalLM"]);
+  assert.equal(written.mixer_rms_eps, 1e-6);
+  const back = await loadModel(dir);
+  const m = back.resolved.layers[1].mixer;
+  assert.equal(m.kind === "mamba" && m.bcdtRmsEps, 1e-6);
+  assert.equal(
+    relativeError(await logitsOf(back, ids), await logitsOf(model, ids)),
+    0,
+  );
+  back.dispose();
+  model.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test({
+  name:
+    "HF export refuses a mixed Mamba-1 / Mamba-2 stack naming the layer; the native format keeps it",
+  ...opts,
+}, async () => {
+  await setBackend("cpu");
+  const model = buildModel(architecture({
+    name: "mixed",
+    nodes: [
+      embedding({ vocab: 16, dim: 32 }),
+      residual({ mixer: mamba({ dState: 4 }) }),
+      residual({
+        mixer: mamba2({ headDim: 16, groups: 1, dState: 8, chunkSize: 8 }),
+      }),
+      rmsNorm(),
+      lmHead(),
+    ],
+  }));
+  const dir = await Deno.makeTempDir();
+  await assert.rejects(
+    () => saveModel(model, dir, { format: "hf" }),
+    /layer 1: a "mamba2" mixer after layer 0's "mamba": a Hugging Face config has one mixer kind/,
+  );
+  await saveModel(model, dir);
+  const back = await loadModel(dir);
+  const ids = [[1, 2, 3, 4, 5]];
+  assert.equal(
+    relativeError(await logitsOf(back, ids), await logitsOf(model, ids)),
+    0,
+  );
+  back.dispose();
+  model.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("Mamba-2 config errors name the config.json key", async () => {
+  const base = await configOf(`${SSM_FIXTURES}hf-mamba2/long`);
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [
+      { num_heads: 5 },
+      /config\.json: num_heads: expected heads \* headDim = dInner \(expand 2 \* dim 64 = 128\), received 5/,
+    ],
+    [
+      { n_groups: 3 },
+      /config\.json: n_groups: expected a divisor of the 4 heads, received 3/,
+    ],
+    [
+      { chunk_size: 0 },
+      /config\.json: chunk_size: expected a positive integer, received 0/,
+    ],
+    [
+      { time_step_limit: [1, 0.5] },
+      /config\.json: time_step_limit: expected \[lo, hi\]/,
+    ],
+    [
+      { time_step_limit: "wide" },
+      /config\.json: time_step_limit: expected \[lo, hi\]/,
+    ],
+    [{ rms_norm: false }, /config\.json: rms_norm: expected true/],
+    [
+      { norm_before_gate: true },
+      /config\.json: norm_before_gate: expected false/,
+    ],
+    [{ hidden_act: "gelu" }, /config\.json: hidden_act: expected "silu"/],
+    [
+      { head_dim: -2 },
+      /config\.json: head_dim: expected a positive integer, received -2/,
+    ],
+  ];
+  for (const [patch, message] of cases) {
+    assert.throws(
+      () => architectureFromHfConfig({ ...base, ...patch }, "config.json"),
+      message,
+      JSON.stringify(patch),
+    );
+  }
+  // time_step_limit as transformers writes it, and as plain numbers
+  const arch = architectureFromHfConfig(
+    { ...base, time_step_limit: [0.001, 0.5] },
+    "config.json",
+  );
+  const node = arch.nodes[1];
+  assert.ok(node.kind === "repeat" && node.body[0].kind === "residual");
+  const m = node.body[0].mixer;
+  assert.deepEqual(m.kind === "mamba2" && m.dtLimit, [0.001, 0.5]);
+  const falcon = await configOf(`${SSM_FIXTURES}hf-falcon-mamba/tiny`);
+  assert.throws(
+    () =>
+      architectureFromHfConfig({ ...falcon, mixer_rms_eps: 0 }, "config.json"),
+    /config\.json: mixer_rms_eps: expected a positive number, received 0/,
+  );
+});
+
+/** A copy of hf-mamba2/tiny with its weights edited. */
+async function editedFolder(
+  edit: (t: Map<string, { data: Float32Array; shape: number[] }>) => void,
+): Promise<string> {
+  const src = `${SSM_FIXTURES}hf-mamba2/tiny`;
+  const dir = await Deno.makeTempDir();
+  await Deno.copyFile(`${src}/config.json`, `${dir}/config.json`);
+  const { tensors } = await readSafetensors(`${src}/model.safetensors`);
+  const map = new Map<string, { data: Float32Array; shape: number[] }>();
+  for (const [name, t] of tensors) {
+    map.set(name, { data: t.data as Float32Array, shape: t.shape });
+  }
+  edit(map);
+  await writeSafetensors(`${dir}/model.safetensors`, Object.fromEntries(map));
+  return dir;
+}
+
+Deno.test({
+  name:
+    "Mamba-2 weights: a missing norm.weight or an A_log of the wrong shape is refused naming the tensor",
+  ...opts,
+}, async () => {
+  await setBackend("cpu");
+  const before = tf.memory().numTensors;
+  const missing = await editedFolder((t) =>
+    t.delete("backbone.layers.1.mixer.norm.weight")
+  );
+  await assert.rejects(
+    () => loadModel(missing),
+    /backbone\.layers\.1\.mixer\.norm\.weight: missing \(expected shape \[128\]\)/,
+  );
+  const wrong = await editedFolder((t) =>
+    t.set("backbone.layers.0.mixer.A_log", {
+      data: new Float32Array(8 * 16),
+      shape: [8, 16],
+    })
+  );
+  await assert.rejects(
+    () => loadModel(wrong),
+    /backbone\.layers\.0\.mixer\.A_log: expected shape \[8\], received \[8,16\]/,
+  );
+  assert.equal(tf.memory().numTensors, before);
+  await Deno.remove(missing, { recursive: true });
+  await Deno.remove(wrong, { recursive: true });
+});
+
+Deno.test({
+  name:
+    "prebuilt WebGPU paths decline Mamba-2 and Falcon-Mamba layers by name (generation falls back to tfjs)",
+  ...opts,
+}, async () => {
+  const m2 = await loadModel(`${SSM_FIXTURES}hf-mamba2/tiny`);
+  const falcon = await loadModel(`${SSM_FIXTURES}hf-falcon-mamba/tiny`);
+  assert.match(
+    notMamba1(m2.resolved.layers[0])!,
+    /layer 0: mixer "mamba2" is not supported by the prebuilt WebGPU path/,
+  );
+  assert.match(
+    notMamba1(falcon.resolved.layers[1])!,
+    /layer 1: Falcon-Mamba's B\/C\/Δ RMS norms \(bcdtRmsEps\)/,
+  );
+  m2.dispose();
+  falcon.dispose();
+  if (!await hasWebGPU()) return; // the reasons below need the webgpu backend
+  await setBackend("webgpu");
+  for (const dir of ["hf-mamba2/tiny", "hf-falcon-mamba/tiny"]) {
+    const model = await loadModel(`${SSM_FIXTURES}${dir}`);
+    assert.match(gpuForwardUnsupported(model)!, /layer 0: /);
+    assert.match(gpuDecodeUnsupported(model)!, /layer 0: /);
+    model.dispose();
+  }
+  const plain = await loadModel(`${SSM_FIXTURES}hf-mamba/tiny`);
+  assert.equal(gpuDecodeUnsupported(plain), null);
+  plain.dispose();
+});
