@@ -19,6 +19,7 @@ import type {
   StateBufs,
 } from "../program/program.ts";
 import type { TfjsOp } from "../program/tfjs_ops.ts";
+import type { GpuOp } from "../program/webgpu_ops.ts";
 import type { ParamSpec } from "./_init.ts";
 
 export type { ParamSpec };
@@ -103,6 +104,9 @@ export interface NodeKind<S extends PlanStep> {
   lower(step: S, x: Buf, ctx: Lowering): Buf;
   /** Ops this kind adds to the built-ins, with their tfjs implementation. */
   readonly ops?: Readonly<Record<string, TfjsOp>>;
+  /** Optional: the WebGPU executor's binding of those ops (prebuilt kernels);
+   * a program with an op that has none runs on the tfjs executor only. */
+  readonly webgpuOps?: Readonly<Record<string, GpuOp>>;
 }
 
 /**
@@ -133,4 +137,7 @@ export interface MixerKind<M extends ResolvedMixer> {
   stateShape(mixer: M): { conv: Shape; ssm: Shape };
   /** Ops this kind adds to the built-ins, with their tfjs implementation. */
   readonly ops?: Readonly<Record<string, TfjsOp>>;
+  /** Optional: the WebGPU executor's binding of those ops (prebuilt kernels);
+   * a program with an op that has none runs on the tfjs executor only. */
+  readonly webgpuOps?: Readonly<Record<string, GpuOp>>;
 }

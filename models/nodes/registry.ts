@@ -12,7 +12,9 @@
  *   `ctx.op(name, inputs, [[localName, shape]], attrs)` for `ctx.mode`
  *   (`forward`, `train` = forward with dropout, `prefill` = forward that
  *   also returns the state, `step` = one token, shapes without `l`);
- * - optional `ops`: new ops with their tfjs implementation.
+ * - optional `ops`: new ops with their tfjs implementation, and optional
+ *   `webgpuOps`: their binding to prebuilt WebGPU kernels
+ *   (`../program/webgpu_ops.ts` shows how the built-ins bind).
  *
  * A mixer kind (inside `residual`) is a {@linkcode MixerKind}: the same
  * `params` and `ops`, `lower(mixer, x, ctx, stateIn?)` → `{y, state?}`, and
@@ -44,6 +46,7 @@ import { lmHeadKind } from "./lm_head.ts";
 import { classifierKind } from "./classifier.ts";
 import { MIXER_KINDS } from "./mixers.ts";
 import type { TfjsOp } from "../program/tfjs_ops.ts";
+import type { GpuOp } from "../program/webgpu_ops.ts";
 
 export type {
   Lowering,
@@ -86,6 +89,20 @@ export function registeredOps(): Record<string, TfjsOp> {
     const kind of [...Object.values(NODE_KINDS), ...Object.values(MIXER_KINDS)]
   ) {
     Object.assign(out, kind.ops ?? {});
+  }
+  return out;
+}
+
+/**
+ * The WebGPU bindings node kinds add, by op name.
+ * @returns every registered kind's `webgpuOps`, merged.
+ */
+export function registeredWebGpuOps(): Record<string, GpuOp> {
+  const out: Record<string, GpuOp> = {};
+  for (
+    const kind of [...Object.values(NODE_KINDS), ...Object.values(MIXER_KINDS)]
+  ) {
+    Object.assign(out, kind.webgpuOps ?? {});
   }
   return out;
 }

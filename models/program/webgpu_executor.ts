@@ -33,13 +33,13 @@ import { checkIdRows } from "../_ids.ts";
 import type { TokenIds } from "../types.ts";
 import { bindShape, type Program } from "./program.ts";
 import { defaultLinear, TFJS_OPS } from "./tfjs_ops.ts";
-import { registeredOps } from "../nodes/registry.ts";
+import { registeredOps, registeredWebGpuOps } from "../nodes/registry.ts";
 import {
   fuseForWebGpu,
   type GpuOpContext,
   sliceColumnsLaunch,
   WEBGPU_OPS,
-} from "./_webgpu_ops.ts";
+} from "./webgpu_ops.ts";
 
 const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
   GPUBufferUsage.COPY_DST;
@@ -335,7 +335,7 @@ export class WebGpuExecutor {
             width: op.attrs.size as number,
           });
         } else {
-          const impl = WEBGPU_OPS[op.op];
+          const impl = WEBGPU_OPS[op.op] ?? registeredWebGpuOps()[op.op];
           if (!impl) {
             throw new Error(
               `WebGpuExecutor: no WebGPU binding of op ${op.op} (${

@@ -374,7 +374,9 @@ Deno.test({
   const want = await data(forward.run(rows(2)).output);
   forward.run(rows(1)).output.dispose(); // the ids buffer now holds other ids
   const got = await data(
-    forward.run(await freshTensor(rows(2), [2, 6], "int32")).output,
+    forward.run(
+      await freshTensor(rows(2), [2, 6], "int32") as tf.Tensor2D,
+    ).output,
   );
   assert.equal(relativeError(got, want), 0, "ids from a fresh tensor");
   forward.dispose();

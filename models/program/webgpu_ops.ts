@@ -1,5 +1,5 @@
 /**
- * Private: the WebGPU executor's op table. Each op binds the prebuilt
+ * The WebGPU executor's op table. Each op binds the prebuilt
  * kernels of `kernels/webgpu/` (the same launches as `infer/gpu_forward.ts`)
  * to the executor's buffers, once, when a program is built for a (batch,
  * length). `slice_last` is not here: the executor makes it a view that the
