@@ -9,7 +9,11 @@
  *
  * @module
  */
-import { type BackendName, setBackend } from "../kernels/backend.ts";
+import {
+  type BackendName,
+  ensureBackend,
+  setBackend,
+} from "../kernels/backend.ts";
 import { promptToIds } from "../infer/generate.ts";
 import { loadServedModel } from "../infer/load.ts";
 import { classifyRows, labelScores } from "../infer/classify.ts";
@@ -45,7 +49,9 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   try {
-    await setBackend((a.backend ?? "auto") as BackendName);
+    // No --backend: the library's own pick, said once on stderr.
+    if ((a.backend ?? "auto") === "auto") await ensureBackend();
+    else await setBackend(a.backend as BackendName);
     const { model, tokenizer } = await loadServedModel(a.model!);
     const head = model.architecture.nodes[model.architecture.nodes.length - 1];
     if (head.kind !== "classifier") {

@@ -101,6 +101,11 @@ Deno.test("without labels each class is named by its index; flags are checked", 
     assert.match(typo.stderr, /unknown flag --jsn \(did you mean --json\?\)/);
     const text = await runCli("classify.ts", ["--model", dir, "some text"]);
     assert.equal(text.code, 1);
+    // No --backend: the library picks one and says which, once.
+    assert.match(
+      text.stderr,
+      /^mamba-ts: using the (webgpu|wasm) backend, picked automatically/,
+    );
     assert.match(text.stderr, /has no tokenizer .*--ids 1,2,3/);
   } finally {
     await Deno.remove(dir, { recursive: true });

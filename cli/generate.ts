@@ -13,7 +13,11 @@
  *
  * @module
  */
-import { type BackendName, setBackend } from "../kernels/backend.ts";
+import {
+  type BackendName,
+  ensureBackend,
+  setBackend,
+} from "../kernels/backend.ts";
 import { generate } from "../infer/generate.ts";
 import { loadServedModel } from "../infer/load.ts";
 import type { GenerateOptions } from "../infer/options.ts";
@@ -86,7 +90,10 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   try {
-    const backend = await setBackend((a.backend ?? "auto") as BackendName);
+    // No --backend: the library's own pick, said once on stderr.
+    const backend = (a.backend ?? "auto") === "auto"
+      ? await ensureBackend()
+      : await setBackend(a.backend as BackendName);
     const served = await loadServedModel(a.model!);
     if (a.prompt !== undefined && !served.tokenizer) {
       throw new Error(

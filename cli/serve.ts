@@ -11,7 +11,11 @@
  *
  * @module
  */
-import { type BackendName, setBackend } from "../kernels/backend.ts";
+import {
+  type BackendName,
+  ensureBackend,
+  setBackend,
+} from "../kernels/backend.ts";
 import { loadServedModel } from "../infer/load.ts";
 import {
   DEFAULT_DRAIN_TIMEOUT_MS,
@@ -79,9 +83,10 @@ export async function main(
   const drainTimeoutMs =
     (a["drain-timeout"] ?? DEFAULT_DRAIN_TIMEOUT_MS / 1000) *
     1000;
-  const backend = await setBackend(
-    (a.backend ?? defaultBackend) as BackendName | "auto",
-  );
+  const wanted = a.backend ?? defaultBackend;
+  const backend = wanted === "auto"
+    ? await ensureBackend()
+    : await setBackend(wanted as BackendName);
   const served = await loadServedModel(model);
   const host = a.host ?? "127.0.0.1";
   const server = serve({
