@@ -237,6 +237,7 @@ export function parseFlags<const S extends FlagSpecs>(
     Object.entries(specs).map(([k, s]) => [k, spec(s)]),
   );
   declared.set("help", { kind: "boolean" });
+  const names = [...declared.keys()];
   const end = args.indexOf("--");
   const flagPart = end < 0 ? args : args.slice(0, end);
   // Every spelling of a long flag becomes its kebab-case form.
@@ -245,6 +246,10 @@ export function parseFlags<const S extends FlagSpecs>(
     const m = /^--([^=-][^=]*)(?:=(.*))?$/s.exec(a);
     if (!m) return a;
     const name = kebab(m[1]);
+    if (
+      name.startsWith("no-") && !declared.has(name) &&
+      declared.get(name.slice(3))?.kind !== "boolean"
+    ) throw unknownFlag(name, names);
     if (
       m[2] !== undefined && declared.get(name)?.kind === "boolean" &&
       m[2] !== "true" && m[2] !== "false"
@@ -257,7 +262,6 @@ export function parseFlags<const S extends FlagSpecs>(
     }
     return m[2] === undefined ? `--${name}` : `--${name}=${m[2]}`;
   });
-  const names = [...declared.keys()];
   const kindIs = (...k: FlagKind[]) =>
     names.filter((n) => k.includes(declared.get(n)!.kind));
   const argv = parser(

@@ -40,6 +40,14 @@ Deno.test("an unknown flag is refused by name, with the closest one suggested", 
     /^FlagError: unknown flag --zzzzzz \(see --help\)$/,
   );
   assert.throws(() => parseFlags(["-x"], SPECS), /unknown flag -x/);
+  assert.throws(
+    () => parseFlags(["--no-colour"], SPECS),
+    /^FlagError: unknown flag --no-colour \(see --help\)$/,
+  );
+  assert.throws(
+    () => parseFlags(["--temperature", "-1"], SPECS),
+    /--temperature: expected a number ≥ 0, received "-1"/,
+  );
   assert.equal(closestName("gredy", ["greedy", "model"]), "greedy");
 });
 
