@@ -102,7 +102,7 @@ export const TrainConfigSchema = z.strictObject({
     "output folder (default out/<architecture name>)",
   ),
   resume: z.union([z.boolean(), z.string()]).default(false).describe(
-    "continue from <out>/checkpoints/last, or from the given checkpoint folder",
+    "continue from <out>/checkpoints/last (first repairing what a killed run left), or from the given checkpoint folder",
   ),
   progress: z.enum(["auto", "bar", "plain", "lines", "none"]).default("auto")
     .describe(
