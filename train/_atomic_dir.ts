@@ -74,7 +74,12 @@ async function removeIfThere(path: string): Promise<void> {
 }
 
 async function syncPath(path: string): Promise<void> {
-  const f = await Deno.open(path, { read: true });
+  let f: Deno.FsFile;
+  try {
+    f = await Deno.open(path, { read: true });
+  } catch {
+    return; // Windows cannot open a folder; the rename order still holds.
+  }
   try {
     await f.sync();
   } catch {
