@@ -189,3 +189,23 @@ Deno.test("mamba2 bad input: buildModel throws before any tensor is made", () =>
   );
   assert.equal(tf.memory().numTensors, before);
 });
+
+Deno.test("example mamba2_130m: 128,989,632 parameters (issue 14's figure for the official 130m), JSON twin in sync", async () => {
+  const { default: arch } = await import("../examples/mamba2_130m.ts");
+  assert.equal(architectureSizes(arch).parameters, 128_989_632);
+  const text = await Deno.readTextFile(
+    new URL("../examples/mamba2_130m.json", import.meta.url),
+  );
+  assert.equal(text, toJSON(arch));
+  assert.deepEqual(fromJSON(text), arch);
+});
+
+Deno.test("mamba2 size limits: a huge dState is refused naming the field, before any tensor", () => {
+  const before = tf.memory().numTensors;
+  const issues = issuesOf(lm(mamba2({ ...small, dState: 1e8 })));
+  assert.ok(
+    issues.some((i) => i.path === "nodes[1].mixer.dState"),
+    JSON.stringify(issues),
+  );
+  assert.equal(tf.memory().numTensors, before);
+});

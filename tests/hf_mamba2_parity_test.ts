@@ -15,6 +15,7 @@
 import assert from "node:assert/strict";
 import { setBackend, tf } from "../kernels/backend.ts";
 import { loadModel } from "../models/io.ts";
+import { generate } from "../infer/generate.ts";
 import type { MambaModel } from "../models/types.ts";
 import { backends, PARITY_TOLERANCE, relativeError } from "./_util.ts";
 import {
@@ -179,5 +180,34 @@ Deno.test({
   const steps = await stepped(model, ids, 0);
   const errStep = relativeError(steps, Float32Array.from(free.data));
   assert.ok(errStep <= 1e-5, `step: ${errStep.toExponential(2)}`);
+  model.dispose();
+});
+
+Deno.test({
+  name:
+    "Mamba-2: batched generation of ragged prompts gives each prompt's own greedy ids (long, transformers norm, cpu)",
+  ...opts,
+}, async () => {
+  await setBackend("cpu");
+  const expected = await readSsmExpected("hf-mamba2/long");
+  const model = await loadModel(`${SSM_FIXTURES}hf-mamba2/long`, {
+    mamba2Norm: "transformers",
+  });
+  const prompt = expected.ids.get("prompt_ids")![0];
+  const want = expected.ids.get("greedy_ids")![0];
+  const [short, full, mid] = await generate(
+    model,
+    [prompt.slice(0, 5), prompt, prompt.slice(0, 9)],
+    { maxNewTokens: want.length - prompt.length, maxBatch: 3 },
+  );
+  assert.deepEqual([...prompt, ...full.outputIds], want);
+  assert.deepEqual(
+    [...prompt.slice(0, 5), ...short.outputIds],
+    await greedyIds(model, prompt.slice(0, 5), 5 + short.outputIds.length),
+  );
+  assert.deepEqual(
+    [...prompt.slice(0, 9), ...mid.outputIds],
+    await greedyIds(model, prompt.slice(0, 9), 9 + mid.outputIds.length),
+  );
   model.dispose();
 });
