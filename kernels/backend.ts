@@ -109,11 +109,12 @@ function preferVulkan(): void {
  * Keeps a headless probe quiet: Mesa's Vulkan device-selection layer
  * (`VK_LAYER_MESA_device_select`, installed with `mesa-vulkan-drivers`, so
  * with lavapipe too) opens a Wayland connection to rank the GPUs, and without
- * `XDG_RUNTIME_DIR` libwayland prints "error: XDG_RUNTIME_DIR is invalid or
- * not set in the environment." on every adapter request. With no
- * `XDG_RUNTIME_DIR` there is no Wayland session to ask, so the layer is
- * turned off (`NODEVICE_SELECT=1`, the layer's own switch) unless the user
- * asked it to pick a device (`MESA_VK_DEVICE_SELECT`, `DRI_PRIME`). wgpu
+ * `XDG_RUNTIME_DIR` (or with one that is not an absolute path) libwayland
+ * prints "error: XDG_RUNTIME_DIR is invalid or not set in the environment."
+ * on every adapter request. Then there is no Wayland session to ask, so
+ * the layer is turned off (`NODEVICE_SELECT=1`, the layer's own switch)
+ * unless the user asked it to pick a device (`MESA_VK_DEVICE_SELECT`,
+ * `DRI_PRIME`). wgpu
  * still sees every adapter and picks by `powerPreference`. Must run before
  * the first adapter request; without env permission it does nothing.
  */
@@ -121,7 +122,9 @@ export function quietDeviceSelect(): void {
   try {
     const env = Deno.env;
     if (
-      env.get("XDG_RUNTIME_DIR") || env.get("NODEVICE_SELECT") !== undefined ||
+      // libwayland refuses a runtime dir that is not an absolute path too.
+      env.get("XDG_RUNTIME_DIR")?.startsWith("/") ||
+      env.get("NODEVICE_SELECT") !== undefined ||
       env.get("MESA_VK_DEVICE_SELECT") || env.get("DRI_PRIME")
     ) return;
     env.set("NODEVICE_SELECT", "1");

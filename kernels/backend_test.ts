@@ -132,6 +132,9 @@ console.log(JSON.stringify({ gpu, nodeviceSelect: Deno.env.get("NODEVICE_SELECT"
   assert.equal(JSON.parse(headless.stdout).nodeviceSelect, "1");
   const tmp = await Deno.makeTempDir();
   try {
+    const relative = await runScript(script, { XDG_RUNTIME_DIR: "run" }, true);
+    assert.doesNotMatch(relative.stderr, /XDG_RUNTIME_DIR/);
+    assert.equal(JSON.parse(relative.stdout).nodeviceSelect, "1");
     const session = await runScript(script, { XDG_RUNTIME_DIR: tmp }, true);
     assert.equal(session.code, 0, session.stderr);
     assert.equal(JSON.parse(session.stdout).nodeviceSelect, null);
