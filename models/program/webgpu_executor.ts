@@ -11,8 +11,9 @@
  *
  * Step programs run with the forward kernels at length 1 (the decoder,
  * `infer/gpu_decoder.ts`, has fused ones); the state goes in and out by
- * copies within the call's command buffer. Not bound yet: train programs
- * (dropout, backward), classifier heads (pooling).
+ * copies within the call's command buffer. Classifier heads run as WGSL
+ * too (pooling, activations). Not bound yet: train programs (dropout,
+ * backward).
  *
  * Reference: tinygrad `engine/realize.py` (a schedule replayed); CUDA graphs.
  *
@@ -75,6 +76,8 @@ export interface WebGpuExecutorOptions {
 export interface WebGpuRunOutputs {
   /** The program's output, e.g. logits (b, l, v). */
   output: tf.Tensor;
+  /** Classifier heads: the scores before the final activation (b, c). */
+  raw?: tf.Tensor;
   /** Prefill: the state after the last token, one {conv, ssm} per layer. */
   state: { conv: tf.Tensor; ssm: tf.Tensor }[];
 }
@@ -228,6 +231,7 @@ export class WebGpuExecutor {
       });
       const keepForever = [
         program.output,
+        ...(program.raw ? [program.raw] : []),
         ...program.stateOut.flatMap((s) => [s.conv, s.ssm]),
       ];
       for (const buf of keepForever) lastUse.set(buf.name, Infinity);
@@ -514,12 +518,14 @@ export class WebGpuExecutor {
     const outs = infos.map((info) =>
       tf.engine().makeTensorFromTensorInfo(info)
     );
-    const [output, ...states] = outs;
+    const output = outs.shift()!;
+    const raw = this.#program.raw ? outs.shift() : undefined;
+    const states = outs;
     const next = [];
     for (let j = 0; j < states.length; j += 2) {
       next.push({ conv: states[j], ssm: states[j + 1] });
     }
-    return { output, state: next };
+    return { output, ...(raw ? { raw } : {}), state: next };
   }
 
   /** Dispatches per call (for comparisons with the hand-built forward). */

@@ -406,3 +406,94 @@ Deno.test({
   step.dispose();
   model.dispose();
 });
+
+Deno.test({
+  name:
+    "WebGpuExecutor classifier heads (flatten/last/mean pooling, every activation, raw scores) = model.forward and GpuForward.classify ≤ 1e-5",
+  ...options,
+}, async () => {
+  await setBackend("webgpu");
+  const heads = [
+    {
+      pooling: "flatten",
+      classes: 3,
+      activation: "softmax",
+      hidden: { units: 5, activation: "gelu" },
+    },
+    {
+      pooling: "last",
+      classes: 2,
+      activation: "softmax",
+      hidden: { units: 7, activation: "relu" },
+    },
+    {
+      pooling: "mean",
+      classes: 1,
+      activation: "sigmoid",
+      hidden: { units: 4, activation: "silu" },
+    },
+    {
+      pooling: "mean",
+      classes: 2,
+      activation: "none",
+      hidden: { units: 3, activation: "tanh" },
+    },
+    { pooling: "last", classes: 4, activation: "sigmoid" },
+  ];
+  for (const [k, head] of heads.entries()) {
+    const model = buildModel({
+      name: `cls${k}`,
+      seqLen: 6,
+      nodes: [
+        { kind: "embedding", vocab: 30, dim: 12 },
+        { kind: "residual", mixer: { kind: "mamba", dState: 4 } },
+        { kind: "layer_norm" },
+        {
+          kind: "residual",
+          norm: { kind: "layer_norm" },
+          mixer: { kind: "mamba", dState: 6 },
+        },
+        { kind: "rms_norm" },
+        { kind: "classifier", ...head },
+      ],
+    }, { seed: k });
+    const ids = [0, 1, 2].map((r) =>
+      Array.from({ length: 6 }, (_, t) => (r * 11 + t * 5 + k) % 30)
+    );
+    const exec = new WebGpuExecutor(
+      lowerArchitecture(model.resolved, "forward"),
+      model.params,
+      {
+        batch: 3,
+        length: 6,
+      },
+    );
+    const fwd = new GpuForward(model, {
+      batch: 3,
+      length: 6,
+      weights: "share",
+    });
+    const mine = exec.run(ids);
+    for (const raw of [false, true]) {
+      const ours = await data(raw ? mine.raw! : mine.output);
+      for (
+        const [name, want] of [["model.forward", model.forward(ids, { raw })], [
+          "GpuForward",
+          fwd.classify(ids, { raw }),
+        ]] as const
+      ) {
+        assert.deepEqual((raw ? mine.raw! : mine.output).shape, want.shape);
+        const e = relativeError(ours, await data(want));
+        assert.ok(
+          e <= 1e-5,
+          `head ${k} (${head.pooling}, ${head.activation}) raw ${raw} vs ${name}: ${
+            e.toExponential(2)
+          }`,
+        );
+      }
+    }
+    exec.dispose();
+    fwd.dispose();
+    model.dispose();
+  }
+});

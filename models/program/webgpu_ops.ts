@@ -29,6 +29,7 @@ import {
   splitDbcLaunch,
 } from "../../kernels/webgpu/_wgsl_rows.ts";
 import type { Op } from "./program.ts";
+import { activationLaunch, meanPoolLaunch } from "./_wgsl_head.ts";
 
 /** A buffer read in place: floats between rows and the first column. */
 export interface Strided {
@@ -242,6 +243,37 @@ export const WEBGPU_OPS: Readonly<Record<string, GpuOp>> = {
       ...op.outputs.map((o) => ctx.output(o.name)),
       ctx.input(op.inputs[0]!),
     ]);
+  },
+  pool: (op, ctx) => {
+    const h = op.inputs[0]!;
+    const [b, l, d] = ctx.shape(h);
+    const out = ctx.output(op.outputs[0].name);
+    const pooling = op.attrs.pooling;
+    if (pooling === "flatten" && l !== op.attrs.seqLen) {
+      throw new Error(
+        `forward: ids: expected length ${op.attrs.seqLen} (the architecture's seqLen, needed by flatten pooling), received ${l}`,
+      );
+    }
+    const launch = pooling === "last"
+      ? lastRowsLaunch(ctx.device, b, l, d)
+      : pooling === "mean"
+      ? meanPoolLaunch(ctx.device, b, l, d)
+      : sliceColumnsLaunch(ctx.device, b, l * d, l * d, 0); // a copy
+    ctx.add(`pool (${pooling})`, launch, [out, ctx.input(h)]);
+  },
+  activate: (op, ctx) => {
+    const x = op.inputs[0]!;
+    const shape = ctx.shape(x);
+    ctx.add(
+      `activate (${op.attrs.fn})`,
+      activationLaunch(
+        ctx.device,
+        op.attrs.fn as string,
+        size(shape),
+        last(shape),
+      ),
+      [ctx.output(op.outputs[0].name), ctx.input(x)],
+    );
   },
   last_position: (op, ctx) => {
     const [b, l, d] = ctx.shape(op.inputs[0]!);
