@@ -24,6 +24,7 @@ import {
 import { buildModel } from "../models/model.ts";
 import { lmLoss } from "../train/metrics.ts";
 import { AdamW } from "../train/optim.ts";
+import { startScanPool } from "../kernels/_scan_pool.ts";
 
 const args = parser(Deno.args);
 const backends = String(args.backends ?? "cpu,wasm,webgpu").split(
@@ -50,6 +51,7 @@ const arch = architecture({
   ],
 });
 
+let threads = 1;
 const rows: {
   backend: string;
   tokensPerSec: number | null;
@@ -92,6 +94,7 @@ for (const backend of backends) {
       tf.dispose([value, ...named.values()]);
     };
     await one(); // warm-up: kernel compilation
+    threads = await startScanPool(); // the host scan's threads (cpu, wasm)
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) await one();
     const ms = (performance.now() - t0) / steps;
@@ -114,7 +117,7 @@ for (const backend of backends) {
 }
 
 console.log(
-  `training throughput: seq ${seq}, batch ${batch}, d_model 128, ${layers} layers, ${steps} timed steps`,
+  `training throughput: seq ${seq}, batch ${batch}, d_model 128, ${layers} layers, ${steps} timed steps, host scan on ${threads} thread(s) (MAMBA_SCAN_THREADS)`,
 );
 console.log(
   `${"backend".padEnd(8)}${"tokens/s".padStart(12)}${
@@ -131,7 +134,7 @@ for (const r of rows) {
 await Deno.writeTextFile(
   outPath,
   JSON.stringify(
-    { config: { seq, batch, dModel: 128, layers, steps }, rows },
+    { config: { seq, batch, dModel: 128, layers, steps, threads }, rows },
     null,
     2,
   ) + "\n",
