@@ -320,3 +320,134 @@ export function mamba2HfConfig(r: ResolvedArchitecture, base: Json): Json {
     dtype: "float32",
   };
 }
+
+/** Where each field comes from in an original state-spaces Mamba-2 config. */
+const STATE_SPACES_MAMBA2_KEYS: ConfigKeys = {
+  "nodes[0].vocab": "vocab_size",
+  "nodes[0].dim": "d_model",
+  "nodes[0].padVocabMultiple": "pad_vocab_size_multiple",
+  "nodes[1].times": "n_layer",
+  "nodes[1].body[0].mixer.headDim": "ssm_cfg.headdim",
+  "nodes[1].body[0].mixer.groups": "ssm_cfg.ngroups",
+  "nodes[1].body[0].mixer.dState": "ssm_cfg.d_state",
+  "nodes[1].body[0].mixer.expand": "ssm_cfg.expand",
+  "nodes[1].body[0].mixer.dConv": "ssm_cfg.d_conv",
+  "nodes[1].body[0].mixer.chunkSize": "ssm_cfg.chunk_size",
+  "nodes[1].body[0].mixer.bias": "ssm_cfg.bias",
+  "nodes[1].body[0].mixer.convBias": "ssm_cfg.conv_bias",
+  "nodes[1].body[0].mixer.dtMin": "ssm_cfg.dt_min",
+  "nodes[1].body[0].mixer.dtMax": "ssm_cfg.dt_max",
+  "nodes[1].body[0].mixer.dtFloor": "ssm_cfg.dt_init_floor",
+  "nodes[3].tied": "tie_embeddings",
+};
+
+/**
+ * The architecture of an original state-spaces Mamba-2 `config.json`
+ * (`ssm_cfg.layer: "Mamba2"`, as state-spaces/mamba2-130m … 2.7b), read
+ * with the official semantics (per-group gated norm, eps 1e-5). Defaults as
+ * mamba_ssm's `Mamba2` and `MambaConfig`.
+ *
+ * @param config the parsed config.json.
+ * @param source file name for messages.
+ * @param limits size limits.
+ * @returns the validated architecture.
+ * @throws Error naming the key (`ssm_cfg.ngroups`, `d_intermediate`, …) of
+ *   anything this project does not compute: an MLP after the mixer,
+ *   attention layers, a separate d_ssm, D per channel, norm before gate.
+ */
+export function architectureFromStateSpacesMamba2(
+  config: Json,
+  source: string,
+  limits?: SizeLimits,
+): Architecture {
+  const ssm = (config.ssm_cfg ?? {}) as Json;
+  const refuse = (name: string, value: unknown, expected: string) => {
+    throw new Error(
+      `${source}: ${name}: expected ${expected}, received ${
+        JSON.stringify(value)
+      }`,
+    );
+  };
+  if ((config.d_intermediate ?? 0) !== 0) {
+    refuse(
+      "d_intermediate",
+      config.d_intermediate,
+      "0 (an MLP after each mixer is not supported)",
+    );
+  }
+  const attn = config.attn_layer_idx ?? [];
+  if (!Array.isArray(attn) || attn.length > 0) {
+    refuse("attn_layer_idx", attn, "[] (attention layers are not supported)");
+  }
+  if ((config.rms_norm ?? true) !== true) {
+    refuse(
+      "rms_norm",
+      config.rms_norm,
+      "true (LayerNorm blocks are not supported)",
+    );
+  }
+  if ((ssm.rmsnorm ?? true) !== true) {
+    refuse("ssm_cfg.rmsnorm", ssm.rmsnorm, "true (the gated RMSNorm)");
+  }
+  if ((ssm.norm_before_gate ?? false) !== false) {
+    refuse("ssm_cfg.norm_before_gate", ssm.norm_before_gate, "false");
+  }
+  if ((ssm.D_has_hdim ?? false) !== false) {
+    refuse("ssm_cfg.D_has_hdim", ssm.D_has_hdim, "false (D per head)");
+  }
+  const dModel = config.d_model as number;
+  const expand = ssm.expand as number | undefined ?? 2;
+  if (ssm.d_ssm !== undefined && ssm.d_ssm !== null) {
+    if (ssm.d_ssm !== expand * dModel) {
+      refuse(
+        "ssm_cfg.d_ssm",
+        ssm.d_ssm,
+        `null or expand * d_model = ${expand * dModel}`,
+      );
+    }
+  }
+  const num = <T>(name: string, fallback: T) =>
+    (ssm[name] === undefined ? fallback : ssm[name]) as T;
+  return buildFromConfig(
+    source,
+    config,
+    STATE_SPACES_MAMBA2_KEYS,
+    () =>
+      architecture({
+        name: "state-spaces-mamba2",
+        nodes: [
+          embedding({
+            vocab: config.vocab_size as number,
+            dim: dModel,
+            padVocabMultiple: config.pad_vocab_size_multiple as
+              | number
+              | undefined ?? 8,
+          }),
+          repeat(config.n_layer as number, [
+            residual({
+              norm: rmsNorm(1e-5),
+              mixer: mamba2({
+                headDim: num("headdim", 64),
+                groups: num("ngroups", 1),
+                dState: num("d_state", 128),
+                expand,
+                dConv: num("d_conv", 4),
+                chunkSize: num("chunk_size", 256),
+                bias: num("bias", false),
+                convBias: num("conv_bias", true),
+                dtMin: num("dt_min", 0.001),
+                dtMax: num("dt_max", 0.1),
+                dtFloor: num("dt_init_floor", 1e-4),
+                norm: "official",
+                normEps: 1e-5,
+              }),
+            }),
+          ]),
+          rmsNorm(1e-5),
+          lmHead({
+            tied: config.tie_embeddings as boolean | undefined ?? true,
+          }),
+        ],
+      }, limits),
+  );
+}

@@ -27,6 +27,7 @@ import { buildFromConfig, type ConfigKeys } from "./_config_keys.ts";
 import {
   architectureFromFalconConfig,
   architectureFromMamba2Config,
+  architectureFromStateSpacesMamba2,
   mamba2HfConfig,
   type Mamba2NormChoice,
 } from "./_hf_ssm_config.ts";
@@ -245,9 +246,12 @@ function fromStateSpacesConfig(
     fallback?: T,
   ) => field(config, name, check, expected, fallback, source);
   const ssm = (config.ssm_cfg ?? {}) as Json;
+  if (ssm.layer === "Mamba2") {
+    return architectureFromStateSpacesMamba2(config, source, limits);
+  }
   if (ssm.layer !== undefined && ssm.layer !== "Mamba1") {
     throw new Error(
-      `${source}: ssm_cfg.layer: expected "Mamba1", received ${
+      `${source}: ssm_cfg.layer: expected "Mamba1" or "Mamba2", received ${
         JSON.stringify(ssm.layer)
       }`,
     );

@@ -331,3 +331,69 @@ Deno.test({
   assert.equal(gpuDecodeUnsupported(plain), null);
   plain.dispose();
 });
+
+Deno.test({
+  name:
+    "state-spaces Mamba-2 config.json (ssm_cfg.layer Mamba2) reads with the official semantics: long's weights give logits_official_f64; what it cannot compute is refused by key",
+  ...opts,
+}, async () => {
+  await setBackend("wasm");
+  const src = `${SSM_FIXTURES}hf-mamba2/long`;
+  const config = {
+    d_model: 64,
+    d_intermediate: 0,
+    n_layer: 3,
+    vocab_size: 512,
+    ssm_cfg: {
+      layer: "Mamba2",
+      d_state: 32,
+      headdim: 32,
+      ngroups: 2,
+      chunk_size: 64,
+    },
+    attn_layer_idx: [],
+    attn_cfg: {},
+    rms_norm: true,
+    residual_in_fp32: true,
+    fused_add_norm: true,
+    pad_vocab_size_multiple: 8,
+    tie_embeddings: false,
+  };
+  const dir = await Deno.makeTempDir();
+  await Deno.copyFile(`${src}/model.safetensors`, `${dir}/model.safetensors`);
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
+  const model = await loadModel(dir);
+  const expected = await readSsmExpected("hf-mamba2/long");
+  const ids = [expected.ids.get("input_ids")![0].slice(0, 100)];
+  const want = expected.floats.get("logits_official_f64")!.subarray(
+    0,
+    100 * 512,
+  );
+  const err = relativeError(await logitsOf(model, ids), want);
+  assert.ok(err <= 1e-5, `relative error ${err.toExponential(2)}`);
+  model.dispose();
+  await Deno.remove(dir, { recursive: true });
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ d_intermediate: 128 }, /config\.json: d_intermediate: expected 0/],
+    [{ attn_layer_idx: [1] }, /config\.json: attn_layer_idx: expected \[\]/],
+    [
+      { ssm_cfg: { ...config.ssm_cfg, ngroups: 3 } },
+      /config\.json: ssm_cfg\.ngroups: expected a divisor of the 4 heads, received 3/,
+    ],
+    [
+      { ssm_cfg: { ...config.ssm_cfg, d_ssm: 64 } },
+      /config\.json: ssm_cfg\.d_ssm: expected null or expand \* d_model = 128/,
+    ],
+    [
+      { ssm_cfg: { ...config.ssm_cfg, layer: "Mamba3" } },
+      /config\.json: ssm_cfg\.layer: expected "Mamba1" or "Mamba2"/,
+    ],
+  ];
+  for (const [patch, message] of cases) {
+    assert.throws(
+      () => architectureFromHfConfig({ ...config, ...patch }, "config.json"),
+      message,
+      JSON.stringify(patch),
+    );
+  }
+});
