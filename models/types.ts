@@ -13,11 +13,14 @@ import type { ResolvedArchitecture } from "../dsl/resolve.ts";
 /** Token ids: `number[][]` (b rows of equal length) or an int32 tensor (b, l). */
 export type TokenIds = number[][] | tf.Tensor2D;
 
-/** Recurrent state of one Mamba layer. */
+/** Recurrent state of one Mamba layer (any mixer kind). */
 export type LayerState = {
-  /** (b, k-1, dIn) the last k-1 conv inputs (pre-conv x), oldest first. */
+  /**
+   * (b, k-1, channels) the last k-1 conv inputs (pre-conv), oldest first:
+   * dIn channels for Mamba-1, dIn + 2·groups·n (x, B, C) for Mamba-2.
+   */
   conv: tf.Tensor3D;
-  /** (b, dIn, n) SSM state. */
+  /** (b, dIn, n) SSM state (Mamba-2: its (b, heads, headDim, n), same elements). */
   ssm: tf.Tensor3D;
 };
 
