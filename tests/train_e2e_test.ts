@@ -163,6 +163,19 @@ Deno.test("--resume continues bit-for-bit: same losses as an uninterrupted run",
     full.loop.losses,
   );
   assert.deepEqual(rest.test, full.test);
+  // Resumed once more at the last step: nothing to train, same test metrics,
+  // and a validation column for the saved model.
+  const lines: string[] = [];
+  const again = await runTraining(clsFile, {
+    ...base,
+    out: `${dir}/split`,
+    resume: true,
+  }, (l) => lines.push(l));
+  assert.equal(again.loop.step, 6);
+  assert.deepEqual(again.loop.losses, []);
+  assert.deepEqual(again.test, full.test);
+  assert.ok(again.loop.validation, "validation of the saved model");
+  assert.ok(lines.some((l) => l.includes("nothing to train")));
 });
 
 Deno.test("--validation=0 (the article's split): no evaluations, no best checkpoint; the saved model is the last step's", async () => {

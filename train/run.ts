@@ -204,6 +204,11 @@ export async function runTraining(
     }
     if (c.resume === true) await reconcileBest(resume.trainer, outDir, log);
     log(`resumed from ${resumeDir} at step ${resume.trainer.step}`);
+    if (resume.trainer.step >= c.steps) {
+      log(
+        `the checkpoint is at the run's last step (${c.steps}): nothing to train; testing and saving the model`,
+      );
+    }
   } else {
     model = buildModel(architecture, { seed: c.seed });
   }
@@ -232,6 +237,16 @@ export async function runTraining(
         seqLen,
         maxBatches: validationBatches(c),
       });
+  }
+  if (!loop.validation && validationRows > 0) {
+    // A resume at the last step trained nothing: the column still describes
+    // the saved model.
+    loop.validation = await evaluate(model, data, "validation", {
+      c,
+      tokenizer,
+      seqLen,
+      maxBatches: validationBatches(c),
+    });
   }
   const test = await evaluate(model, data, "test", { c, tokenizer, seqLen });
   const saved: RunResult["saved"] = { native: `${outDir}/model` };
