@@ -28,7 +28,10 @@ import type { AdamWState } from "./optim.ts";
 import type { TextTokenizer } from "./tokenizers.ts";
 import { killPoint, recoverDir, writeDirAtomic } from "./_atomic_dir.ts";
 
-/** Trainer state stored in `trainer.json`. */
+/**
+ * Trainer state stored in `trainer.json` (its shape; a file read back is
+ * checked by {@linkcode validateTrainerState}, which also bounds the values).
+ */
 export const TrainerStateSchema = z.strictObject({
   version: z.literal(1),
   /** Optimizer steps done. */
