@@ -83,6 +83,7 @@ function floatOf(v: unknown): number | undefined {
 function timeStepLimit(
   config: Json,
   source: string,
+  key = "time_step_limit",
 ): [number, number | null] {
   const raw = config.time_step_limit;
   if (raw === undefined) return [0, null];
@@ -93,7 +94,7 @@ function timeStepLimit(
     !(lo >= 0) || !(hi > 0) || lo === Infinity || lo > hi
   ) {
     throw new Error(
-      `${source}: time_step_limit: expected [lo, hi] with 0 <= lo <= hi (hi may be {"__float__": "Infinity"}), received ${
+      `${source}: ${key}: expected [lo, hi] with 0 <= lo <= hi (hi may be {"__float__": "Infinity"}), received ${
         JSON.stringify(raw)
       }`,
     );
@@ -406,6 +407,11 @@ export function architectureFromStateSpacesMamba2(
       );
     }
   }
+  const dtLimit = timeStepLimit(
+    { time_step_limit: ssm.dt_limit },
+    source,
+    "ssm_cfg.dt_limit",
+  );
   const num = <T>(name: string, fallback: T) =>
     (ssm[name] === undefined ? fallback : ssm[name]) as T;
   return buildFromConfig(
@@ -438,6 +444,7 @@ export function architectureFromStateSpacesMamba2(
                 dtMin: num("dt_min", 0.001),
                 dtMax: num("dt_max", 0.1),
                 dtFloor: num("dt_init_floor", 1e-4),
+                dtLimit,
                 norm: "official",
                 normEps: 1e-5,
               }),

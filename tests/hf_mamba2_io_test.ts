@@ -385,6 +385,10 @@ Deno.test({
       /config\.json: ssm_cfg\.d_ssm: expected null or expand \* d_model = 128/,
     ],
     [
+      { ssm_cfg: { ...config.ssm_cfg, dt_limit: [0.2, 0.1] } },
+      /config\.json: ssm_cfg\.dt_limit: expected \[lo, hi\]/,
+    ],
+    [
       { ssm_cfg: { ...config.ssm_cfg, layer: "Mamba3" } },
       /config\.json: ssm_cfg\.layer: expected "Mamba1" or "Mamba2"/,
     ],
@@ -396,4 +400,11 @@ Deno.test({
       JSON.stringify(patch),
     );
   }
+  const limited = architectureFromHfConfig({
+    ...config,
+    ssm_cfg: { ...config.ssm_cfg, dt_limit: [0.001, 0.5] },
+  }, "config.json").nodes[1];
+  assert.ok(limited.kind === "repeat" && limited.body[0].kind === "residual");
+  const m = limited.body[0].mixer;
+  assert.deepEqual(m.kind === "mamba2" && m.dtLimit, [0.001, 0.5]);
 });
