@@ -178,6 +178,13 @@ export function architectureFromMamba2Config(
   }
   const eps = f("layer_norm_epsilon", isPosNum, "a positive number", 1e-5);
   const norm = options.mamba2Norm ?? "official";
+  if (norm !== "official" && norm !== "transformers") {
+    throw new Error(
+      `${source}: option mamba2Norm: expected "official" or "transformers", received ${
+        JSON.stringify(norm)
+      }`,
+    );
+  }
   const dtLimit = timeStepLimit(config, source);
   return buildFromConfig(source, config, MAMBA2_KEYS, () =>
     architecture({

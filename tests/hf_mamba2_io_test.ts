@@ -239,6 +239,13 @@ Deno.test("Mamba-2 config errors name the config.json key", async () => {
       JSON.stringify(patch),
     );
   }
+  assert.throws(
+    () =>
+      architectureFromHfConfig(base, "config.json", {
+        mamba2Norm: "hf" as "official",
+      }),
+    /config\.json: option mamba2Norm: expected "official" or "transformers", received "hf"/,
+  );
   // time_step_limit as transformers writes it, and as plain numbers
   const arch = architectureFromHfConfig(
     { ...base, time_step_limit: [0.001, 0.5] },
