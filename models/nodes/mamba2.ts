@@ -34,6 +34,7 @@ import type { Buf, Shape } from "../program/program.ts";
 import type { MixerKind, ParamSpec } from "./node_kind.ts";
 import { constant, inverseSoftplus, uniform } from "./_init.ts";
 import { SSM_OPS } from "./_ssm_ops.ts";
+import { MAMBA2_WEBGPU_OPS } from "./_mamba2_webgpu.ts";
 
 function params(m: ResolvedMamba2, d: number, nLayers: number, p: string) {
   const dIn = m.dInner, h = m.headsValue, k = m.dConv, conv = m.convDim;
@@ -93,6 +94,7 @@ export const mamba2Kind: MixerKind<ResolvedMamba2> = {
     ssm: ["b", m.dInner, m.dState],
   }),
   ops: SSM_OPS,
+  webgpuOps: MAMBA2_WEBGPU_OPS,
   lower: (m, x, ctx, state) => {
     const dIn = m.dInner, h = m.headsValue, n = m.dState, g = m.groups;
     const conv = m.convDim, gn = g * n;
