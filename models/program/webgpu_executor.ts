@@ -49,7 +49,8 @@ const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
 interface Step {
   label: string;
   pipe: GPUComputePipeline;
-  group: GPUBindGroup;
+  /** Prebuilt, or made per call for the tensor the output is written to. */
+  group: GPUBindGroup | ((output: GPUBuffer) => GPUBindGroup);
   groups: [number, number, number];
 }
 
@@ -111,6 +112,9 @@ export class WebGpuExecutor {
   readonly #owned: GPUBuffer[] = [];
   readonly #kept: tf.Tensor[] = [];
   readonly #steps: Step[] = [];
+  /** The output is written into each call's tensor (not copied). */
+  #late = false;
+  #outputShape: number[] = [];
   readonly #ids: GPUBuffer;
   readonly #outputs: { buf: GPUBuffer; shape: number[] }[] = [];
   readonly #shared: { name: string; v: tf.Tensor; dataId: object }[] = [];
@@ -291,15 +295,24 @@ export class WebGpuExecutor {
         device.queue.writeBuffer(buf, 0, data);
         return buf;
       };
+      // The program's output, when no op reads it, is written straight into
+      // each call's tensor: its writers' bind groups are made per call.
+      const late = !live.some((op) => op.inputs.includes(program.output.name));
+      const placeholder = late ? create("output placeholder", 4) : null;
       const add = (label: string, launch: Launch, buffers: GPUBuffer[]) => {
         const pipe = pipeline(device, launch.key, launch.wgsl);
+        const all = [...buffers, uniform(launch.uniforms)];
         this.#steps.push({
           label,
           pipe,
-          group: bindGroup(device, pipe, [
-            ...buffers,
-            uniform(launch.uniforms),
-          ]),
+          group: placeholder && all.includes(placeholder)
+            ? (out) =>
+              bindGroup(
+                device,
+                pipe,
+                all.map((b) => b === placeholder ? out : b),
+              )
+            : bindGroup(device, pipe, all),
           groups: launch.groups,
         });
       };
@@ -384,7 +397,9 @@ export class WebGpuExecutor {
             output: (name) => {
               const entry = bound.get(name);
               if (entry?.kind === "buffer") return entry.buf;
-              const buf = take(name, size(shapeOf(name)));
+              const buf = placeholder && name === program.output.name
+                ? placeholder
+                : take(name, size(shapeOf(name)));
               bound.set(name, { kind: "buffer", buf });
               return buf;
             },
@@ -423,7 +438,9 @@ export class WebGpuExecutor {
         for (const o of op.outputs) if (!lastUse.has(o.name)) release(o.name);
       });
       this.activationBuffers = made;
-      for (const buf of keepForever) {
+      this.#outputShape = shapeOf(program.output.name);
+      this.#late = late;
+      for (const buf of late ? keepForever.slice(1) : keepForever) {
         this.#outputs.push({
           buf: resolve(buf.name).buf,
           shape: shapeOf(buf.name),
@@ -464,6 +481,8 @@ export class WebGpuExecutor {
     this.#checkState(state);
     const backend = webgpuBackend();
     const device = this.#device;
+    const lateInfo = this.#late ? allocate(backend, this.#outputShape) : null;
+    const lateBuf = lateInfo ? gpuBuffer(backend, lateInfo) : null;
     const infos = this.#outputs.map((o) => allocate(backend, o.shape));
     // Every input's GPU buffer first: a tensor still on the CPU is uploaded
     // through tfjs's pending command encoder, which the flush below submits
@@ -500,7 +519,10 @@ export class WebGpuExecutor {
     const pass = encoder.beginComputePass();
     for (const s of this.#steps) {
       pass.setPipeline(s.pipe);
-      pass.setBindGroup(0, s.group);
+      pass.setBindGroup(
+        0,
+        typeof s.group === "function" ? s.group(lateBuf!) : s.group,
+      );
       pass.dispatchWorkgroups(...s.groups);
     }
     pass.end();
@@ -518,7 +540,9 @@ export class WebGpuExecutor {
     const outs = infos.map((info) =>
       tf.engine().makeTensorFromTensorInfo(info)
     );
-    const output = outs.shift()!;
+    const output = lateInfo
+      ? tf.engine().makeTensorFromTensorInfo(lateInfo)
+      : outs.shift()!;
     const raw = this.#program.raw ? outs.shift() : undefined;
     const states = outs;
     const next = [];
