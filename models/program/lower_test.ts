@@ -68,7 +68,25 @@ function checkWellFormed(program: Program): void {
 }
 
 Deno.test("every example lowers in every mode it supports, well formed", () => {
-  for (const arch of [smallLm, byteLm, mamba130m, spam, imdb]) {
+  const mixed = architecture({
+    name: "mixed",
+    nodes: [
+      embedding({ vocab: 50, dim: 32 }),
+      residual({ mixer: mamba({ dState: 4, bcdtRmsEps: 1e-6 }) }),
+      residual({
+        mixer: {
+          kind: "mamba2",
+          headDim: 16,
+          dState: 8,
+          chunkSize: 8,
+          groups: 1,
+        },
+      } as never),
+      rmsNorm(),
+      lmHead({ tied: true }),
+    ],
+  });
+  for (const arch of [smallLm, byteLm, mamba130m, spam, imdb, mixed]) {
     const resolved = resolveArchitecture(arch);
     const lm = resolved.head.kind === "lm_head";
     const modes: Mode[] = lm
