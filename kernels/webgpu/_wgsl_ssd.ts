@@ -34,6 +34,8 @@ import { declare, MATH } from "./_wgsl_common.ts";
 
 /** Output tile of the matmul-like passes: BM × BN, BK deep, TM × TN a thread. */
 export const TILE = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 } as const;
+/** Padding of a staged tile's rows (k-fast stores hit different banks). */
+const PAD = 1;
 /** Threads of the matmul-like passes. */
 export const TILE_THREADS = (TILE.BM / TILE.TM) * (TILE.BN / TILE.TN);
 /** Threads per workgroup of the one-thread-per-item passes. */
@@ -73,6 +75,10 @@ export interface Segment {
   loadA: string;
   /** WGSL expression of B(k, j) (lets `k`, `j` in scope; j < N, k < kEnd). */
   loadB: string;
+  /** Threads next to each other load next k of A (k is A's contiguous axis). */
+  aKFast?: boolean;
+  /** Threads next to each other load next k of B. */
+  bKFast?: boolean;
 }
 
 /**
@@ -86,28 +92,42 @@ export interface Segment {
  */
 export function tiledMatmul(segments: Segment[], store: string): string {
   const { BM, BN, BK, TM, TN } = TILE;
+  const index = (x: string, W: number, kFast = false) =>
+    kFast
+      ? `let kk = te % ${BK}u; let ${x}${x} = te / ${BK}u;`
+      : `let ${x}${x} = te % ${W}u; let kk = te / ${W}u;`;
   const loop = (s: Segment) => /* wgsl */ `
   for (var k0 = 0u; k0 < ${s.kEnd}; k0 = k0 + ${BK}u) {
     for (var te = lid; te < ${BK * BM}u; te = te + ${TILE_THREADS}u) {
-      let i = i0 + te % ${BM}u;
-      let k = k0 + te / ${BM}u;
+      ${index("i", BM, s.aKFast)}
       var v = 0.0;
-      if (i < M && k < ${s.kEnd}) { v = ${s.loadA}; }
-      As[te] = v;
+      if (i0 + ii < M && k0 + kk < ${s.kEnd}) {
+        let i = i0 + ii;
+        let k = k0 + kk;
+        v = ${s.loadA};
+      }
+      As[kk * ${BM + PAD}u + ii] = v;
     }
     for (var te = lid; te < ${BK * BN}u; te = te + ${TILE_THREADS}u) {
-      let j = j0 + te % ${BN}u;
-      let k = k0 + te / ${BN}u;
+      ${index("j", BN, s.bKFast)}
       var v = 0.0;
-      if (j < N && k < ${s.kEnd}) { v = ${s.loadB}; }
-      Bs[te] = v;
+      if (j0 + jj < N && k0 + kk < ${s.kEnd}) {
+        let j = j0 + jj;
+        let k = k0 + kk;
+        v = ${s.loadB};
+      }
+      Bs[kk * ${BN + PAD}u + jj] = v;
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < ${BK}u; kk = kk + 1u) {
+    for (var kq = 0u; kq < ${BK}u; kq = kq + 1u) {
       var ra: array<f32, ${TM}>;
       var rb: array<f32, ${TN}>;
-      for (var ta = 0u; ta < ${TM}u; ta = ta + 1u) { ra[ta] = As[kk * ${BM}u + ti * ${TM}u + ta]; }
-      for (var tc = 0u; tc < ${TN}u; tc = tc + 1u) { rb[tc] = Bs[kk * ${BN}u + tj * ${TN}u + tc]; }
+      for (var ta = 0u; ta < ${TM}u; ta = ta + 1u) { ra[ta] = As[kq * ${
+    BM + PAD
+  }u + ti * ${TM}u + ta]; }
+      for (var tc = 0u; tc < ${TN}u; tc = tc + 1u) { rb[tc] = Bs[kq * ${
+    BN + PAD
+  }u + tj * ${TN}u + tc]; }
       for (var ta = 0u; ta < ${TM}u; ta = ta + 1u) {
         for (var tc = 0u; tc < ${TN}u; tc = tc + 1u) {
           accs[ta * ${TN}u + tc] = fma(ra[ta], rb[tc], accs[ta * ${TN}u + tc]);
@@ -137,8 +157,8 @@ export function tiledMatmul(segments: Segment[], store: string): string {
 }
 
 const TILE_MEMORY = /* wgsl */ `
-var<workgroup> As: array<f32, ${TILE.BK * TILE.BM}>;
-var<workgroup> Bs: array<f32, ${TILE.BK * TILE.BN}>;`;
+var<workgroup> As: array<f32, ${TILE.BK * (TILE.BM + PAD)}>;
+var<workgroup> Bs: array<f32, ${TILE.BK * (TILE.BN + PAD)}>;`;
 
 const TILE_MAIN = /* wgsl */ `
 @compute @workgroup_size(${TILE_THREADS})
@@ -148,42 +168,64 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 const out = (name: string) => ({ name, write: true });
 const input = (name: string) => ({ name, write: false });
 
+/** Threads of pass 1 (one workgroup per chunk and head, blocks of this many steps). */
+export const SCAN_WORKGROUP = 256;
+
 /**
- * Pass 1, one thread per (batch row, head, chunk): Δ' = softplus(dt +
- * dtBias) clamped to [lo, hi] (f32 bits), its cumulative Δ'A within the
- * chunk, and each step's Δ' · exp(Δ'A summed after it to the chunk's end).
+ * Pass 1, one workgroup per (chunk, batch row · head): Δ' = softplus(dt +
+ * dtBias) clamped to [lo, hi] (f32 bits); its cumulative Δ'A within the
+ * chunk (a workgroup scan over blocks of {@linkcode SCAN_WORKGROUP} steps,
+ * carried); each step's Δ' · exp(Δ'A summed after it to the chunk's end).
  *
- * Bindings: dA (out), dt, P; uniforms {@linkcode SSD_UNIFORMS}.
+ * Bindings: dA (out), dt, P; uniforms {@linkcode SSD_UNIFORMS}; grid (nc,
+ * b·h).
  */
 export function ssdDtShader(): string {
+  const W = SCAN_WORKGROUP;
   return /* wgsl */ `
 ${declare([out("dA"), input("dt"), input("P")], SSD_UNIFORMS)}
 ${MATH}
-@compute @workgroup_size(${FLAT_WORKGROUP})
+var<workgroup> sc: array<f32, ${W}>;
+@compute @workgroup_size(${W})
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let idx = (wid.y * U.gx + wid.x) * ${FLAT_WORKGROUP}u + lid;
-  if (idx >= U.b * U.h * U.nc) { return; }
-  let c = idx % U.nc;
-  let hh = (idx / U.nc) % U.h;
-  let bi = idx / (U.nc * U.h);
+  let c = wid.x;
+  let bh = wid.y;
+  let bi = bh / U.h;
+  let hh = bh % U.h;
   let a = P[hh * 3u];
   let bias = P[hh * 3u + 2u];
   let lo = bitcast<f32>(U.lo);
   let hi = bitcast<f32>(U.hi);
   let t0 = c * U.Q;
   let t1 = min(t0 + U.Q, U.l);
-  let row = (bi * U.h + hh) * U.l;
-  var cs = 0.0;
-  for (var t = t0; t < t1; t = t + 1u) {
-    let v = clamp(softplus(dt[(bi * U.l + t) * U.ds + U.dof + hh] + bias), lo, hi);
-    cs = min(cs + v * a, 0.0);
-    dA[(row + t) * 3u] = v;
-    dA[(row + t) * 3u + 1u] = cs;
+  let row = bh * U.l;
+  var carry = 0.0;
+  for (var base = t0; base < t1; base = base + ${W}u) {
+    let t = base + lid;
+    var v = 0.0;
+    if (t < t1) {
+      v = clamp(softplus(dt[(bi * U.l + t) * U.ds + U.dof + hh] + bias), lo, hi);
+    }
+    sc[lid] = v * a;
+    workgroupBarrier();
+    for (var off = 1u; off < ${W}u; off = off << 1u) {
+      var add = 0.0;
+      if (lid >= off) { add = sc[lid - off]; }
+      workgroupBarrier();
+      sc[lid] = sc[lid] + add;
+      workgroupBarrier();
+    }
+    if (t < t1) {
+      dA[(row + t) * 3u] = v;
+      dA[(row + t) * 3u + 1u] = min(carry + sc[lid], 0.0);
+    }
+    carry = min(carry + sc[min(t1 - 1u - base, ${W - 1}u)], 0.0);
+    workgroupBarrier();
   }
-  for (var t = t0; t < t1; t = t + 1u) {
+  for (var t = t0 + lid; t < t1; t = t + ${W}u) {
     let v = dA[(row + t) * 3u];
-    dA[(row + t) * 3u + 2u] = v * exp(min(cs - dA[(row + t) * 3u + 1u], 0.0));
+    dA[(row + t) * 3u + 2u] = v * exp(min(carry - dA[(row + t) * 3u + 1u], 0.0));
   }
 }`;
 }
@@ -298,6 +340,8 @@ ${
         kEnd: "U.n",
         loadA: "Cm[(bi * U.l + t0 + i) * U.cs + U.co + grp * U.n + k]",
         loadB: "Bm[(bi * U.l + t0 + j) * U.bs + U.bo + grp * U.n + k]",
+        aKFast: true,
+        bKFast: true,
       }],
       "cb[base + i * U.Q + j] = acc;",
     )
@@ -344,11 +388,14 @@ ${
         loadA:
           "select(0.0, cb[cbBase + i * U.Q + k] * exp(min(dA[(dRow + i) * 3u + 1u] - dA[(dRow + k) * 3u + 1u], 0.0)) * dA[(dRow + k) * 3u], k <= i)",
         loadB: "x[(bi * U.l + t0 + k) * U.xs + U.xo + hh * U.p + j]",
+        aKFast: true,
       }, {
         kEnd: "U.n",
         loadA:
           "Cm[(bi * U.l + t0 + i) * U.cs + U.co + grp * U.n + k] * exp(min(dA[(dRow + i) * 3u + 1u], 0.0))",
         loadB: "states[sBase + j * U.n + k]",
+        aKFast: true,
+        bKFast: true,
       }],
       /* wgsl */ `let xv = x[(bi * U.l + t0 + i) * U.xs + U.xo + hh * U.p + j];
         y[(bi * U.l + t0 + i) * dIn + hh * U.p + j] = acc + P[hh * 3u + 1u] * xv;`,

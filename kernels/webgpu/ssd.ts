@@ -166,7 +166,12 @@ export function ssdForwardPlan(device: GPUDevice, dims: SsdPlanDims): Plan {
     },
     steps: [
       {
-        launch: flat("ssd_dt", ssdDtShader, b * h * nc),
+        launch: {
+          key: "ssd_dt",
+          wgsl: ssdDtShader,
+          uniforms: [...base, 0],
+          groups: [nc, b * h, 1],
+        },
         buffers: ["dA", "dt", "P"],
       },
       {

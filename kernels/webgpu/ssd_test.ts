@@ -87,7 +87,7 @@ Deno.test({
 
 Deno.test({
   name:
-    `webgpu SSD forward: chunk 80 and head dim 70 (several 64-wide tiles), l = 170 ≤ ${TOL}`,
+    `webgpu SSD forward: chunk 80 and head dim 70 (several 64-wide tiles), l = 170; chunk 300 (scan blocks), l = 610 ≤ ${TOL}`,
   ...opts,
   fn: () =>
     onPoisonedWebGPU(async () => {
@@ -98,6 +98,14 @@ Deno.test({
       const e = await forwardErrors(q, 80);
       assert.ok(e.y <= TOL, `y rel err ${e.y}`);
       assert.ok(e.state <= TOL, `state rel err ${e.state}`);
+      // chunk 300: the time-step scan runs in blocks of 256 with a carry
+      const q2 = makeSsdCase(
+        { b: 1, l: 610, h: 2, p: 4, g: 2, n: 4, full: true },
+        6,
+      );
+      const e2 = await forwardErrors(q2, 300);
+      assert.ok(e2.y <= TOL, `chunk 300: y rel err ${e2.y}`);
+      assert.ok(e2.state <= TOL, `chunk 300: state rel err ${e2.state}`);
     }),
 });
 
