@@ -16,7 +16,13 @@ import { referenceSsd, type RefSsdInputs } from "../ssd_reference.ts";
 import { makeSsdCase, type SsdCaseSpec } from "../_ssd_test_data.ts";
 import { rng } from "../_scan_test_data.ts";
 import { onPoisonedWebGPU, relErr } from "./_test_util.ts";
-import { webgpuGatedNorm, webgpuSsd, webgpuSsdStep } from "./ssd.ts";
+import {
+  gatedNormLaunch,
+  ssdForwardPlan,
+  webgpuGatedNorm,
+  webgpuSsd,
+  webgpuSsdStep,
+} from "./ssd.ts";
 
 const ignore = !(await hasWebGPU());
 const TOL = 1e-5;
@@ -207,4 +213,38 @@ Deno.test({
         assert.ok(e <= TOL, `size ${size}: rel err ${e}`);
       }
     }),
+});
+
+Deno.test("ssdForwardPlan and gatedNormLaunch refuse bad sizes by name", () => {
+  const device = {
+    limits: { maxComputeWorkgroupsPerDimension: 65535 },
+  } as unknown as GPUDevice;
+  const rows = { stride: 8, offset: 0 };
+  const dims = {
+    b: 1,
+    l: 4,
+    h: 4,
+    p: 2,
+    g: 2,
+    n: 2,
+    chunk: 2,
+    x: rows,
+    dt: rows,
+    B: rows,
+    C: rows,
+    hasInit: false,
+  };
+  assert.equal(ssdForwardPlan(device, dims).steps.length, 5);
+  assert.throws(
+    () => ssdForwardPlan(device, { ...dims, chunk: 0 }),
+    /ssdForwardPlan: chunk: expected a positive integer, received 0/,
+  );
+  assert.throws(
+    () => ssdForwardPlan(device, { ...dims, g: 3 }),
+    /ssdForwardPlan: g: expected a divisor of h = 4, received 3/,
+  );
+  assert.throws(
+    () => gatedNormLaunch(device, 2, 12, 5, 1e-5, rows),
+    /gatedNormLaunch: size: expected a divisor of d = 12, received 5/,
+  );
 });
