@@ -8,7 +8,7 @@
  *   programs equal the fixture's;
  * - the prefill state equals model.prefill's;
  * - a mixed stack (Mamba-1, Mamba-2 with 2 groups and a binding time-step
- *   limit, Mamba-2 with the transformers norm): forward = model.forward, and prefill + steps =
+ *   limit, Falcon-Mamba, Mamba-2 with the transformers norm): forward = model.forward, and prefill + steps =
  *   model.prefill + model.step, ≤ 1e-5.
  * Runs on any WebGPU adapter (the software one here); ignored where none.
  */
@@ -158,7 +158,7 @@ for (const c of CASES) {
 
 Deno.test({
   name:
-    `WebGPU executor, mixed Mamba-1 / Mamba-2 (2 groups, dt limit) / Mamba-2 (transformers norm) stack: forward = model.forward, prefill + 4 steps = model.prefill + model.step ≤ ${PARITY_TOLERANCE}`,
+    `WebGPU executor, mixed Mamba-1 / Mamba-2 (2 groups, dt limit) / Falcon-Mamba / Mamba-2 (transformers norm) stack: forward = model.forward, prefill + 4 steps = model.prefill + model.step ≤ ${PARITY_TOLERANCE}`,
   ...opts,
   fn: async () => {
     await setBackend("webgpu");

@@ -492,18 +492,24 @@ export const GATED_NORM_UNIFORMS = [
   "rows",
   "d",
   "size",
+  "ys",
+  "yo",
   "zs",
   "zo",
   "eps",
+  "gate",
+  "hasW",
   "gx",
 ];
 
 /**
  * Gated RMSNorm, one workgroup per (row, group of `size` channels): v =
- * y · SiLU(z), out = v / √(mean over the group of v² + eps) · w.
+ * y · SiLU(z) (v = y when `gate` is 0), out = v / √(mean over the group of
+ * v² + eps) · w (no w when `hasW` is 0: Falcon-Mamba's weightless norm).
  *
- * Bindings: out (rows, d), y (rows, d), z (read in place), w (d); uniforms
- * {@linkcode GATED_NORM_UNIFORMS} (eps as f32 bits).
+ * Bindings: o (rows, d) (out), y and z (read in place), w (d); uniforms
+ * {@linkcode GATED_NORM_UNIFORMS} (eps as f32 bits). Absent z or w: bind
+ * any buffer.
  */
 export function gatedNormShader(): string {
   return /* wgsl */ `
@@ -516,7 +522,9 @@ ${
 ${MATH}
 ${REDUCE}
 fn gated(row: u32, j: u32) -> f32 {
-  return y[row * U.d + j] * silu(z[row * U.zs + U.zo + j]);
+  let v = y[row * U.ys + U.yo + j];
+  if (U.gate == 0u) { return v; }
+  return v * silu(z[row * U.zs + U.zo + j]);
 }
 @compute @workgroup_size(${ROW_WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -533,7 +541,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   }
   let r = inverseSqrt(reduce(ss, lid) / f32(U.size) + bitcast<f32>(U.eps));
   for (var j = lid; j < U.size; j = j + ${ROW_WORKGROUP}u) {
-    o[row * U.d + j0 + j] = gated(row, j0 + j) * r * w[j0 + j];
+    var wj = 1.0;
+    if (U.hasW == 1u) { wj = w[j0 + j]; }
+    o[row * U.d + j0 + j] = gated(row, j0 + j) * r * wj;
   }
 }`;
 }

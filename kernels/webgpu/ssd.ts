@@ -247,29 +247,42 @@ export function ssdStepLaunch(device: GPUDevice, d: SsdStepDims): Launch {
   };
 }
 
+/** Options of {@linkcode gatedNormLaunch}. */
+export interface GatedNormOptions {
+  /** Rows of y (and of the output). */
+  rows: number;
+  /** Channels per row. */
+  d: number;
+  /** Channels per group (divides d; d: the whole width). */
+  size: number;
+  /** Added to the mean square. */
+  eps: number;
+  /** y's row layout. */
+  y: Rows;
+  /** z's row layout, or undefined for no gate (v = y). */
+  z?: Rows;
+  /** Whether a weight w (d) is bound (else 1). */
+  hasW: boolean;
+}
+
 /**
  * The gated RMSNorm of a Mamba-2 layer: v = y · SiLU(z), normalised over
- * groups of `size` channels (size = d: the whole width), times w.
+ * groups of `size` channels, times w; without z and w, Falcon-Mamba's
+ * weightless RMS norm.
  *
- * Bindings: out (rows, d), y (rows, d), z (rows in place), w (d).
+ * Bindings: out (rows, d), y, z (any buffer without a gate), w (any
+ * buffer without a weight).
  *
  * @param device the device (its grid limit).
- * @param rows rows of y.
- * @param d channels per row.
- * @param size channels per group (divides d).
- * @param eps added to the mean square.
- * @param z z's row layout.
+ * @param o sizes, layouts and which parts are present.
  * @returns the launch.
  * @throws Error when size does not divide d.
  */
 export function gatedNormLaunch(
   device: GPUDevice,
-  rows: number,
-  d: number,
-  size: number,
-  eps: number,
-  z: Rows,
+  o: GatedNormOptions,
 ): Launch {
+  const { rows, d, size } = o;
   if (!Number.isInteger(size) || size < 1 || d % size !== 0) {
     throw new Error(
       `gatedNormLaunch: size: expected a divisor of d = ${d}, received ${size}`,
@@ -279,7 +292,19 @@ export function gatedNormLaunch(
   return {
     key: "ssd_gated_norm",
     wgsl: gatedNormShader,
-    uniforms: [rows, d, size, z.stride, z.offset, f32Bits(eps), groups[0]],
+    uniforms: [
+      rows,
+      d,
+      size,
+      o.y.stride,
+      o.y.offset,
+      o.z?.stride ?? 0,
+      o.z?.offset ?? 0,
+      f32Bits(o.eps),
+      +!!o.z,
+      +o.hasW,
+      groups[0],
+    ],
     groups,
   };
 }
@@ -420,16 +445,17 @@ export function webgpuSsdStep(q: {
  * The gated RMSNorm over tensors on the webgpu backend.
  *
  * @param y (…, d)
- * @param z (…, d)
- * @param w (d)
+ * @param z (…, d), or undefined for no gate
+ * @param w (d), or undefined for no weight
  * @param size channels per group.
  * @param eps added to the mean square.
- * @returns RMS(y · SiLU(z)) · w per group, a new tensor.
+ * @returns RMS(y · SiLU(z)) · w per group (RMS(y) without z and w), a new
+ *   tensor.
  */
 export function webgpuGatedNorm(
   y: tf.Tensor,
-  z: tf.Tensor,
-  w: tf.Tensor1D,
+  z: tf.Tensor | undefined,
+  w: tf.Tensor1D | undefined,
   size: number,
   eps: number,
 ): tf.Tensor {
@@ -439,11 +465,16 @@ export function webgpuGatedNorm(
   const out = allocate(backend, y.shape);
   dispatchLaunch(
     backend,
-    gatedNormLaunch(backend.device, rows, d, size, eps, {
-      stride: d,
-      offset: 0,
+    gatedNormLaunch(backend.device, {
+      rows,
+      d,
+      size,
+      eps,
+      y: { stride: d, offset: 0 },
+      z: z ? { stride: d, offset: 0 } : undefined,
+      hasW: !!w,
     }),
-    [out, y, z, w],
+    [out, y, z ?? y, w ?? y],
   );
   return tf.engine().makeTensorFromTensorInfo(out);
 }

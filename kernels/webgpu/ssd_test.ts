@@ -165,8 +165,8 @@ Deno.test({
 /** float64 RMS(y · SiLU(z)) · w over groups of `size`. */
 function gatedNormF64(
   y: Float32Array,
-  z: Float32Array,
-  w: Float32Array,
+  z: Float32Array | undefined,
+  w: Float32Array | undefined,
   d: number,
   size: number,
   eps: number,
@@ -176,11 +176,11 @@ function gatedNormF64(
     for (let j0 = 0; j0 < d; j0 += size) {
       const v = Array.from({ length: size }, (_, j) => {
         const i = r * d + j0 + j;
-        return y[i] * z[i] / (1 + Math.exp(-z[i]));
+        return z ? y[i] * z[i] / (1 + Math.exp(-z[i])) : y[i];
       });
       const ms = v.reduce((a, x) => a + x * x, 0) / size;
       v.forEach((x, j) =>
-        out[r * d + j0 + j] = x / Math.sqrt(ms + eps) * w[j0 + j]
+        out[r * d + j0 + j] = x / Math.sqrt(ms + eps) * (w ? w[j0 + j] : 1)
       );
     }
   }
@@ -189,7 +189,7 @@ function gatedNormF64(
 
 Deno.test({
   name:
-    `webgpu gated RMSNorm per group (4 groups of 30) and whole width (120) vs float64 ≤ ${TOL}`,
+    `webgpu gated RMSNorm per group (4 groups of 30), whole width (120), and without gate or weight (Falcon-Mamba's) vs float64 ≤ ${TOL}`,
   ...opts,
   fn: () =>
     onPoisonedWebGPU(async () => {
@@ -198,19 +198,31 @@ Deno.test({
       const arr = (len: number, s: number) =>
         Float32Array.from({ length: len }, () => s * (2 * r() - 1));
       const [y, z, w] = [arr(rows * d, 2), arr(rows * d, 3), arr(d, 1)];
-      for (const [size, eps] of [[30, 1e-5], [120, 1e-3]]) {
+      const cases: [number, number, boolean][] = [
+        [30, 1e-5, true],
+        [120, 1e-3, true],
+        [120, 1e-6, false],
+      ];
+      for (const [size, eps, gated] of cases) {
         const got = webgpuGatedNorm(
           tf.tensor2d(y, [rows, d]),
-          tf.tensor2d(z, [rows, d]),
-          tf.tensor1d(w),
+          gated ? tf.tensor2d(z, [rows, d]) : undefined,
+          gated ? tf.tensor1d(w) : undefined,
           size,
           eps,
         );
         const e = relErr(
           await got.data(),
-          gatedNormF64(y, z, w, d, size, eps),
+          gatedNormF64(
+            y,
+            gated ? z : undefined,
+            gated ? w : undefined,
+            d,
+            size,
+            eps,
+          ),
         );
-        assert.ok(e <= TOL, `size ${size}: rel err ${e}`);
+        assert.ok(e <= TOL, `size ${size}, gated ${gated}: rel err ${e}`);
       }
     }),
 });
@@ -244,7 +256,15 @@ Deno.test("ssdForwardPlan and gatedNormLaunch refuse bad sizes by name", () => {
     /ssdForwardPlan: g: expected a divisor of h = 4, received 3/,
   );
   assert.throws(
-    () => gatedNormLaunch(device, 2, 12, 5, 1e-5, rows),
+    () =>
+      gatedNormLaunch(device, {
+        rows: 2,
+        d: 12,
+        size: 5,
+        eps: 1e-5,
+        y: rows,
+        hasW: false,
+      }),
     /gatedNormLaunch: size: expected a divisor of d = 12, received 5/,
   );
 });

@@ -2,8 +2,10 @@
  * Private: the Mamba-2 ops' bindings to the prebuilt WebGPU kernels
  * (`../../kernels/webgpu/ssd.ts`), the `webgpuOps` of the `mamba2` mixer
  * kind: `ssd` (the chunked forward, from zeros or a given state, the final
- * state when asked), `ssd_step` (one token) and `gated_rms_norm`. x, dt, B,
- * C and z are read in place from in_proj's and the conv's rows; P = [A | D |
+ * state when asked), `ssd_step` (one token), `gated_rms_norm`, and
+ * Falcon-Mamba's `rms_unit` (the other op of `_ssm_ops.ts`, which the
+ * `mamba2` kind registers too). x, dt, B, C, z and the norms' inputs are
+ * read in place from in_proj's and the conv's rows; P = [A | D |
  * dtBias] is packed once at build.
  *
  * Glossary: `b` batch, `l` length, `h` heads, `p` head dim, `g` groups,
@@ -115,26 +117,53 @@ const gatedNorm: GpuOp = (op, ctx) => {
   const [yN, zN, wN] = op.inputs;
   const shape = ctx.shape(yN!);
   const d = shape[shape.length - 1];
-  const z = rowsOf(ctx, zN!);
-  const launch = gatedNormLaunch(
-    ctx.device,
-    shape.reduce((a, v) => a * v, 1) / d,
+  const [y, z] = [rowsOf(ctx, yN!), rowsOf(ctx, zN!)];
+  const launch = gatedNormLaunch(ctx.device, {
+    rows: shape.reduce((a, v) => a * v, 1) / d,
     d,
-    op.attrs.groupSize as number,
-    op.attrs.eps as number,
-    z.rows,
-  );
+    size: op.attrs.groupSize as number,
+    eps: op.attrs.eps as number,
+    y: y.rows,
+    z: z.rows,
+    hasW: true,
+  });
   ctx.add("gated RMSNorm", launch, [
     ctx.output(op.outputs[0].name),
-    ctx.input(yN!),
+    y.buf,
     z.buf,
     ctx.input(wN!),
   ]);
 };
 
-/** The `mamba2` mixer's WebGPU bindings, by op name. */
+/** Falcon-Mamba's `rms_unit` (x / √(mean(x²) + eps), no weight), x in place. */
+const rmsUnit: GpuOp = (op, ctx) => {
+  const shape = ctx.shape(op.inputs[0]!);
+  const d = shape[shape.length - 1];
+  const x = rowsOf(ctx, op.inputs[0]!);
+  const launch = gatedNormLaunch(ctx.device, {
+    rows: shape.reduce((a, v) => a * v, 1) / d,
+    d,
+    size: d,
+    eps: op.attrs.eps as number,
+    y: x.rows,
+    hasW: false,
+  });
+  ctx.add("RMS (no weight)", launch, [
+    ctx.output(op.outputs[0].name),
+    x.buf,
+    x.buf,
+    x.buf,
+  ]);
+};
+
+/**
+ * The WebGPU bindings of the ops of `_ssm_ops.ts`, by op name: the `mamba2`
+ * mixer's `webgpuOps` (registered with it, as its `ops` are; `rms_unit` is
+ * Falcon-Mamba's).
+ */
 export const MAMBA2_WEBGPU_OPS: Readonly<Record<string, GpuOp>> = {
   ssd,
   ssd_step: ssdStep,
   gated_rms_norm: gatedNorm,
+  rms_unit: rmsUnit,
 };
