@@ -1,7 +1,7 @@
 /**
  * Mamba-2 through the program's WebGPU executor (the prebuilt WGSL kernels:
  * `kernels/webgpu/ssd.ts` bound as the `mamba2` kind's `webgpuOps`):
- * - the hf-mamba2 fixtures' logits ≤ 1e-5 relative to the matching float64
+ * - the hf-mamba2 fixtures' (and hf-falcon-mamba/tiny's) logits ≤ 1e-5 relative to the matching float64
  *   reference (`logits_f64` with the transformers norm, `logits_official_f64`
  *   with the official one) and to model.forward;
  * - greedy ids through the executor's prefill (last position) and step
@@ -99,12 +99,19 @@ const CASES = [
     logits: "logits_official_f64",
     greedy: "greedy_ids_official",
   },
+  // Falcon-Mamba (its rms_unit is bound with the mamba2 kind's ops)
+  {
+    dir: "hf-falcon-mamba/tiny",
+    norm: "official",
+    logits: "logits_f64",
+    greedy: "greedy_ids",
+  },
 ] as const;
 
 for (const c of CASES) {
   Deno.test({
     name:
-      `WebGPU executor, Mamba-2 ${c.dir} (${c.norm} norm): logits vs ${c.logits} and model.forward ≤ ${PARITY_TOLERANCE}; prefill state = model.prefill's; greedy ids through prefill + step = ${c.greedy}`,
+      `WebGPU executor, ${c.dir} (${c.norm} norm): logits vs ${c.logits} and model.forward ≤ ${PARITY_TOLERANCE}; prefill state = model.prefill's; greedy ids through prefill + step = ${c.greedy}`,
     ...opts,
     fn: async () => {
       await setBackend("webgpu");
