@@ -5,7 +5,8 @@
  * C·Bᵀ per chunk; the chunk outputs), the one-token step, and the gated
  * RMSNorm. The three matmul-like passes share one tiled loop
  * ({@linkcode tiledMatmul}): 64×64 output tiles, 16-deep slices of the
- * reduction staged in workgroup memory, 4×4 outputs per thread.
+ * reduction staged in workgroup memory, 4×4 outputs per thread in
+ * registers (unrolled).
  *
  * Every exponent is a difference of cumulative sums of Δ'A within one chunk
  * (or such a sum itself), clamped ≤ 0 before `exp`: nothing overflows or
@@ -30,7 +31,7 @@
  *
  * @module
  */
-import { declare, MATH } from "./_wgsl_common.ts";
+import { declare, MATH, unroll } from "./_wgsl_common.ts";
 
 /** Output tile of the matmul-like passes: BM × BN, BK deep, TM × TN a thread. */
 export const TILE = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 } as const;
@@ -92,6 +93,9 @@ export interface Segment {
  */
 export function tiledMatmul(segments: Segment[], store: string): string {
   const { BM, BN, BK, TM, TN } = TILE;
+  // Thread (ti, tj) owns rows ti + a·RY and columns tj + c·RX (interleaved:
+  // a warp's reads of a staged row are contiguous, its stores coalesced).
+  const RY = BM / TM, RX = BN / TN;
   const index = (x: string, W: number, kFast = false) =>
     kFast
       ? `let kk = te % ${BK}u; let ${x}${x} = te / ${BK}u;`
@@ -120,19 +124,19 @@ export function tiledMatmul(segments: Segment[], store: string): string {
     }
     workgroupBarrier();
     for (var kq = 0u; kq < ${BK}u; kq = kq + 1u) {
-      var ra: array<f32, ${TM}>;
-      var rb: array<f32, ${TN}>;
-      for (var ta = 0u; ta < ${TM}u; ta = ta + 1u) { ra[ta] = As[kq * ${
-    BM + PAD
-  }u + ti * ${TM}u + ta]; }
-      for (var tc = 0u; tc < ${TN}u; tc = tc + 1u) { rb[tc] = Bs[kq * ${
-    BN + PAD
-  }u + tj * ${TN}u + tc]; }
-      for (var ta = 0u; ta < ${TM}u; ta = ta + 1u) {
-        for (var tc = 0u; tc < ${TN}u; tc = tc + 1u) {
-          accs[ta * ${TN}u + tc] = fma(ra[ta], rb[tc], accs[ta * ${TN}u + tc]);
-        }
-      }
+${
+    unroll(TM, (a) =>
+      `      let ra${a} = As[kq * ${BM + PAD}u + ti + ${a * RY}u];`)
+  }
+${
+    unroll(TN, (c) =>
+      `      let rb${c} = Bs[kq * ${BN + PAD}u + tj + ${c * RX}u];`)
+  }
+${
+    unroll(TM, (a) =>
+      unroll(TN, (c) =>
+        `      acc${a}_${c} = fma(ra${a}, rb${c}, acc${a}_${c});`))
+  }
     }
     workgroupBarrier();
   }`;
@@ -140,19 +144,21 @@ export function tiledMatmul(segments: Segment[], store: string): string {
   let tilesN = (N + ${BN - 1}u) / ${BN}u;
   let i0 = (wid.x / tilesN) * ${BM}u;
   let j0 = (wid.x % tilesN) * ${BN}u;
-  let ti = lid / ${BN / TN}u;
-  let tj = lid % ${BN / TN}u;
-  var accs: array<f32, ${TM * TN}>;
+  let ti = lid / ${RX}u;
+  let tj = lid % ${RX}u;
+${unroll(TM, (a) => unroll(TN, (c) => `  var acc${a}_${c} = 0.0;`))}
   ${segments.map(loop).join("\n")}
-  for (var ta = 0u; ta < ${TM}u; ta = ta + 1u) {
-    for (var tc = 0u; tc < ${TN}u; tc = tc + 1u) {
-      let i = i0 + ti * ${TM}u + ta;
-      let j = j0 + tj * ${TN}u + tc;
-      if (i < M && j < N) {
-        let acc = accs[ta * ${TN}u + tc];
-        ${store}
-      }
+${
+    unroll(TM, (a) =>
+      unroll(TN, (c) =>
+        `  {
+    let i = i0 + ti + ${a * RY}u;
+    let j = j0 + tj + ${c * RX}u;
+    if (i < M && j < N) {
+      let acc = acc${a}_${c};
+      ${store}
     }
+  }`))
   }`;
 }
 
