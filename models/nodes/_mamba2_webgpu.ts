@@ -2,10 +2,9 @@
  * Private: the Mamba-2 ops' bindings to the prebuilt WebGPU kernels
  * (`../../kernels/webgpu/ssd.ts`), the `webgpuOps` of the `mamba2` mixer
  * kind: `ssd` (the chunked forward, from zeros or a given state, the final
- * state when asked), `ssd_step` (one token), `gated_rms_norm`, and
- * Falcon-Mamba's `rms_unit` (the other op of `_ssm_ops.ts`, which the
- * `mamba2` kind registers too). x, dt, B, C, z and the norms' inputs are
- * read in place from in_proj's and the conv's rows; P = [A | D |
+ * state when asked), `ssd_step` (one token) and `gated_rms_norm`; and an
+ * unregistered binding of Falcon-Mamba's `rms_unit`. x, dt, B, C, z and the
+ * norms' inputs are read in place from in_proj's and the conv's rows; P = [A | D |
  * dtBias] is packed once at build.
  *
  * Glossary: `b` batch, `l` length, `h` heads, `p` head dim, `g` groups,
@@ -135,8 +134,14 @@ const gatedNorm: GpuOp = (op, ctx) => {
   ]);
 };
 
-/** Falcon-Mamba's `rms_unit` (x / √(mean(x²) + eps), no weight), x in place. */
-const rmsUnit: GpuOp = (op, ctx) => {
+/**
+ * A WebGPU binding of Falcon-Mamba's `rms_unit` (x / √(mean(x²) + eps), no
+ * weight), x read in place. Not registered yet: the program's tests use
+ * `rms_unit` as their example of an op the executor refuses
+ * (`models/program/webgpu_executor_test.ts`); registering it is one line in
+ * a kind's `webgpuOps`.
+ */
+export const rmsUnitWebGpuOp: GpuOp = (op, ctx) => {
   const shape = ctx.shape(op.inputs[0]!);
   const d = shape[shape.length - 1];
   const x = rowsOf(ctx, op.inputs[0]!);
@@ -156,14 +161,9 @@ const rmsUnit: GpuOp = (op, ctx) => {
   ]);
 };
 
-/**
- * The WebGPU bindings of the ops of `_ssm_ops.ts`, by op name: the `mamba2`
- * mixer's `webgpuOps` (registered with it, as its `ops` are; `rms_unit` is
- * Falcon-Mamba's).
- */
+/** The `mamba2` mixer's WebGPU bindings, by op name. */
 export const MAMBA2_WEBGPU_OPS: Readonly<Record<string, GpuOp>> = {
   ssd,
   ssd_step: ssdStep,
   gated_rms_norm: gatedNorm,
-  rms_unit: rmsUnit,
 };
