@@ -6,48 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { writeTinyClassifierRun } from "./_train_fixtures.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const dir = await Deno.makeTempDir({ prefix: "train_cli_" });
-const arch = `${dir}/tiny.json`;
-await Deno.writeTextFile(
-  arch,
-  JSON.stringify({
-    name: "tiny_cli",
-    seqLen: 16,
-    nodes: [
-      { kind: "embedding", vocab: 256, dim: 8 },
-      {
-        kind: "repeat",
-        times: 1,
-        body: [{
-          kind: "residual",
-          norm: { kind: "rms_norm" },
-          mixer: { kind: "mamba", dState: 4 },
-        }],
-      },
-      { kind: "rms_norm" },
-      {
-        kind: "classifier",
-        pooling: "last",
-        classes: 1,
-        activation: "sigmoid",
-      },
-    ],
-  }),
-);
-const csv = `${dir}/data.csv`;
-await Deno.writeTextFile(
-  csv,
-  "text,label\n" +
-    Array.from(
-      { length: 40 },
-      (_, i) =>
-        `${i % 2 ? `win money now ${i}` : `meeting at ${i} pm`},${i % 2}`,
-    ).join(
-      "\n",
-    ),
-);
+const { dir, arch, csv } = await writeTinyClassifierRun("tiny_cli");
 
 async function train(...args: string[]) {
   const r = await new Deno.Command(Deno.execPath(), {
@@ -138,5 +100,4 @@ Deno.test("train --epochs: steps from the training-set size and the batch", asyn
     /^plan: 4 steps × 4 examples × 16 tokens = 256 tokens, 0\.50 epochs of 32 training examples \(--epochs=0\.5\);/m,
   );
   assert.match(r.out, /^finished: all 4 steps in /m);
-  await Deno.remove(dir, { recursive: true });
 });

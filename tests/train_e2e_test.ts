@@ -6,54 +6,18 @@ import assert from "node:assert/strict";
 import { tf } from "../kernels/backend.ts";
 import { loadModel } from "../models/io.ts";
 import { runTraining } from "../train/run.ts";
+import {
+  SPAM_CSV,
+  tempDirForModule,
+  tinyClassifierArch,
+  tinyLmArch,
+} from "./_train_fixtures.ts";
 
-const dir = await Deno.makeTempDir({ prefix: "train_e2e_" });
-
-const tinyClassifier = (vocab = 256) => ({
-  name: "tiny_cls",
-  seqLen: 16,
-  nodes: [
-    { kind: "embedding", vocab, dim: 8 },
-    {
-      kind: "repeat",
-      times: 1,
-      body: [{
-        kind: "residual",
-        norm: { kind: "rms_norm" },
-        mixer: { kind: "mamba", dState: 4 },
-      }],
-    },
-    { kind: "rms_norm" },
-    { kind: "classifier", pooling: "last", classes: 1, activation: "sigmoid" },
-  ],
-});
-const tinyLm = {
-  name: "tiny_lm",
-  nodes: [
-    { kind: "embedding", vocab: 256, dim: 8 },
-    {
-      kind: "repeat",
-      times: 1,
-      body: [{
-        kind: "residual",
-        norm: { kind: "rms_norm" },
-        mixer: { kind: "mamba", dState: 4 },
-      }],
-    },
-    { kind: "rms_norm" },
-    { kind: "lm_head", tied: true },
-  ],
-};
-
+const dir = await tempDirForModule("train_e2e_");
+const tinyClassifier = (vocab = 256) => tinyClassifierArch("tiny_cls", vocab);
+const tinyLm = tinyLmArch("tiny_lm");
 const csv = `${dir}/data.csv`;
-await Deno.writeTextFile(
-  csv,
-  "text,label\n" +
-    Array.from(
-      { length: 40 },
-      (_, i) => i % 2 ? `win money now ${i}` : `meeting at ${i} pm`,
-    ).map((t, i) => `${t},${i % 2}`).join("\n"),
-);
+await Deno.writeTextFile(csv, SPAM_CSV);
 const text = `${dir}/corpus.txt`;
 await Deno.writeTextFile(
   text,
@@ -215,31 +179,31 @@ Deno.test("bad input: vocab smaller than the tokenizer's; corrupt checkpoint; mi
     /small\.json: embedding\.vocab: expected at least 256/,
   );
   const out = `${dir}/corrupt`;
-  await runTraining(clsFile, {
-    ...common,
-    data: csv,
-    steps: 2,
-    evalEvery: 2,
-    out,
-  }, quiet);
+  /** Two steps of clsFile into `out`, saving a checkpoint. */
+  const save = () =>
+    runTraining(
+      clsFile,
+      { ...common, data: csv, steps: 2, evalEvery: 2, out },
+      quiet,
+    );
+  /** `--resume` of `file` from `out`'s checkpoint, to step 4. */
+  const resume = (file = clsFile) =>
+    runTraining(
+      file,
+      { ...common, data: csv, steps: 4, out, resume: true },
+      quiet,
+    );
+  await save();
   const trainer = `${out}/checkpoints/last/trainer.json`;
   const state = JSON.parse(await Deno.readTextFile(trainer));
   await Deno.writeTextFile(trainer, JSON.stringify({ ...state, step: "two" }));
   await assert.rejects(
-    runTraining(
-      clsFile,
-      { ...common, data: csv, steps: 4, out, resume: true },
-      quiet,
-    ),
+    resume(),
     /trainer\.json: field "step"/,
   );
   await Deno.writeTextFile(trainer, JSON.stringify({ ...state, step: 1e9 }));
   await assert.rejects(
-    runTraining(
-      clsFile,
-      { ...common, data: csv, steps: 4, out, resume: true },
-      quiet,
-    ),
+    resume(),
     /checkpoints\/last\/trainer\.json: field "step": expected an integer from 0 to 4 \(the run's --steps\), received 1000000000/,
   );
   await Deno.writeTextFile(
@@ -248,22 +212,12 @@ Deno.test("bad input: vocab smaller than the tokenizer's; corrupt checkpoint; mi
   );
   await Deno.writeTextFile(trainer, JSON.stringify(state));
   await assert.rejects(
-    runTraining(
-      clsFile,
-      { ...common, data: csv, steps: 4, out, resume: true },
-      quiet,
-    ),
+    resume(),
     /optimizer\.safetensors/,
   );
   // Moments that are not finite, and an architecture file changed since.
   await Deno.remove(`${out}/checkpoints`, { recursive: true });
-  await runTraining(clsFile, {
-    ...common,
-    data: csv,
-    steps: 2,
-    evalEvery: 2,
-    out,
-  }, quiet);
+  await save();
   const optPath = `${out}/checkpoints/last/optimizer.safetensors`;
   const bytes = await Deno.readFile(optPath);
   const good = bytes.slice();
@@ -271,11 +225,7 @@ Deno.test("bad input: vocab smaller than the tokenizer's; corrupt checkpoint; mi
   new DataView(bytes.buffer).setFloat32(8 + headerLen, NaN, true);
   await Deno.writeFile(optPath, bytes);
   await assert.rejects(
-    runTraining(
-      clsFile,
-      { ...common, data: csv, steps: 4, out, resume: true },
-      quiet,
-    ),
+    resume(),
     /optimizer\.safetensors: tensor "[mv]\.[^"]+": expected finite moments.*received NaN at index 0/,
   );
   await Deno.writeFile(optPath, good);
@@ -287,11 +237,7 @@ Deno.test("bad input: vocab smaller than the tokenizer's; corrupt checkpoint; mi
     JSON.stringify({ ...arch, training: { batchSize: 4 } }),
   );
   await assert.rejects(
-    runTraining(
-      changed,
-      { ...common, data: csv, steps: 4, out, resume: true },
-      quiet,
-    ),
+    resume(changed),
     /--resume: .*checkpoints\/last\/architecture\.json: expected the architecture of .*cls_changed\.json, received a different one \(nodes\[1\]\.times: 1 in the checkpoint, 2 in the file\)/,
   );
   await assert.rejects(

@@ -12,48 +12,10 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { recoverCheckpoints } from "../train/checkpoint.ts";
+import { writeTinyClassifierRun } from "./_train_fixtures.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const dir = await Deno.makeTempDir({ prefix: "train_kill_" });
-const arch = `${dir}/tiny.json`;
-await Deno.writeTextFile(
-  arch,
-  JSON.stringify({
-    name: "tiny_kill",
-    seqLen: 16,
-    nodes: [
-      { kind: "embedding", vocab: 256, dim: 8 },
-      {
-        kind: "repeat",
-        times: 1,
-        body: [{
-          kind: "residual",
-          norm: { kind: "rms_norm" },
-          mixer: { kind: "mamba", dState: 4 },
-        }],
-      },
-      { kind: "rms_norm" },
-      {
-        kind: "classifier",
-        pooling: "last",
-        classes: 1,
-        activation: "sigmoid",
-      },
-    ],
-  }),
-);
-const csv = `${dir}/data.csv`;
-await Deno.writeTextFile(
-  csv,
-  "text,label\n" +
-    Array.from(
-      { length: 40 },
-      (_, i) =>
-        `${i % 2 ? `win money now ${i}` : `meeting at ${i} pm`},${i % 2}`,
-    ).join(
-      "\n",
-    ),
-);
+const { dir, arch, csv } = await writeTinyClassifierRun("tiny_kill");
 const STEPS = 8;
 const flags = [
   `--data=${csv}`,
@@ -183,5 +145,4 @@ Deno.test("kill -9 at many instants, then --resume: consistent last/best and the
     rows.filter((r) => r.type === "train").map((r) => r.step),
     Array.from({ length: STEPS }, (_, i) => i + 1),
   );
-  await Deno.remove(dir, { recursive: true });
 });
