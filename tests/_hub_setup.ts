@@ -9,6 +9,7 @@ import type { HubOptions } from "../models/hub.ts";
 import { join } from "node:path";
 import { FakeHub } from "./_fake_hub.ts";
 import { fixtureDir } from "./_infer_fixtures.ts";
+import { tempDirForModule } from "./_temp_dir.ts";
 
 /** The tiny fixture folder. */
 export const TINY = fixtureDir("tiny");
@@ -37,13 +38,16 @@ export async function tinyFiles(): Promise<Record<string, Uint8Array>> {
   return files;
 }
 
-/** A fresh fake Hub holding REPO, a fresh cache folder, and options for both. */
+/**
+ * A fresh fake Hub holding REPO, a fresh cache folder (removed when the test
+ * module ends), and options for both.
+ */
 export async function setup(): Promise<
   { hub: FakeHub; commit: string; cache: string; o: HubOptions }
 > {
   const hub = new FakeHub();
   const commit = hub.push(REPO, await tinyFiles());
-  const cache = await Deno.makeTempDir({ prefix: "hub-cache-" });
+  const cache = await tempDirForModule("hub-cache-");
   return {
     hub,
     commit,
@@ -51,6 +55,18 @@ export async function setup(): Promise<
     // offline: false, so that an HF_HUB_OFFLINE of the machine changes nothing.
     o: { endpoint: hub.url, cacheDir: cache, progress: false, offline: false },
   };
+}
+
+/** Runs `fn` with a fresh {@link setup}, then closes the fake Hub. */
+export async function withHub<T>(
+  fn: (s: Awaited<ReturnType<typeof setup>>) => Promise<T>,
+): Promise<T> {
+  const s = await setup();
+  try {
+    return await fn(s);
+  } finally {
+    await s.hub.close();
+  }
 }
 
 /** Runs `fn` with environment variables set (undefined: deleted), then restores them. */

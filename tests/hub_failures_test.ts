@@ -20,14 +20,14 @@ import {
   TINY,
   tinyFiles,
   withEnv,
+  withHub,
 } from "./_hub_setup.ts";
 
 Deno.test(
   "a download cut half-way stays as .incomplete; the next run resumes with Range",
   opts,
   async () => {
-    const { hub, o, cache } = await setup();
-    try {
+    await withHub(async ({ hub, o, cache }) => {
       const sha = hub.sha256(REPO, "model.safetensors");
       const size = (await tinyFiles())["model.safetensors"].length;
       const half = Math.floor(size / 2);
@@ -54,9 +54,7 @@ Deno.test(
         await Deno.readFile(join(TINY, "model.safetensors")),
       );
       assert.ok(!(await listDir(blobs)).some((n) => n.endsWith(".incomplete")));
-    } finally {
-      await hub.close();
-    }
+    });
   },
 );
 
@@ -64,8 +62,7 @@ Deno.test(
   "a cut connection is resumed within the same call (retries)",
   opts,
   async () => {
-    const { hub, o } = await setup();
-    try {
+    await withHub(async ({ hub, o }) => {
       const sha = hub.sha256(REPO, "model.safetensors");
       hub.cuts.set(sha, { after: 30000, times: 2 });
       const dir = await downloadHubModel(REPO, o);
@@ -76,9 +73,7 @@ Deno.test(
         await Deno.readFile(join(dir, "model.safetensors")),
         await Deno.readFile(join(TINY, "model.safetensors")),
       );
-    } finally {
-      await hub.close();
-    }
+    });
   },
 );
 
@@ -86,8 +81,7 @@ Deno.test(
   "sizes and checksums are checked against what the server sent",
   opts,
   async () => {
-    const { hub, o, cache } = await setup();
-    try {
+    await withHub(async ({ hub, o, cache }) => {
       const sha = hub.sha256(REPO, "model.safetensors");
       const blobs = join(cache, "models--test-org--tiny-mamba", "blobs");
       hub.corrupt.add(sha);
@@ -107,9 +101,7 @@ Deno.test(
         downloadHubModel(REPO, { ...o, retries: 0 }),
         /model\.safetensors: download interrupted at 102384 of 200000 bytes/,
       );
-    } finally {
-      await hub.close();
-    }
+    });
   },
 );
 
@@ -117,8 +109,7 @@ Deno.test(
   "404, 401 and 403: errors name the repository, the file and what to do",
   opts,
   async () => {
-    const { hub, o } = await setup();
-    try {
+    await withHub(async ({ hub, o }) => {
       await withEnv(
         hubEnv({ HF_ENDPOINT: hub.url, HF_HUB_CACHE: o.cacheDir! }),
         async () => {
@@ -169,9 +160,7 @@ Deno.test(
         downloadHubModel("test-org/no-weights", o),
         /test-org\/no-weights@main: neither model\.safetensors nor model\.safetensors\.index\.json is in the repository/,
       );
-    } finally {
-      await hub.close();
-    }
+    });
   },
 );
 
@@ -200,8 +189,7 @@ Deno.test(
   "two downloads of one repository at once fetch each file once (a file lock)",
   opts,
   async () => {
-    const { hub, o } = await setup();
-    try {
+    await withHub(async ({ hub, o }) => {
       const [a, b] = await Promise.all([
         downloadHubModel(REPO, o),
         downloadHubModel(REPO, o),
@@ -212,8 +200,6 @@ Deno.test(
         await Deno.readFile(join(a, "model.safetensors")),
         await Deno.readFile(join(TINY, "model.safetensors")),
       );
-    } finally {
-      await hub.close();
-    }
+    });
   },
 );

@@ -30,7 +30,9 @@ import {
   TINY,
   tinyFiles,
   withEnv,
+  withHub,
 } from "./_hub_setup.ts";
+import { tempDirForModule } from "./_temp_dir.ts";
 
 Deno.test("parseHubName: org/name[@revision]; paths and bad ids are not names", () => {
   assert.deepEqual(parseHubName("state-spaces/mamba-130m-hf"), {
@@ -61,8 +63,7 @@ Deno.test(
   opts,
   async () => {
     await setBackend("cpu");
-    const { hub, commit, cache } = await setup();
-    try {
+    await withHub(async ({ hub, commit, cache }) => {
       const viaHub = await withEnv(
         hubEnv({ HF_ENDPOINT: hub.url, HF_HUB_CACHE: cache }),
         () => logitsOf(REPO),
@@ -103,9 +104,7 @@ Deno.test(
       assert.ok(
         hub.log.some((r) => r.method === "GET" && r.path.startsWith("/cdn/")),
       );
-    } finally {
-      await hub.close();
-    }
+    });
   },
 );
 
@@ -113,8 +112,7 @@ Deno.test(
   "a second call makes one HEAD and no GET; offline or at a commit, no request",
   opts,
   async () => {
-    const { hub, commit, o } = await setup();
-    try {
+    await withHub(async ({ hub, commit, o }) => {
       const dir = await downloadHubModel(REPO, o);
       hub.log.length = 0;
       assert.equal(await downloadHubModel(REPO, o), dir);
@@ -133,9 +131,7 @@ Deno.test(
         () => downloadHubModel(REPO, { ...o, offline: undefined }),
       );
       assert.equal(hub.log.length, 0);
-    } finally {
-      await hub.close();
-    }
+    });
   },
 );
 
@@ -143,8 +139,7 @@ Deno.test(
   "a new commit on main: only the changed file is downloaded; revisions pick snapshots",
   opts,
   async () => {
-    const { hub, commit, o } = await setup();
-    try {
+    await withHub(async ({ hub, commit, o }) => {
       const old = await downloadHubModel(REPO, o);
       const files = await tinyFiles();
       files["generation_config.json"] = text('{"eos_token_id": 7}');
@@ -165,9 +160,7 @@ Deno.test(
         downloadHubModel(`${REPO}@no-such-branch`, o),
         /test-org\/tiny-mamba: config\.json \(revision no-such-branch\): HTTP 404 RevisionNotFound.*no revision "no-such-branch"/,
       );
-    } finally {
-      await hub.close();
-    }
+    });
   },
 );
 
@@ -176,12 +169,11 @@ Deno.test(
   opts,
   async () => {
     await setBackend("cpu");
-    const { hub, o } = await setup();
-    try {
+    await withHub(async ({ hub, o }) => {
       const { tensors } = await readSafetensors(
         join(TINY, "model.safetensors"),
       );
-      const tmp = await Deno.makeTempDir();
+      const tmp = await tempDirForModule("hub-test-");
       const names = [...tensors.keys()];
       const weightMap: Record<string, string> = {};
       const files = await tinyFiles();
@@ -213,9 +205,7 @@ Deno.test(
         downloadHubModel("test-org/sharded", o),
         /model\.safetensors\.index\.json: weight_map\["backbone[^"]*"\]: expected a file name inside the repository, received "\.\.\/\.\.\/\.\.\/outside\.safetensors"/,
       );
-    } finally {
-      await hub.close();
-    }
+    });
   },
 );
 
@@ -225,7 +215,7 @@ Deno.test(
   async () => {
     const { hub } = await setup();
     const cwd = Deno.cwd();
-    const tmp = await Deno.makeTempDir();
+    const tmp = await tempDirForModule("hub-test-");
     try {
       await Deno.mkdir(join(tmp, REPO), { recursive: true });
       for (const f of ["config.json", "model.safetensors"]) {
@@ -263,16 +253,13 @@ Deno.test(
   "a renamed repository's relative redirect is followed",
   opts,
   async () => {
-    const { hub, commit, o } = await setup();
-    try {
+    await withHub(async ({ hub, commit, o }) => {
       hub.renamed.set("old-org/tiny", REPO);
       const dir = await downloadHubModel("old-org/tiny", o);
       assert.ok(
         dir.endsWith(join("models--old-org--tiny", "snapshots", commit)),
       );
-    } finally {
-      await hub.close();
-    }
+    });
   },
 );
 
@@ -281,8 +268,7 @@ Deno.test(
   opts,
   async () => {
     await setBackend("cpu");
-    const { hub, o } = await setup();
-    try {
+    await withHub(async ({ hub, o }) => {
       const served = await withEnv(
         hubEnv({ HF_ENDPOINT: hub.url, HF_HUB_CACHE: o.cacheDir! }),
         () => loadServedModel(REPO),
@@ -290,9 +276,7 @@ Deno.test(
       assert.equal(served.tokenizer?.kind, "byte");
       assert.deepEqual(served.stopTokenIds, [2]);
       served.model.dispose();
-    } finally {
-      await hub.close();
-    }
+    });
   },
 );
 
@@ -300,8 +284,7 @@ Deno.test(
   "deno task generate --model org/name downloads and gives HF's greedy ids",
   opts,
   async () => {
-    const { hub, o } = await setup();
-    try {
+    await withHub(async ({ hub, o }) => {
       const { prompt, expected } = await greedyFixture("tiny");
       const cli = new URL("../cli/generate.ts", import.meta.url).pathname;
       const out = await new Deno.Command(Deno.execPath(), {
@@ -343,8 +326,6 @@ Deno.test(
         err,
         /test-org\/tiny-mamba: model\.safetensors \[█{24}\] 102\.4 kB\/102\.4 kB /,
       );
-    } finally {
-      await hub.close();
-    }
+    });
   },
 );
