@@ -22,7 +22,7 @@
 import type { ResolvedMixer } from "../../dsl/resolve.ts";
 import type { Buf, Shape } from "../program/program.ts";
 import type { MixerKind, ParamSpec } from "./node_kind.ts";
-import { constant, inverseSoftplus, uniform } from "./_init.ts";
+import { constant, dtBiasInit, optionalBiases, uniform } from "./_init.ts";
 import { SSM_OPS } from "./_ssm_ops.ts";
 
 type Mamba = Extract<ResolvedMixer, { kind: "mamba" }>;
@@ -53,15 +53,7 @@ function params(m: Mamba, d: number, nLayers: number, p: string) {
     },
     [`${p}.dt_proj.bias`]: {
       shape: [dIn],
-      init: (rng, size) => {
-        const out = new Float32Array(size);
-        const lo = Math.log(m.dtMin), hi = Math.log(m.dtMax);
-        for (let i = 0; i < size; i++) {
-          const dt = Math.max(Math.exp(rng.uniform(lo, hi)), m.dtFloor);
-          out[i] = inverseSoftplus(dt);
-        }
-        return out;
-      },
+      init: dtBiasInit(m),
     },
     [`${p}.A_log`]: {
       shape: [dIn, n],
@@ -77,17 +69,10 @@ function params(m: Mamba, d: number, nLayers: number, p: string) {
       init: uniform(1 / Math.sqrt(dIn) / Math.sqrt(nLayers)),
     },
   };
-  if (m.convBias) {
-    specs[`${p}.conv1d.bias`] = {
-      shape: [dIn],
-      init: uniform(1 / Math.sqrt(k)),
-    };
-  }
-  if (m.bias) {
-    specs[`${p}.in_proj.bias`] = { shape: [2 * dIn], init: constant(0) };
-    specs[`${p}.out_proj.bias`] = { shape: [d], init: constant(0) };
-  }
-  return specs;
+  return {
+    ...specs,
+    ...optionalBiases(p, m, { conv: dIn, inProj: 2 * dIn, d, k }),
+  };
 }
 
 /** The Mamba-1 mixer (Falcon-Mamba with `bcdtRmsEps`). */

@@ -32,7 +32,7 @@
 import type { ResolvedMamba2 } from "../../dsl/resolve.ts";
 import type { Buf, Shape } from "../program/program.ts";
 import type { MixerKind, ParamSpec } from "./node_kind.ts";
-import { constant, inverseSoftplus, uniform } from "./_init.ts";
+import { constant, dtBiasInit, optionalBiases, uniform } from "./_init.ts";
 import { SSM_OPS } from "./_ssm_ops.ts";
 import { MAMBA2_WEBGPU_OPS } from "./_mamba2_webgpu.ts";
 
@@ -47,15 +47,7 @@ function params(m: ResolvedMamba2, d: number, nLayers: number, p: string) {
     },
     [`${p}.dt_bias`]: {
       shape: [h],
-      init: (rng, size) => {
-        const out = new Float32Array(size);
-        const lo = Math.log(m.dtMin), hi = Math.log(m.dtMax);
-        for (let i = 0; i < size; i++) {
-          const dt = Math.max(Math.exp(rng.uniform(lo, hi)), m.dtFloor);
-          out[i] = inverseSoftplus(dt);
-        }
-        return out;
-      },
+      init: dtBiasInit(m),
     },
     [`${p}.A_log`]: {
       shape: [h],
@@ -72,17 +64,10 @@ function params(m: ResolvedMamba2, d: number, nLayers: number, p: string) {
       init: uniform(1 / Math.sqrt(dIn) / Math.sqrt(nLayers)),
     },
   };
-  if (m.convBias) {
-    specs[`${p}.conv1d.bias`] = {
-      shape: [conv],
-      init: uniform(1 / Math.sqrt(k)),
-    };
-  }
-  if (m.bias) {
-    specs[`${p}.in_proj.bias`] = { shape: [w], init: constant(0) };
-    specs[`${p}.out_proj.bias`] = { shape: [d], init: constant(0) };
-  }
-  return specs;
+  return {
+    ...specs,
+    ...optionalBiases(p, m, { conv: conv, inProj: w, d, k }),
+  };
 }
 
 /** The Mamba-2 mixer. */
