@@ -31,6 +31,7 @@ import { hasWebGPU } from "../kernels/backend.ts";
 import type { MambaModel } from "../models/types.ts";
 import { relativeError } from "./_util.ts";
 import { readSsmExpected, SSM_FIXTURES } from "./_ssm_fixtures.ts";
+import { tempDirForModule } from "./_temp_dir.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
 
@@ -45,6 +46,43 @@ async function configOf(dir: string): Promise<Record<string, unknown>> {
   return JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
 }
 
+/**
+ * Loads `dir` back (with `options`), runs `check` on it, asserts its logits
+ * on `ids` equal `model`'s exactly, and disposes both models.
+ */
+async function assertReloadsSame(
+  model: MambaModel,
+  dir: string,
+  ids: number[][],
+  o: {
+    options?: Parameters<typeof loadModel>[1];
+    check?: (back: MambaModel) => void;
+  } = {},
+) {
+  const back = await loadModel(dir, o.options);
+  o.check?.(back);
+  assert.equal(
+    relativeError(await logitsOf(back, ids), await logitsOf(model, ids)),
+    0,
+  );
+  back.dispose();
+  model.dispose();
+}
+
+/** Each patch of `base` is refused by architectureFromHfConfig with its message. */
+function assertConfigErrors(
+  base: Record<string, unknown>,
+  cases: [Record<string, unknown>, RegExp][],
+) {
+  for (const [patch, message] of cases) {
+    assert.throws(
+      () => architectureFromHfConfig({ ...base, ...patch }, "config.json"),
+      message,
+      JSON.stringify(patch),
+    );
+  }
+}
+
 Deno.test({
   name:
     "Mamba-2 HF export: tiny saved and loaded back gives the same logits; config.json holds every Mamba2Config field",
@@ -54,7 +92,7 @@ Deno.test({
   const src = `${SSM_FIXTURES}hf-mamba2/tiny`;
   const ids = (await readSsmExpected("hf-mamba2/tiny")).ids.get("input_ids")!;
   const model = await loadModel(src);
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDirForModule("hf-mamba2-io-");
   await saveModel(model, dir, { format: "hf" });
   const text = await Deno.readTextFile(join(dir, "config.json"));
   assert.match(
@@ -92,14 +130,7 @@ Deno.test({
   ) {
     assert.deepEqual(written[key], original[key], key);
   }
-  const back = await loadModel(dir);
-  assert.equal(
-    relativeError(await logitsOf(back, ids), await logitsOf(model, ids)),
-    0,
-  );
-  back.dispose();
-  model.dispose();
-  await Deno.remove(dir, { recursive: true });
+  await assertReloadsSame(model, dir, ids);
 });
 
 Deno.test({
@@ -109,7 +140,7 @@ Deno.test({
 }, async () => {
   await setBackend("wasm");
   const src = `${SSM_FIXTURES}hf-mamba2/long`;
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDirForModule("hf-mamba2-io-");
   const official = await loadModel(src);
   await assert.rejects(
     () => saveModel(official, dir, { format: "hf" }),
@@ -118,20 +149,15 @@ Deno.test({
   official.dispose();
   const model = await loadModel(src, { mamba2Norm: "transformers" });
   await saveModel(model, dir, { format: "hf" });
-  const back = await loadModel(dir, { mamba2Norm: "transformers" });
   const ids = [
     (await readSsmExpected("hf-mamba2/long")).ids.get("input_ids")![0].slice(
       0,
       100,
     ),
   ];
-  assert.equal(
-    relativeError(await logitsOf(back, ids), await logitsOf(model, ids)),
-    0,
-  );
-  back.dispose();
-  model.dispose();
-  await Deno.remove(dir, { recursive: true });
+  await assertReloadsSame(model, dir, ids, {
+    options: { mamba2Norm: "transformers" },
+  });
 });
 
 Deno.test({
@@ -145,22 +171,18 @@ Deno.test({
     "input_ids",
   )!;
   const model = await loadModel(src);
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDirForModule("hf-mamba2-io-");
   await saveModel(model, dir, { format: "hf" });
   const written = await configOf(dir);
   assert.equal(written.model_type, "falcon_mamba");
   assert.deepEqual(written.architectures, ["FalconMambaForCausalLM"]);
   assert.equal(written.mixer_rms_eps, 1e-6);
-  const back = await loadModel(dir);
-  const m = back.resolved.layers[1].mixer;
-  assert.equal(m.kind === "mamba" && m.bcdtRmsEps, 1e-6);
-  assert.equal(
-    relativeError(await logitsOf(back, ids), await logitsOf(model, ids)),
-    0,
-  );
-  back.dispose();
-  model.dispose();
-  await Deno.remove(dir, { recursive: true });
+  await assertReloadsSame(model, dir, ids, {
+    check: (back) => {
+      const m = back.resolved.layers[1].mixer;
+      assert.equal(m.kind === "mamba" && m.bcdtRmsEps, 1e-6);
+    },
+  });
 });
 
 Deno.test({
@@ -181,21 +203,13 @@ Deno.test({
       lmHead(),
     ],
   }));
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDirForModule("hf-mamba2-io-");
   await assert.rejects(
     () => saveModel(model, dir, { format: "hf" }),
     /layer 1: a "mamba2" mixer after layer 0's "mamba": a Hugging Face config has one mixer kind/,
   );
   await saveModel(model, dir);
-  const back = await loadModel(dir);
-  const ids = [[1, 2, 3, 4, 5]];
-  assert.equal(
-    relativeError(await logitsOf(back, ids), await logitsOf(model, ids)),
-    0,
-  );
-  back.dispose();
-  model.dispose();
-  await Deno.remove(dir, { recursive: true });
+  await assertReloadsSame(model, dir, [[1, 2, 3, 4, 5]]);
 });
 
 Deno.test("Mamba-2 config errors name the config.json key", async () => {
@@ -232,13 +246,7 @@ Deno.test("Mamba-2 config errors name the config.json key", async () => {
       /config\.json: head_dim: expected a positive integer, received -2/,
     ],
   ];
-  for (const [patch, message] of cases) {
-    assert.throws(
-      () => architectureFromHfConfig({ ...base, ...patch }, "config.json"),
-      message,
-      JSON.stringify(patch),
-    );
-  }
+  assertConfigErrors(base, cases);
   assert.throws(
     () =>
       architectureFromHfConfig(base, "config.json", {
@@ -268,7 +276,7 @@ async function editedFolder(
   edit: (t: Map<string, { data: Float32Array; shape: number[] }>) => void,
 ): Promise<string> {
   const src = `${SSM_FIXTURES}hf-mamba2/tiny`;
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDirForModule("hf-mamba2-io-");
   await Deno.copyFile(`${src}/config.json`, `${dir}/config.json`);
   const { tensors } = await readSafetensors(`${src}/model.safetensors`);
   const map = new Map<string, { data: Float32Array; shape: number[] }>();
@@ -305,8 +313,6 @@ Deno.test({
     /backbone\.layers\.0\.mixer\.A_log: expected shape \[8\], received \[8,16\]/,
   );
   assert.equal(tf.memory().numTensors, before);
-  await Deno.remove(missing, { recursive: true });
-  await Deno.remove(wrong, { recursive: true });
 });
 
 Deno.test({
@@ -366,7 +372,7 @@ Deno.test({
     pad_vocab_size_multiple: 8,
     tie_embeddings: false,
   };
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDirForModule("hf-mamba2-io-");
   await Deno.copyFile(`${src}/model.safetensors`, `${dir}/model.safetensors`);
   await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
   const model = await loadModel(dir);
@@ -379,7 +385,6 @@ Deno.test({
   const err = relativeError(await logitsOf(model, ids), want);
   assert.ok(err <= 1e-5, `relative error ${err.toExponential(2)}`);
   model.dispose();
-  await Deno.remove(dir, { recursive: true });
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ d_intermediate: 128 }, /config\.json: d_intermediate: expected 0/],
     [{ attn_layer_idx: [1] }, /config\.json: attn_layer_idx: expected \[\]/],
@@ -400,13 +405,7 @@ Deno.test({
       /config\.json: ssm_cfg\.layer: expected "Mamba1" or "Mamba2"/,
     ],
   ];
-  for (const [patch, message] of cases) {
-    assert.throws(
-      () => architectureFromHfConfig({ ...config, ...patch }, "config.json"),
-      message,
-      JSON.stringify(patch),
-    );
-  }
+  assertConfigErrors(config, cases);
   const limited = architectureFromHfConfig({
     ...config,
     ssm_cfg: { ...config.ssm_cfg, dt_limit: [0.001, 0.5] },
