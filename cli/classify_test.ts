@@ -36,6 +36,18 @@ async function savedClassifier(
   return { dir, probs };
 }
 
+/** `classify.ts --model dir --ids 1,2,3 --backend cpu ...extra`. */
+const classifyIds = (dir: string, ...extra: string[]) =>
+  runCli("classify.ts", [
+    "--model",
+    dir,
+    "--ids",
+    "1,2,3",
+    "--backend",
+    "cpu",
+    ...extra,
+  ]);
+
 Deno.test("a sigmoid classifier prints each label's probability", async () => {
   const { dir, probs: [p] } = await savedClassifier({
     pooling: "mean",
@@ -44,28 +56,13 @@ Deno.test("a sigmoid classifier prints each label's probability", async () => {
     labels: ["ham", "spam"],
   });
   try {
-    const r = await runCli("classify.ts", [
-      "--model",
-      dir,
-      "--ids",
-      "1,2,3",
-      "--backend",
-      "cpu",
-    ]);
+    const r = await classifyIds(dir);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(
       r.stdout,
       `1,2,3\tham: ${(1 - p).toFixed(4)}\tspam: ${p.toFixed(4)}\n`,
     );
-    const j = await runCli("classify.ts", [
-      "--model",
-      dir,
-      "--ids",
-      "1,2,3",
-      "--backend",
-      "cpu",
-      "--json",
-    ]);
+    const j = await classifyIds(dir, "--json");
     const json = JSON.parse(j.stdout);
     assert.deepEqual(json.labels, ["ham", "spam"]);
     assert.ok(Math.abs(json.probabilities[0][0] - p) <= 1e-6);
@@ -83,14 +80,7 @@ Deno.test("without labels each class is named by its index; flags are checked", 
     activation: "softmax",
   });
   try {
-    const r = await runCli("classify.ts", [
-      "--model",
-      dir,
-      "--ids",
-      "1,2,3",
-      "--backend",
-      "cpu",
-    ]);
+    const r = await classifyIds(dir);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(
       r.stdout,
