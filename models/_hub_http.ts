@@ -146,6 +146,9 @@ async function request(
   }
 }
 
+/** Relative redirects (renamed repositories) followed before giving up. */
+const MAX_REDIRECTS = 5;
+
 /**
  * `HEAD` of a file: its metadata, or that it is not in the revision.
  * Relative redirects (a renamed repository) are followed; an absolute one
@@ -157,9 +160,11 @@ export async function headFile(
   revision: string,
   file: string,
 ): Promise<HeadResult> {
+  const where =
+    `${ctx.repo}: ${file} (revision ${revision}) from ${ctx.endpoint}`;
   let url = resolveUrl(ctx, revision, file);
-  let res: Response | undefined;
-  for (let hop = 0; hop < 6; hop++) {
+  let res: Response;
+  for (let hop = 0;; hop++) {
     res = await request(ctx, url, {
       method: "HEAD",
       headers: headers(ctx, url),
@@ -167,13 +172,16 @@ export async function headFile(
     });
     await res.body?.cancel();
     const location = res.headers.get("location");
-    if (res.status >= 300 && res.status < 400 && location?.startsWith("/")) {
-      url = new URL(location, url).href;
-      continue;
+    if (res.status < 300 || res.status >= 400 || !location?.startsWith("/")) {
+      break;
     }
-    break;
+    if (hop === MAX_REDIRECTS) {
+      throw new Error(
+        `${where}: expected at most ${MAX_REDIRECTS} redirects, received more (last to ${location})`,
+      );
+    }
+    url = new URL(location, url).href;
   }
-  res = res!;
   const code = res.headers.get("x-error-code");
   const commitHeader = res.headers.get("x-repo-commit") ?? undefined;
   if (
@@ -189,8 +197,6 @@ export async function headFile(
   const size = Number(
     res.headers.get("x-linked-size") ?? res.headers.get("content-length"),
   );
-  const where =
-    `${ctx.repo}: ${file} (revision ${revision}) from ${ctx.endpoint}`;
   if (!commitHeader || !COMMIT_RE.test(commitHeader)) {
     throw new Error(
       `${where}: expected an X-Repo-Commit header with a commit hash, received ${

@@ -264,6 +264,21 @@ Deno.test(
 );
 
 Deno.test(
+  "a redirect loop between renamed repositories is an error naming it, not a hang",
+  opts,
+  async () => {
+    await withHub(async ({ hub, o }) => {
+      hub.renamed.set("loop-org/a", "loop-org/b");
+      hub.renamed.set("loop-org/b", "loop-org/a");
+      await assert.rejects(
+        downloadHubModel("loop-org/a", o),
+        /loop-org\/a: config\.json \(revision main\) from http:\/\/127\.0\.0\.1:\d+: expected at most 5 redirects, received more \(last to \/loop-org\/[ab]\/resolve\/main\/config\.json\)/,
+      );
+    });
+  },
+);
+
+Deno.test(
   "loadServedModel(org/name): the tokenizer and stop ids come along",
   opts,
   async () => {
