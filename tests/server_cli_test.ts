@@ -15,11 +15,12 @@ import {
 } from "../dsl/builder.ts";
 import { buildModel } from "../models/model.ts";
 import { saveModel } from "../models/io.ts";
+import { tempDirForModule } from "./_temp_dir.ts";
 
 await setBackend("cpu");
 
 const SEQ_LEN = 64;
-const dir = await Deno.makeTempDir({ prefix: "mamba-serve-cli-" });
+const dir = await tempDirForModule("mamba-serve-cli-");
 {
   const model = buildModel(
     architecture({
@@ -67,6 +68,8 @@ async function startServer(flags: string[]): Promise<Server> {
   const lines = process.stdout.pipeThrough(new TextDecoderStream())
     .getReader();
   let stdout = "";
+  // A server that does not listen within 120 s is killed (then: an error).
+  const deadline = setTimeout(() => process.kill("SIGKILL"), 120_000);
   while (!/on (http:\/\/127\.0\.0\.1:\d+)/.test(stdout)) {
     const { value, done } = await lines.read();
     if (done) {
@@ -75,6 +78,7 @@ async function startServer(flags: string[]): Promise<Server> {
     }
     stdout += value;
   }
+  clearTimeout(deadline);
   const url = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)![1];
   const stderrText = new Response(process.stderr).text();
   const rest = (async () => {
@@ -110,11 +114,19 @@ const classify = (url: string, inputs: number[][]) =>
 async function busy(url: string): Promise<{ answer: Promise<unknown> }> {
   const inputs = Array.from({ length: 5000 }, (_, i) => [i % 32, 1, 2]);
   const answer = classify(url, inputs).then((r) => r.text()).catch((e) => e);
-  while (true) {
+  for (const t0 = performance.now(); performance.now() - t0 < 60_000;) {
     const health = await (await fetch(`${url}/healthz`)).json();
     if (health.in_flight >= 1) return { answer };
     await new Promise((r) => setTimeout(r, 20));
   }
+  throw new Error(`${url}/healthz: no request in flight after 60 s`);
+}
+
+/** Kills the server if it still runs (after a failed assertion). */
+function stop(server: Server) {
+  try {
+    server.process.kill("SIGKILL");
+  } catch { /* already exited */ }
 }
 
 Deno.test({
@@ -175,19 +187,23 @@ Deno.test({
     "--drain-timeout",
     "1",
   ]);
-  const { answer } = await busy(server.url);
-  const t0 = performance.now();
-  server.process.kill("SIGTERM");
-  const out = await server.output();
-  const seconds = (performance.now() - t0) / 1000;
-  await answer;
-  assert.equal(out.code, 1, out.stderr);
-  assert.match(out.stdout, /SIGTERM: shutting down, finishing 1 requests/);
-  assert.match(
-    out.stderr,
-    /drain timeout \(1 s\): exiting with 1 requests unanswered/,
-  );
-  assert.ok(seconds < 6, `exited ${seconds.toFixed(1)} s after SIGTERM`);
+  try {
+    const { answer } = await busy(server.url);
+    const t0 = performance.now();
+    server.process.kill("SIGTERM");
+    const out = await server.output();
+    const seconds = (performance.now() - t0) / 1000;
+    await answer;
+    assert.equal(out.code, 1, out.stderr);
+    assert.match(out.stdout, /SIGTERM: shutting down, finishing 1 requests/);
+    assert.match(
+      out.stderr,
+      /drain timeout \(1 s\): exiting with 1 requests unanswered/,
+    );
+    assert.ok(seconds < 6, `exited ${seconds.toFixed(1)} s after SIGTERM`);
+  } finally {
+    stop(server);
+  }
 });
 
 Deno.test({
@@ -202,20 +218,27 @@ Deno.test({
     "--drain-timeout",
     "120",
   ]);
-  const { answer } = await busy(server.url);
-  server.process.kill("SIGTERM");
-  await new Promise((r) => setTimeout(r, 300));
-  const t0 = performance.now();
-  server.process.kill("SIGINT");
-  const out = await server.output();
-  const seconds = (performance.now() - t0) / 1000;
-  await answer;
-  assert.equal(out.code, 1, out.stderr);
-  assert.match(out.stderr, /SIGINT again: exiting now, 1 requests unanswered/);
-  assert.ok(
-    seconds < 5,
-    `exited ${seconds.toFixed(1)} s after the second signal`,
-  );
+  try {
+    const { answer } = await busy(server.url);
+    server.process.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = performance.now();
+    server.process.kill("SIGINT");
+    const out = await server.output();
+    const seconds = (performance.now() - t0) / 1000;
+    await answer;
+    assert.equal(out.code, 1, out.stderr);
+    assert.match(
+      out.stderr,
+      /SIGINT again: exiting now, 1 requests unanswered/,
+    );
+    assert.ok(
+      seconds < 5,
+      `exited ${seconds.toFixed(1)} s after the second signal`,
+    );
+  } finally {
+    stop(server);
+  }
 });
 
 Deno.test({
@@ -249,5 +272,4 @@ Deno.test({
     port.stderr,
     /--port: expected an integer from 0 to 65535, received "abc"/,
   );
-  await Deno.remove(dir, { recursive: true });
 });
