@@ -13,6 +13,7 @@ import {
   writeSafetensors,
 } from "../models/safetensors.ts";
 import { FIXTURES } from "./_util.ts";
+import { tempDirForModule } from "./_temp_dir.ts";
 
 await setBackend("cpu");
 
@@ -21,7 +22,7 @@ const INDEX = "model.safetensors.index.json";
 
 /** A temporary copy of the tiny fixture, `config.json` patched. */
 async function tinyCopy(patch: Record<string, unknown> = {}): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "load_errors_" });
+  const dir = await tempDirForModule("load_errors_");
   const config = JSON.parse(await Deno.readTextFile(join(TINY, "config.json")));
   await Deno.writeTextFile(
     join(dir, "config.json"),
@@ -303,7 +304,7 @@ Deno.test("load: a weight file larger than the architecture can fill is refused 
 });
 
 Deno.test("load: a missing folder, or a file, is named as such", async () => {
-  const missing = join(await Deno.makeTempDir(), "no-such-model");
+  const missing = join(await tempDirForModule("load_errors_"), "no-such-model");
   await refuses(missing, [
     new RegExp(
       `^${missing}: no such folder \\(expected a model folder with architecture\\.json or config\\.json, or a Hub name org/name\\)$`,
@@ -318,7 +319,7 @@ Deno.test("load: a missing folder, or a file, is named as such", async () => {
     ),
   ]);
   // An empty folder still says what it lacks.
-  await refuses(await Deno.makeTempDir(), [
+  await refuses(await tempDirForModule("load_errors_"), [
     /expected architecture\.json \(native\) or config\.json/,
   ]);
 });

