@@ -20,7 +20,9 @@
  *        [--warm-ms 400] [--shapes 1x2048,8x512] [--batches 1,8]
  *        [--prompt 16] [--new 512] [--out bench/results/program_mamba2_gpu.json]
  *        [--tiny] (a 2-layer d-64 model at small shapes, to try the script
- *        on a software adapter)
+ *        on a software adapter) [--vocab 50277] (before padding to 16; a
+ *        small one fits the 130m layers in a software adapter's 128 MiB
+ *        binding limit)
  *
  * @module
  */
@@ -55,6 +57,7 @@ const shapes = String(args.shapes ?? (tiny ? "1x40,2x20" : "1x2048,8x512"))
 const batches = String(args.batches ?? (tiny ? "1,2" : "1,8")).split(",")
   .map(Number);
 const promptLen = Number(args.prompt ?? 16);
+const vocabArg = Number(args.vocab ?? (tiny ? 256 : 50277));
 const newTokens = Number(args.new ?? (tiny ? 8 : 512));
 const out = String(
   args.out ??
@@ -68,7 +71,7 @@ const arch = architecture({
   name: tiny ? "mamba2_tiny" : "mamba2_130m_shape",
   nodes: [
     embedding({
-      vocab: tiny ? 256 : 50277,
+      vocab: vocabArg,
       dim: tiny ? 64 : 768,
       padVocabMultiple: 16,
     }),
