@@ -8,7 +8,7 @@
  * norms are what makes the match.
  */
 import assert from "node:assert/strict";
-import { setBackend, tf } from "../kernels/backend.ts";
+import { setBackend } from "../kernels/backend.ts";
 import { loadModel } from "../models/io.ts";
 import { backends, PARITY_TOLERANCE, relativeError } from "./_util.ts";
 import {
@@ -17,6 +17,7 @@ import {
   readSsmExpected,
   SSM_FIXTURES,
 } from "./_ssm_fixtures.ts";
+import { prefillThenStepLogits } from "./_stepped.ts";
 
 const DIR = "hf-falcon-mamba/tiny";
 const opts = { sanitizeResources: false, sanitizeOps: false };
@@ -48,30 +49,7 @@ for (const backend of await backends()) {
     assert.deepEqual(await greedyIds(model, prompt, want.length), want);
 
     // prefill the first 6 tokens, then one recurrent step per token
-    const split = 6;
-    const [b, l, v] = [ids.length, ids[0].length, model.resolved.paddedVocab];
-    const pre = model.prefill(ids.map((r) => r.slice(0, split)));
-    const stepped = new Float32Array(b * l * v);
-    const preData = await pre.logits.data();
-    pre.logits.dispose();
-    for (let i = 0; i < b; i++) {
-      stepped.set(
-        preData.subarray(i * split * v, (i + 1) * split * v),
-        i * l * v,
-      );
-    }
-    let state = pre.state;
-    for (let t = split; t < l; t++) {
-      const out = model.step(ids.map((r) => r[t]), state);
-      tf.dispose(state);
-      state = out.state;
-      const data = await out.logits.data();
-      out.logits.dispose();
-      for (let i = 0; i < b; i++) {
-        stepped.set(data.subarray(i * v, (i + 1) * v), (i * l + t) * v);
-      }
-    }
-    tf.dispose(state);
+    const stepped = await prefillThenStepLogits(model, ids, 6);
     const errStep = relativeError(stepped, full);
     assert.ok(errStep <= 1e-5, `step vs forward: ${errStep.toExponential(2)}`);
     model.dispose();

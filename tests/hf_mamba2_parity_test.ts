@@ -13,10 +13,9 @@
  *   oracle with that limit) and not the step, as the official code and HF.
  */
 import assert from "node:assert/strict";
-import { setBackend, tf } from "../kernels/backend.ts";
+import { setBackend } from "../kernels/backend.ts";
 import { loadModel } from "../models/io.ts";
 import { generate } from "../infer/generate.ts";
-import type { MambaModel } from "../models/types.ts";
 import { backends, PARITY_TOLERANCE, relativeError } from "./_util.ts";
 import {
   greedyIds,
@@ -25,6 +24,7 @@ import {
   SSM_FIXTURES,
 } from "./_ssm_fixtures.ts";
 import { forwardF64, readFolderF64 } from "./_hf_oracle_f64.ts";
+import { prefillThenStepLogits } from "./_stepped.ts";
 
 type Norm = "official" | "transformers";
 const CASES: { dir: string; norm: Norm; logits: string; greedy: string }[] = [
@@ -102,38 +102,6 @@ Deno.test("Mamba-2: on long the two norms give different logits (the test can te
   assert.ok(relativeError(ours, head("logits_f64")) > 1e-2);
 });
 
-/** Logits of prefill(first `split`) then one step per token, (b, l, v). */
-async function stepped(
-  model: MambaModel,
-  ids: number[][],
-  split: number,
-): Promise<Float32Array> {
-  const [b, l, v] = [ids.length, ids[0].length, model.resolved.paddedVocab];
-  const out = new Float32Array(b * l * v);
-  let state;
-  if (split > 0) {
-    const pre = model.prefill(ids.map((r) => r.slice(0, split)));
-    const data = await pre.logits.data();
-    pre.logits.dispose();
-    for (let i = 0; i < b; i++) {
-      out.set(data.subarray(i * split * v, (i + 1) * split * v), i * l * v);
-    }
-    state = pre.state;
-  } else state = model.initialState(b);
-  for (let t = split; t < l; t++) {
-    const r = model.step(ids.map((row) => row[t]), state);
-    tf.dispose(state);
-    state = r.state;
-    const data = await r.logits.data();
-    r.logits.dispose();
-    for (let i = 0; i < b; i++) {
-      out.set(data.subarray(i * v, (i + 1) * v), (i * l + t) * v);
-    }
-  }
-  tf.dispose(state);
-  return out;
-}
-
 for (const backend of await backends()) {
   Deno.test({
     name:
@@ -153,7 +121,10 @@ for (const backend of await backends()) {
       for (
         const s of dir === "tiny" ? [split as number, 0] : [split as number]
       ) {
-        const err = relativeError(await stepped(model, ids, s), full);
+        const err = relativeError(
+          await prefillThenStepLogits(model, ids, s),
+          full,
+        );
         assert.ok(err <= 1e-5, `${dir}, split ${s}: ${err.toExponential(2)}`);
       }
       model.dispose();
@@ -180,7 +151,7 @@ Deno.test({
   const parallel = await model.forward(ids).data() as Float32Array;
   const errParallel = relativeError(parallel, Float32Array.from(clamped.data));
   assert.ok(errParallel <= 1e-5, `parallel: ${errParallel.toExponential(2)}`);
-  const steps = await stepped(model, ids, 0);
+  const steps = await prefillThenStepLogits(model, ids, 0);
   const errStep = relativeError(steps, Float32Array.from(free.data));
   assert.ok(errStep <= 1e-5, `step: ${errStep.toExponential(2)}`);
   model.dispose();

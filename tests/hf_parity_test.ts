@@ -16,6 +16,7 @@ import {
   readExpected,
   relativeError,
 } from "./_util.ts";
+import { prefillThenStepLogits } from "./_stepped.ts";
 
 for (const backend of await backends()) {
   for (const fixture of FIXTURE_NAMES) {
@@ -63,29 +64,8 @@ for (const backend of await backends()) {
     const ids = expected.inputIds; // (2, 17)
     const full = await model.forward(ids).data();
     // Prefill the first 5 tokens in parallel, then step through the rest.
-    const split = 5;
-    const pre = model.prefill(ids.map((r) => r.slice(0, split)));
+    const stepped = await prefillThenStepLogits(model, ids, 5);
     const [b, l, v] = [ids.length, ids[0].length, model.resolved.paddedVocab];
-    const stepped = new Float32Array(b * l * v);
-    const preData = await pre.logits.data();
-    for (let i = 0; i < b; i++) {
-      stepped.set(
-        preData.subarray(i * split * v, (i + 1) * split * v),
-        i * l * v,
-      );
-    }
-    let state = pre.state;
-    for (let t = split; t < l; t++) {
-      const out = model.step(ids.map((r) => r[t]), state);
-      tf.dispose(state);
-      state = out.state;
-      const data = await out.logits.data();
-      for (let i = 0; i < b; i++) {
-        stepped.set(data.subarray(i * v, (i + 1) * v), (i * l + t) * v);
-      }
-      out.logits.dispose();
-    }
-    tf.dispose(state);
     const err = relativeError(stepped, full as Float32Array);
     assert.ok(err <= 1e-5, `step vs forward: ${err.toExponential(2)}`);
     // From the zero state, step by step from the first token.
