@@ -16,6 +16,7 @@ import { parseJsonObject } from "../models/_load_bytes.ts";
 import { parseShardIndex } from "../models/_shard_index.ts";
 import type { MambaModel } from "../models/types.ts";
 import { loadTokenizer, type TextTokenizer } from "../train/tokenizers.ts";
+import { exists } from "../models/_exists.ts";
 
 /** A model ready to serve. */
 export interface ServedModel {
@@ -37,15 +38,6 @@ const OPTIONAL_FILES = [
   "model.safetensors.index.json",
   ...TOKENIZER_FILES,
 ];
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function download(url: string, to: string): Promise<boolean> {
   let res: Response;

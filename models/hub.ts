@@ -38,6 +38,7 @@ import {
   type HubContext,
   HubNetworkError,
 } from "./_hub_http.ts";
+import { exists } from "./_exists.ts";
 
 /** Options of {@linkcode downloadHubModel}; each defaults to its environment variable. */
 export interface HubOptions {
@@ -299,15 +300,6 @@ export async function downloadHubModel(
     );
     console.error(`${ctx.repo}: ${reason}; using the cached snapshot ${dir}`);
     return dir;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -22,6 +22,7 @@ import { type ModelFiles, modelFromFiles } from "./_load_bytes.ts";
 import { resolveModelSource } from "./hub.ts";
 import type { SizeLimits } from "../dsl/sizes.ts";
 import type { MambaModel } from "./types.ts";
+import { exists } from "./_exists.ts";
 
 /** Files a tokenizer may consist of; copied along when a model is saved. */
 export const TOKENIZER_FILES = [
@@ -38,15 +39,6 @@ const origins = new WeakMap<
   MambaModel,
   { dir: string; hfConfig?: Record<string, unknown> }
 >();
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Refuses a path that is missing or not a folder, saying which. */
 async function requireFolder(dir: string): Promise<void> {

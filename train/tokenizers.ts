@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { exists } from "../models/_exists.ts";
 
 /** A text ↔ ids mapping. */
 export interface TextTokenizer {
@@ -86,15 +87,6 @@ async function readJson(path: string, what: string): Promise<unknown> {
     throw new Error(
       `${path}: ${what} is not valid JSON: ${(err as Error).message}`,
     );
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
