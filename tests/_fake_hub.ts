@@ -14,10 +14,13 @@ import { createHash } from "node:crypto";
 
 /** One logged request. */
 export interface LoggedRequest {
+  /** HTTP method. */
   method: string;
   /** Decoded path. */
   path: string;
+  /** The Range header, if sent. */
   range: string | null;
+  /** The Authorization header, if sent. */
   auth: string | null;
 }
 

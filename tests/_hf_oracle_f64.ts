@@ -20,7 +20,9 @@ import { readSafetensors } from "../models/safetensors.ts";
 
 /** A tensor as float64: row-major data and its shape. */
 export interface F64Tensor {
+  /** Dimensions. */
   shape: number[];
+  /** Row-major values. */
   data: Float64Array;
 }
 

@@ -60,8 +60,11 @@ export type TrainerState = z.infer<typeof TrainerStateSchema>;
 
 /** A checkpoint read back. */
 export interface Checkpoint {
+  /** The model with the checkpoint's weights. */
   model: MambaModel;
+  /** AdamW's step count and moments. */
   optimizer: AdamWState;
+  /** Step, data position, best metric and time spent (`trainer.json`). */
   trainer: TrainerState;
 }
 

@@ -42,9 +42,13 @@ import type { TextTokenizer } from "./tokenizers.ts";
 
 /** Data for a classifier. */
 export interface ClassData {
+  /** Tag of a classifier's data. */
   kind: "classify";
+  /** Training examples. */
   train: LabeledText[];
+  /** Examples evaluated during training (best checkpoint, early stop). */
   validation: LabeledText[];
+  /** Examples evaluated once, after training. */
   test: LabeledText[];
   /** Number of classes (2 for a one-output sigmoid head). */
   classes: number;
@@ -52,16 +56,23 @@ export interface ClassData {
 
 /** Token streams for a language model. */
 export interface LmData {
+  /** Tag of a language model's data. */
   kind: "lm";
+  /** Training tokens and the UTF-8 bytes they encode. */
   train: { ids: Int32Array; bytes: number };
+  /** Validation tokens and their bytes (for bits per byte). */
   validation: { ids: Int32Array; bytes: number };
+  /** Test tokens and their bytes. */
   test: { ids: Int32Array; bytes: number };
 }
 
 /** Everything the loop needs besides the model. */
 export interface LoopOptions {
+  /** The run's options, defaults filled in. */
   config: TrainConfig;
+  /** The tokenizer the data was encoded with. */
   tokenizer: TextTokenizer;
+  /** The split data. */
   data: ClassData | LmData;
   /** Sequence length in use. */
   seqLen: number;

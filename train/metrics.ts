@@ -78,6 +78,7 @@ export async function predictClasses(
 
 /** Accuracy and F1 of predictions. */
 export interface ClassMetrics {
+  /** Fraction of predictions equal to the label. */
   accuracy: number;
   /** Binary: F1 of class 1; multi-class: macro F1. */
   f1: number;

@@ -122,8 +122,11 @@ export async function clipGlobalNorm(
 
 /** Serializable optimizer state: step count and moments by parameter name. */
 export interface AdamWState {
+  /** Updates applied so far. */
   step: number;
+  /** First moments by parameter name. */
   m: Map<string, Float32Array>;
+  /** Second moments by parameter name. */
   v: Map<string, Float32Array>;
 }
 
