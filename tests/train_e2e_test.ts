@@ -172,6 +172,16 @@ Deno.test("--validation=0 (the article's split): no evaluations, no best checkpo
 });
 
 Deno.test("bad input: vocab smaller than the tokenizer's; corrupt checkpoint; missing column", async () => {
+  const notObject = `${dir}/null.json`;
+  for (const [text, received] of [["null", "null"], ["[1]", "an array"]]) {
+    await Deno.writeTextFile(notObject, text);
+    await assert.rejects(
+      runTraining(notObject, { ...common, data: csv }, quiet),
+      new RegExp(
+        `null\\.json: expected an architecture as a JSON object, received ${received}$`,
+      ),
+    );
+  }
   const small = `${dir}/small.json`;
   await Deno.writeTextFile(small, JSON.stringify(tinyClassifier(100)));
   await assert.rejects(

@@ -71,6 +71,13 @@ export async function readArchitectureFile(
         `${path}: expected an architecture as JSON: ${(err as Error).message}`,
       );
     }
+    if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
+      throw new Error(
+        `${path}: expected an architecture as a JSON object, received ${
+          Array.isArray(obj) ? "an array" : JSON.stringify(obj)
+        }`,
+      );
+    }
     const { training: t, ...rest } = obj;
     training = t;
     raw = rest;
