@@ -39,6 +39,8 @@ import {
   HubNetworkError,
 } from "./_hub_http.ts";
 import { exists } from "./_exists.ts";
+import { parseJsonObject } from "./_load_bytes.ts";
+import { parseShardIndex } from "./_shard_index.ts";
 
 /** Options of {@linkcode downloadHubModel}; each defaults to its environment variable. */
 export interface HubOptions {
@@ -154,34 +156,13 @@ async function getFile(s: Session, file: string): Promise<string | undefined> {
   return s.cache.snapshot(s.commit!, file);
 }
 
-/** The shard files an index lists, each a plain relative path. */
+/** The shard files an index lists, each a relative path inside the repository. */
 async function shardsOf(path: string, where: string): Promise<string[]> {
-  let map: unknown;
-  try {
-    map = JSON.parse(await Deno.readTextFile(path)).weight_map;
-  } catch (err) {
-    throw new Error(`${where}: ${INDEX}: ${(err as Error).message}`);
-  }
-  if (typeof map !== "object" || map === null || Array.isArray(map)) {
-    throw new Error(
-      `${where}: ${INDEX}: weight_map: expected an object of tensor name → file`,
-    );
-  }
-  const files = new Set<string>();
-  for (const [name, file] of Object.entries(map)) {
-    if (
-      typeof file !== "string" || !/^[\w.-]+(\/[\w.-]+)*$/.test(file) ||
-      file.split("/").some((p) => p === "." || p === "..")
-    ) {
-      throw new Error(
-        `${where}: ${INDEX}: weight_map["${name}"]: expected a file name inside the repository, received ${
-          JSON.stringify(file)
-        }`,
-      );
-    }
-    files.add(file);
-  }
-  return [...files];
+  const source = `${where}: ${INDEX}`;
+  return parseShardIndex(
+    parseJsonObject(await Deno.readFile(path), source),
+    source,
+  ).shards;
 }
 
 /** Downloads (or finds in the cache) every file a model needs. */

@@ -203,7 +203,7 @@ Deno.test(
       hub.push("test-org/sharded", files);
       await assert.rejects(
         downloadHubModel("test-org/sharded", o),
-        /model\.safetensors\.index\.json: weight_map\["backbone[^"]*"\]: expected a file name inside the repository, received "\.\.\/\.\.\/\.\.\/outside\.safetensors"/,
+        /model\.safetensors\.index\.json: weight_map\["backbone[^"]*"\]: expected a file inside the model folder \(a relative path without "\.\."\), received "\.\.\/\.\.\/\.\.\/outside\.safetensors"/,
       );
     });
   },
