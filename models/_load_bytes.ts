@@ -122,15 +122,20 @@ export function parseJsonObject(
   bytes: Uint8Array,
   path: string,
 ): Record<string, unknown> {
+  let value: unknown;
   try {
-    const value = JSON.parse(new TextDecoder().decode(bytes));
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new Error("expected a JSON object");
-    }
-    return value;
+    value = JSON.parse(new TextDecoder().decode(bytes));
   } catch (e) {
     throw new Error(`${path}: invalid JSON: ${(e as Error).message}`);
   }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new Error(
+      `${path}: expected a JSON object, received ${
+        Array.isArray(value) ? "an array" : JSON.stringify(value)
+      }`,
+    );
+  }
+  return value as Record<string, unknown>;
 }
 
 async function readWeights(

@@ -70,4 +70,17 @@ Deno.test("modelFromFiles names the missing or bad file", async () => {
     ),
     /<memory>\/config.json: invalid JSON/,
   );
+  for (const [text, received] of [["null", "null"], ["[1, 2]", "an array"]]) {
+    await assert.rejects(
+      modelFromFiles(
+        memoryFiles({
+          "config.json": new TextEncoder().encode(text),
+          "model.safetensors": files["model.safetensors"],
+        }),
+      ),
+      new RegExp(
+        `^Error: <memory>/config\\.json: expected a JSON object, received ${received}$`,
+      ),
+    );
+  }
 });
