@@ -46,3 +46,20 @@ export function assertOnlyIssue(
       `received ${received}`,
   }]);
 }
+
+/** Default mixer fields (HF MambaConfig defaults). */
+export const MIXER_DEFAULTS = {
+  kind: "mamba",
+  dState: 16,
+  expand: 2,
+  dConv: 4,
+  dtRank: "auto",
+  bias: false,
+  convBias: true,
+  dtMin: 0.001,
+  dtMax: 0.1,
+  dtFloor: 1e-4,
+  dtScale: 1.0,
+  dtInit: "random",
+  scan: "auto",
+};

@@ -25,6 +25,7 @@ import imdbBetter from "../examples/imdb_better.ts";
 import imdbClassifier from "../examples/imdb_classifier.ts";
 import mamba130m from "../examples/mamba_130m.ts";
 import spamClassifier from "../examples/spam_classifier.ts";
+import { MIXER_DEFAULTS } from "./_test_util.ts";
 
 const EXAMPLES: Record<string, Architecture> = {
   byte_lm: byteLm,
@@ -32,23 +33,6 @@ const EXAMPLES: Record<string, Architecture> = {
   imdb_classifier: imdbClassifier,
   mamba_130m: mamba130m,
   spam_classifier: spamClassifier,
-};
-
-/** Default mixer fields (HF MambaConfig defaults). */
-const MIXER_DEFAULTS = {
-  kind: "mamba",
-  dState: 16,
-  expand: 2,
-  dConv: 4,
-  dtRank: "auto",
-  bias: false,
-  convBias: true,
-  dtMin: 0.001,
-  dtMax: 0.1,
-  dtFloor: 1e-4,
-  dtScale: 1.0,
-  dtInit: "random",
-  scan: "auto",
 };
 
 Deno.test("builders return plain data without defaults", () => {

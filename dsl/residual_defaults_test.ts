@@ -11,6 +11,7 @@ import {
   residual,
   toJSON,
 } from "./builder.ts";
+import { MIXER_DEFAULTS } from "./_test_util.ts";
 
 const JSON_TEXT = `{
   "name": "t",
@@ -40,21 +41,7 @@ Deno.test("residual: JSON without norm and mixer takes the builders' defaults", 
   assert.ok(plain.kind === "residual" && normed.kind === "residual");
   assert.ok(mixed.kind === "residual");
   assert.deepEqual(plain.norm, { kind: "rms_norm", eps: 1e-5 });
-  assert.deepEqual(plain.mixer, {
-    kind: "mamba",
-    dState: 16,
-    expand: 2,
-    dConv: 4,
-    dtRank: "auto",
-    bias: false,
-    convBias: true,
-    dtMin: 0.001,
-    dtMax: 0.1,
-    dtFloor: 1e-4,
-    dtScale: 1.0,
-    dtInit: "random",
-    scan: "auto",
-  });
+  assert.deepEqual(plain.mixer, MIXER_DEFAULTS);
   assert.deepEqual(normed.norm, { kind: "layer_norm", eps: 1e-5 });
   assert.equal(mixed.mixer.dState, 4);
   assert.equal(mixed.mixer.expand, 2);
