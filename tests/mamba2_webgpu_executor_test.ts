@@ -1,7 +1,8 @@
 /**
- * Mamba-2 through the program's WebGPU executor (the prebuilt WGSL kernels:
- * `kernels/webgpu/ssd.ts` bound as the `mamba2` kind's `webgpuOps`):
- * - the hf-mamba2 fixtures' logits ≤ 1e-5 relative to the matching float64
+ * Mamba-2 and Falcon-Mamba through the program's WebGPU executor (the
+ * prebuilt WGSL kernels: `kernels/webgpu/ssd.ts` bound as the `mamba2`
+ * kind's `webgpuOps`, Falcon's B/C/Δ norms as the `mamba` kind's `rms_unit`):
+ * - the hf-mamba2 and hf-falcon-mamba fixtures' logits ≤ 1e-5 relative to the matching float64
  *   reference (`logits_f64` with the transformers norm, `logits_official_f64`
  *   with the official one) and to model.forward;
  * - greedy ids through the executor's prefill (last position) and step
@@ -98,6 +99,14 @@ const CASES = [
     norm: "official",
     logits: "logits_official_f64",
     greedy: "greedy_ids_official",
+  },
+  // Falcon-Mamba: the Mamba-1 kernels with the weightless RMS norms on B, C
+  // and Δ bound as `rms_unit` (the norm option does not apply).
+  {
+    dir: "hf-falcon-mamba/tiny",
+    norm: "official",
+    logits: "logits_f64",
+    greedy: "greedy_ids",
   },
 ] as const;
 

@@ -3,7 +3,7 @@
  * (`../../kernels/webgpu/ssd.ts`), the `webgpuOps` of the `mamba2` mixer
  * kind: `ssd` (the chunked forward, from zeros or a given state, the final
  * state when asked), `ssd_step` (one token) and `gated_rms_norm`; and an
- * unregistered binding of Falcon-Mamba's `rms_unit`. x, dt, B, C, z and the
+ * binding of Falcon-Mamba's `rms_unit` (registered by the `mamba` kind). x, dt, B, C, z and the
  * norms' inputs are read in place from in_proj's and the conv's rows; P = [A | D |
  * dtBias] is packed once at build.
  *
@@ -136,10 +136,8 @@ const gatedNorm: GpuOp = (op, ctx) => {
 
 /**
  * A WebGPU binding of Falcon-Mamba's `rms_unit` (x / √(mean(x²) + eps), no
- * weight), x read in place. Not registered yet: the program's tests use
- * `rms_unit` as their example of an op the executor refuses
- * (`models/program/webgpu_executor_test.ts`); registering it is one line in
- * a kind's `webgpuOps`.
+ * weight), x read in place; the `mamba` kind registers it for its
+ * `bcdtRmsEps` norms on B, C and Δ.
  */
 export const rmsUnitWebGpuOp: GpuOp = (op, ctx) => {
   const shape = ctx.shape(op.inputs[0]!);

@@ -24,6 +24,7 @@ import type { Buf, Shape } from "../program/program.ts";
 import type { MixerKind, ParamSpec } from "./node_kind.ts";
 import { constant, dtBiasInit, optionalBiases, uniform } from "./_init.ts";
 import { SSM_OPS } from "./_ssm_ops.ts";
+import { rmsUnitWebGpuOp } from "./_mamba2_webgpu.ts";
 
 type Mamba = Extract<ResolvedMixer, { kind: "mamba" }>;
 
@@ -78,6 +79,7 @@ function params(m: Mamba, d: number, nLayers: number, p: string) {
 /** The Mamba-1 mixer (Falcon-Mamba with `bcdtRmsEps`). */
 export const mambaKind: MixerKind<Mamba> = {
   ops: FALCON_OPS,
+  webgpuOps: { rms_unit: rmsUnitWebGpuOp },
   params: (m, { resolved, prefix }) =>
     params(m, resolved.dModel, resolved.layers.length, prefix),
   stateShape: (m) => ({
