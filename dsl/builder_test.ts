@@ -228,6 +228,7 @@ Deno.test("example imdb_classifier matches the article's model", () => {
         hidden: { units: 1024, activation: "gelu" },
         classes: 1,
         activation: "sigmoid",
+        labels: ["negative", "positive"],
       },
     ],
   });

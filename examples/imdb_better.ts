@@ -34,6 +34,7 @@ export default architecture({
       hidden: { units: 256, activation: "gelu" },
       classes: 1,
       activation: "sigmoid",
+      labels: ["negative", "positive"], // label 1 is positive (train/data/embedded.ts)
     }),
   ],
 });

@@ -47,6 +47,7 @@ export default architecture({
       hidden: { units: 1024, activation: "gelu" },
       classes: 1,
       activation: "sigmoid",
+      labels: ["negative", "positive"], // label 1 is positive (train/data/embedded.ts)
     }),
   ],
 });
