@@ -291,7 +291,11 @@ export function serve(options: ServeOptions): RunningServer {
       const finished = app.drain().then(() => server.shutdown()).then(() =>
         true as const
       );
-      return await Promise.race([finished, expired]);
+      const done = await Promise.race([finished, expired]);
+      // Timed out: stop listening anyway (Deno's shutdown closes the
+      // listener at once; its promise waits for the requests left).
+      if (!done) server.shutdown().catch(() => {});
+      return done;
     } finally {
       clearTimeout(timer);
     }

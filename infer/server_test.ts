@@ -227,3 +227,26 @@ Deno.test("requests over the concurrency limit get 429; shutdown waits for in-fl
   await stopped;
   model.dispose();
 });
+
+Deno.test("a shutdown that times out still closes the listener", async () => {
+  const model = countingModel();
+  const server = serve({
+    model,
+    port: 0,
+    drainTimeoutMs: 50,
+    limits: { maxNewTokens: 100_000, maxRequestTokens: 200_000 },
+  });
+  const base = `http://127.0.0.1:${server.port}`;
+  const slow = post(`${base}/v1/generate`, {
+    input_ids: [1],
+    max_new_tokens: 3000,
+  }).then((r) => r.text(), (e) => e);
+  while (model.steps === 0) await new Promise((r) => setTimeout(r, 1));
+  assert.equal(await server.shutdown(), false);
+  await assert.rejects(
+    fetch(`${base}/healthz`, { signal: AbortSignal.timeout(5000) }),
+    /fetch failed|refused/i, // not answered: the listener is closed
+  );
+  await slow;
+  model.dispose();
+});
