@@ -154,6 +154,8 @@ function describeRange(s: FlagSpec): string {
   return what;
 }
 
+const IDS_EXPECTED = "comma-separated token ids (integers ≥ 0) like 1,2,3";
+
 function coerce(name: string, s: FlagSpec, raw: unknown): unknown {
   const given = Array.isArray(raw) ? raw : [raw];
   if (s.kind === "strings") {
@@ -178,17 +180,19 @@ function coerce(name: string, s: FlagSpec, raw: unknown): unknown {
   if (typeof v !== "string" || v === "") {
     throw new FlagError(
       `--${name}: expected ${
-        s.kind === "string" ? "a value" : describeRange(s)
+        s.kind === "string"
+          ? "a value"
+          : s.kind === "ids"
+          ? IDS_EXPECTED
+          : describeRange(s)
       }, received nothing`,
     );
   }
   if (s.kind === "ids") {
     const ids = v.split(",").map((x) => x.trim());
-    if (!ids.every((x) => /^\d+$/.test(x))) {
+    if (!ids.every((x) => /^\d+$/.test(x) && Number.isSafeInteger(Number(x)))) {
       throw new FlagError(
-        `--${name}: expected comma-separated token ids (integers ≥ 0) like 1,2,3, received ${
-          JSON.stringify(v)
-        }`,
+        `--${name}: expected ${IDS_EXPECTED}, received ${JSON.stringify(v)}`,
       );
     }
     return ids.map(Number);

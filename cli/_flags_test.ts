@@ -75,6 +75,14 @@ Deno.test("numbers are checked, naming the flag and what is expected", () => {
     /^FlagError: --ids: expected comma-separated token ids \(integers ≥ 0\) like 1,2,3, received "1,x"$/,
   );
   assert.throws(
+    () => parseFlags(["--ids", "99999999999999999999"], SPECS),
+    /^FlagError: --ids: expected comma-separated token ids \(integers ≥ 0\) like 1,2,3, received "99999999999999999999"$/,
+  );
+  assert.throws(
+    () => parseFlags(["--ids="], SPECS),
+    /^FlagError: --ids: expected comma-separated token ids \(integers ≥ 0\) like 1,2,3, received nothing$/,
+  );
+  assert.throws(
     () => parseFlags(["--backend", "gpu"], SPECS),
     /^FlagError: --backend: expected one of auto, cpu, received "gpu"$/,
   );
