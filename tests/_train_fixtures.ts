@@ -1,13 +1,11 @@
 /**
  * Private test helper: the tiny architectures and the spam/meeting CSV the
- * training tests write, and a temporary folder that is removed when the test
- * module ends (pass or fail).
+ * training tests write, in a temporary folder removed when the test module
+ * ends (pass or fail).
  *
  * @module
  */
 import { tempDirForModule } from "./_temp_dir.ts";
-
-export { tempDirForModule };
 
 /** One residual Mamba-1 layer (dim 8, dState 4) as DSL node data. */
 const tinyBlock = () => ({

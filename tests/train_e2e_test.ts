@@ -6,12 +6,8 @@ import assert from "node:assert/strict";
 import { tf } from "../kernels/backend.ts";
 import { loadModel } from "../models/io.ts";
 import { runTraining } from "../train/run.ts";
-import {
-  SPAM_CSV,
-  tempDirForModule,
-  tinyClassifierArch,
-  tinyLmArch,
-} from "./_train_fixtures.ts";
+import { SPAM_CSV, tinyClassifierArch, tinyLmArch } from "./_train_fixtures.ts";
+import { tempDirForModule } from "./_temp_dir.ts";
 
 const dir = await tempDirForModule("train_e2e_");
 const tinyClassifier = (vocab = 256) => tinyClassifierArch("tiny_cls", vocab);
