@@ -7,12 +7,19 @@ import { tf } from "../kernels/backend.ts";
 import type { MambaModel } from "../models/types.ts";
 import { fitIds } from "../train/data/batches.ts";
 import { GpuForwardCache } from "./gpu_forward.ts";
+import { programForward, programGpuUnsupported } from "./_program_gpu.ts";
 
 const prebuilt = new WeakMap<MambaModel, GpuForwardCache>();
 
-/** One input's probabilities (1, c): prebuilt on webgpu, else `model.forward`. */
+/**
+ * One input's probabilities (1, c): on webgpu the prebuilt forward, or the
+ * program's executor for a model it declines; else `model.forward`.
+ */
 function classifyOne(model: MambaModel, ids: number[]): tf.Tensor {
-  if (tf.getBackend() === "webgpu") {
+  if (programGpuUnsupported(model) === null) {
+    const probs = programForward(model, [ids]);
+    if (probs) return probs;
+  } else if (tf.getBackend() === "webgpu") {
     let cache = prebuilt.get(model);
     if (!cache) prebuilt.set(model, cache = new GpuForwardCache(model));
     const probs = cache.run(ids.length, (fwd) => fwd.classify([ids]));
@@ -69,7 +76,10 @@ export function labelScores(model: MambaModel, row: number[]): LabelScore[] {
  * tokens, then padded on the left with `padId` — for mean pooling the pads
  * are part of what the model learned to average. On webgpu the backbone runs
  * as a prebuilt forward per input length (`GpuForward`, sharing the model's
- * weights; the last four lengths kept per model), the head as tfjs ops.
+ * weights; the last four lengths kept per model), the head as tfjs ops; a
+ * model it declines (Mamba-2, Falcon-Mamba, mixed stacks) runs through the
+ * program's WebGPU executor per input length, head included (the last eight
+ * executors kept per model), or as tfjs ops where the executor refuses.
  *
  * @param model a classifier-head model.
  * @param rows token-id lists.

@@ -21,7 +21,11 @@
  * sequence's end are dropped, and prompts are prefilled by a prebuilt
  * {@linkcode GpuForward} per prompt length (the last few lengths kept; they
  * share the model's weight buffers). The decoder (a copy of the weights) and
- * the prefills are freed whenever the engine falls idle.
+ * the prefills are freed whenever the engine falls idle. Models those
+ * decline (Mamba-2, Falcon-Mamba, mixed stacks) run on webgpu through the
+ * program's WebGPU executor instead (`_program_gpu.ts`): the prefill program
+ * per prompt, the step program per batched step (read back each token);
+ * what the executor refuses runs as the model's tfjs ops.
  *
  * Reference: Mamba's recurrent `step` (state-spaces/mamba
  * `utils/generation.py`, `decode`); continuous batching as in Orca (OSDI '22).
@@ -43,6 +47,11 @@ import {
   gpuDecodeUnsupported,
 } from "./gpu_decoder.ts";
 import { GpuForwardCache } from "./gpu_forward.ts";
+import {
+  programGpuUnsupported,
+  programPrefill,
+  programStep,
+} from "./_program_gpu.ts";
 
 /** Why a sequence ended. */
 export type FinishReason = "length" | "stop" | "aborted";
@@ -91,7 +100,8 @@ export interface DecodeEngineOptions {
   tokenizer?: TextTokenizer;
   /**
    * Decode on the GPU with a {@linkcode GpuDecoder} where the model allows it
-   * (webgpu backend, LM head). Default true.
+   * (webgpu backend, LM head), or with the program's WebGPU executor for
+   * the models it declines (Mamba-2, Falcon-Mamba, mixed stacks). Default true.
    */
   gpuDecode?: boolean;
   /**
@@ -104,7 +114,8 @@ export interface DecodeEngineOptions {
   gpuKernels?: DecodeKernels;
   /**
    * GPU decode: prefill prompts with a prebuilt {@linkcode GpuForward} per
-   * prompt length instead of `model.prefill`'s tfjs ops (default true).
+   * prompt length (the executor's prefill program on its path) instead of
+   * `model.prefill`'s tfjs ops (default true).
    */
   gpuPrefill?: boolean;
 }
@@ -162,6 +173,8 @@ export class DecodeEngine {
   readonly #gpuKernels: DecodeKernels | undefined;
   readonly #gpuPrefill: boolean;
   #decoder: GpuDecoder | null = null;
+  /** Webgpu, a model the decoder declines: the program's executor. */
+  #program = false;
   /** Prebuilt prefills by prompt length (GPU decode only). */
   readonly #prefills: GpuForwardCache;
   #ahead: Round | null = null;
@@ -270,6 +283,9 @@ export class DecodeEngine {
         kernels: this.#gpuKernels,
       });
     }
+    this.#program = this.#gpuDecode && !this.#decoder &&
+      programGpuUnsupported(this.#model) === null &&
+      this.#model.resolved.plan.at(-1)!.kind === "lm_head";
     const maxBatch = Math.min(
       this.#maxBatch,
       this.#decoder?.capacity ?? Infinity,
@@ -347,15 +363,19 @@ export class DecodeEngine {
 
   /**
    * The prompt's last logits and state: with the GPU decoder, from a
-   * prebuilt forward for its length (`GpuForwardCache`); else
-   * `model.prefill`.
+   * prebuilt forward for its length (`GpuForwardCache`); on the executor
+   * path, from its prefill program; else `model.prefill`.
    */
   #prefill(prompt: number[]): { logits: tf.Tensor3D; state: ModelState } {
-    const viaGpu = this.#decoder && this.#gpuPrefill
+    const viaGpu = !this.#gpuPrefill
+      ? null
+      : this.#decoder
       ? this.#prefills.run(
         prompt.length,
         (fwd) => fwd.prefill([prompt], { lastOnly: true }),
       )
+      : this.#program
+      ? programPrefill(this.#model, prompt)
       : null;
     return viaGpu ?? this.#model.prefill([prompt], { lastOnly: true });
   }
@@ -364,7 +384,9 @@ export class DecodeEngine {
   async #step(): Promise<void> {
     const rows = this.#rows;
     const ids = rows.map((r) => r.generated[r.generated.length - 1]);
-    const { logits, state } = this.#model.step(ids, this.#state!); // (b, v)
+    const { logits, state } = // (b, v)
+      (this.#program ? programStep(this.#model, ids, this.#state!) : null) ??
+        this.#model.step(ids, this.#state!);
     disposeState(this.#state!);
     this.#state = state;
     const v = logits.shape[1];
