@@ -23,6 +23,7 @@ const HELP =
   `usage: deno task classify --model <dir|url> [options] "text" … | --ids 1,2,3
   --ids 1,2,3            classify token ids instead of texts
   --backend NAME         auto (default) | webgpu | wasm | cpu
+  --mamba2-norm NAME     official (default) | transformers: a Mamba-2 config's gated norm
   --json                 print {labels, probabilities, scores} as JSON
 Prints one line per input: the input, then "label: probability" for each
 class (a single sigmoid output is P(class 1): class 0 gets 1 − p).`;
@@ -31,6 +32,7 @@ const FLAGS = {
   model: "string",
   ids: "ids",
   backend: { kind: "string", choices: ["auto", "webgpu", "wasm", "cpu"] },
+  "mamba2-norm": { kind: "string", choices: ["official", "transformers"] },
   json: "boolean",
 } as const;
 
@@ -52,7 +54,9 @@ if (import.meta.main) {
     // No --backend: the library's own pick, said once on stderr.
     if ((a.backend ?? "auto") === "auto") await ensureBackend();
     else await setBackend(a.backend as BackendName);
-    const { model, tokenizer } = await loadServedModel(a.model!);
+    const { model, tokenizer } = await loadServedModel(a.model!, {
+      mamba2Norm: a["mamba2-norm"] as "official" | "transformers" | undefined,
+    });
     const head = model.architecture.nodes[model.architecture.nodes.length - 1];
     if (head.kind !== "classifier") {
       throw new Error(

@@ -7,6 +7,7 @@
  * `--repetition-penalty R`, `--seed S`, `--stop STR` (repeatable),
  * `--stop-ids 2,3` (default: the folder's eos_token_id), `--beams N`,
  * `--length-penalty L`, `--early-stopping`, `--backend auto|webgpu|wasm|cpu`,
+ * `--mamba2-norm official|transformers` (a Mamba-2 config's gated norm),
  * `--json` (prints ids, text and timings as JSON instead of streaming).
  *
  * Reference: Hugging Face `generate` options.
@@ -32,6 +33,7 @@ const HELP =
   --stop-ids 2,3         stop token ids (default: eos_token_id of the folder)
   --beams N --length-penalty L --early-stopping     beam search
   --backend NAME         auto (default) | webgpu | wasm | cpu
+  --mamba2-norm NAME     official (default) | transformers: a Mamba-2 config's gated norm
   --json                 print {input_ids, output_ids, text, timings} as JSON
 Flags are kebab-case; --max_new_tokens and --maxNewTokens are the same flag.`;
 
@@ -53,6 +55,7 @@ const FLAGS = {
   "length-penalty": "number",
   "early-stopping": "boolean",
   backend: { kind: "string", choices: ["auto", "webgpu", "wasm", "cpu"] },
+  "mamba2-norm": { kind: "string", choices: ["official", "transformers"] },
   json: "boolean",
 } as const;
 
@@ -94,7 +97,9 @@ if (import.meta.main) {
     const backend = (a.backend ?? "auto") === "auto"
       ? await ensureBackend()
       : await setBackend(a.backend as BackendName);
-    const served = await loadServedModel(a.model!);
+    const served = await loadServedModel(a.model!, {
+      mamba2Norm: a["mamba2-norm"] as "official" | "transformers" | undefined,
+    });
     if (a.prompt !== undefined && !served.tokenizer) {
       throw new Error(
         `${a.model}: this model folder has no tokenizer (tokenizer.json), so --prompt cannot be encoded; pass token ids with --ids 1,2,3`,

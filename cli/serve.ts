@@ -30,6 +30,7 @@ const HELP = `usage: deno task serve --model <dir|url> [options]
   --port N               port to listen on (default 8000; 0: any free port)
   --host ADDR            interface (default 127.0.0.1)
   --backend NAME         auto (default) | webgpu | wasm | cpu
+  --mamba2-norm NAME     official (default) | transformers: a Mamba-2 config's gated norm
   --drain-timeout S      on SIGTERM/SIGINT, seconds to finish requests in
                          flight before exiting (default ${
   DEFAULT_DRAIN_TIMEOUT_MS / 1000
@@ -59,6 +60,7 @@ const FLAGS = {
   port: { kind: "integer", min: 0, max: 65535 },
   host: "string",
   backend: { kind: "string", choices: ["auto", "webgpu", "wasm", "cpu"] },
+  "mamba2-norm": { kind: "string", choices: ["official", "transformers"] },
   "drain-timeout": { kind: "number", min: 0 },
   ...Object.fromEntries(Object.keys(LIMIT_FLAGS).map((k) => [k, positive])),
 } as const;
@@ -87,7 +89,9 @@ export async function main(
   const backend = wanted === "auto"
     ? await ensureBackend()
     : await setBackend(wanted as BackendName);
-  const served = await loadServedModel(model);
+  const served = await loadServedModel(model, {
+    mamba2Norm: a["mamba2-norm"] as "official" | "transformers" | undefined,
+  });
   const host = a.host ?? "127.0.0.1";
   const server = serve({
     model: served.model,

@@ -101,6 +101,8 @@ export async function downloadModelFolder(base: string): Promise<string> {
  *
  * @param source a folder path, an `http(s)://` URL of one, or a Hugging Face
  *   Hub name `org/name[@revision]` (downloaded into the Hugging Face cache).
+ * @param options `mamba2Norm`: the Mamba-2 gated norm's semantics for a
+ *   Hugging Face config (`loadModel`'s option; default "official").
  * @returns the model, tokenizer and default stop ids.
  * @example
  * ```ts
@@ -108,11 +110,14 @@ export async function downloadModelFolder(base: string): Promise<string> {
  * const { model, tokenizer } = await loadServedModel("tests/fixtures/hf-mamba/tiny");
  * ```
  */
-export async function loadServedModel(source: string): Promise<ServedModel> {
+export async function loadServedModel(
+  source: string,
+  options: { mamba2Norm?: "official" | "transformers" } = {},
+): Promise<ServedModel> {
   const dir = /^https?:\/\//.test(source)
     ? await downloadModelFolder(source)
     : await resolveModelSource(source); // a Hub name → its cached snapshot
-  const model = await loadModel(dir);
+  const model = await loadModel(dir, { mamba2Norm: options.mamba2Norm });
   const hasTokenizer = await exists(join(dir, "tokenizer.json")) ||
     await exists(join(dir, "tokenizer_config.json"));
   const tokenizer = hasTokenizer ? await loadTokenizer(dir) : undefined;
