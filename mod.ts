@@ -132,6 +132,25 @@ export {
   type RefScanResult,
 } from "./kernels/scan_reference.ts";
 export {
+  DEFAULT_SSD_CHUNK_SIZE,
+  ssdChunked,
+  type SsdChunkedOptions,
+} from "./kernels/ssd_chunked.ts";
+export { ssdStep } from "./kernels/ssd_step.ts";
+export type {
+  DtLimit,
+  SsdDtOptions,
+  SsdInputs,
+  SsdResult,
+  SsdStepInputs,
+  SsdStepResult,
+} from "./kernels/ssd_types.ts";
+export {
+  referenceSsd,
+  type RefSsdInputs,
+  type RefSsdResult,
+} from "./kernels/ssd_reference.ts";
+export {
   buildModel,
   type BuildOptions,
   type WeightValues,
