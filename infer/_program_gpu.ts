@@ -9,9 +9,9 @@
  *
  * Executors are built per (mode, batch, length) on first use and kept per
  * model (the last {@linkcode CAPACITY} used); they bind the model's weights in
- * place. One that was built before a weight was reassigned is rebuilt; when
- * the model's weights are found disposed, every executor of the model is
- * freed. An executor that refuses to build (an op with no WebGPU binding, a
+ * place. One that was built before a weight was reassigned is rebuilt;
+ * `model.dispose()` frees every executor of the model (and so does the next
+ * use, if its weights were disposed some other way). An executor that refuses to build (an op with no WebGPU binding, a
  * buffer past the storage binding limit) makes the call return null, and
  * the caller runs the model's tfjs program instead.
  *
@@ -20,6 +20,7 @@
 import { tf } from "../kernels/backend.ts";
 import type { LayerState, MambaModel, ModelState } from "../models/types.ts";
 import { lowerArchitecture } from "../models/program/lower.ts";
+import { onModelDispose } from "../models/model.ts";
 import type { Program } from "../models/program/program.ts";
 import {
   WebGpuExecutor,
@@ -93,6 +94,11 @@ class ProgramGpu {
     return null;
   }
 
+  /** Executors held. */
+  get size(): number {
+    return this.#execs.size;
+  }
+
   dispose(): void {
     for (const exec of this.#execs.values()) exec.dispose();
     this.#execs.clear();
@@ -150,7 +156,10 @@ function executorsOf(model: MambaModel): ProgramGpu | null {
     return null;
   }
   let gpu = byModel.get(model);
-  if (!gpu) byModel.set(model, gpu = new ProgramGpu(model));
+  if (!gpu) {
+    byModel.set(model, gpu = new ProgramGpu(model));
+    onModelDispose(model, () => disposeProgramGpu(model));
+  }
   return gpu;
 }
 
@@ -161,6 +170,15 @@ function executorsOf(model: MambaModel): ProgramGpu | null {
 export function disposeProgramGpu(model: MambaModel): void {
   byModel.get(model)?.dispose();
   byModel.delete(model);
+}
+
+/**
+ * How many executors are held for a model (tests check they are freed).
+ * @param model the model.
+ * @returns the count, 0 when none.
+ */
+export function programGpuExecutors(model: MambaModel): number {
+  return byModel.get(model)?.size ?? 0;
 }
 
 /**

@@ -41,6 +41,21 @@ import type {
 /** Weight values by Hugging Face name, as read from a checkpoint. */
 export type WeightValues = Map<string, { shape: number[]; data: Float32Array }>;
 
+const disposeHooks = new WeakMap<MambaModel, (() => void)[]>();
+
+/**
+ * Runs `hook` when `model.dispose()` is called, before its weights are
+ * freed: caches that hold GPU resources bound to a model's weights (the
+ * program executors of `infer/_program_gpu.ts`) free them with the model.
+ * @param model a model from {@linkcode buildModel}.
+ * @param hook called once, at dispose.
+ */
+export function onModelDispose(model: MambaModel, hook: () => void): void {
+  const hooks = disposeHooks.get(model) ?? [];
+  hooks.push(hook);
+  disposeHooks.set(model, hooks);
+}
+
 /** Options of {@linkcode buildModel}. */
 export interface BuildOptions {
   /** Seed of the initialisation (default 0). */
@@ -203,6 +218,8 @@ class Model implements MambaModel {
   }
 
   dispose(): void {
+    for (const hook of disposeHooks.get(this) ?? []) hook();
+    disposeHooks.delete(this);
     for (const v of this.params.values()) v.dispose();
     for (const { t } of this.#transposed.values()) t.dispose();
     this.#transposed.clear();

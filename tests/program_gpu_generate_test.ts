@@ -26,6 +26,7 @@ import { serve } from "../infer/server.ts";
 import {
   disposeProgramGpu,
   programGpuCalls,
+  programGpuExecutors,
   programGpuRefusals,
   programGpuUnsupported,
 } from "../infer/_program_gpu.ts";
@@ -58,7 +59,7 @@ const CASES = [
 for (const c of CASES) {
   Deno.test({
     name:
-      `generate on webgpu, ${c.dir} (${c.norm} norm): ${c.greedy} through the executor's prefill + step programs (counted), none with gpuDecode: false`,
+      `generate on webgpu, ${c.dir} (${c.norm} norm): ${c.greedy} through the executor's prefill + step programs (counted), none with gpuDecode: false; model.dispose() frees the executors`,
     ...opts,
     fn: async () => {
       await setBackend("webgpu");
@@ -88,8 +89,10 @@ for (const c of CASES) {
         );
       }
       assert.equal(programGpuRefusals(model).size, 0);
-      disposeProgramGpu(model);
+      // The executors (GPU buffers bound to the weights) go with the model.
+      assert.ok(programGpuExecutors(model) > 0, "executors held");
       model.dispose();
+      assert.equal(programGpuExecutors(model), 0, "executors freed");
     },
   });
 }
