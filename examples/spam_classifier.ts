@@ -5,11 +5,12 @@
  *
  * Its `training` defaults run a fixed 330 steps (2,703,360 training tokens,
  * no wall-clock cut) and reached 97.19% test accuracy (588 of 605) on
- * 2026-12-08 (seed 0, wasm; accuracy is deterministic for a given recipe).
- * That run took 13 min 26 s wall time on the shared 2-core CPU while other
- * trainings ran beside it (load average 4–6; 3,630 tokens/s): not a figure
- * for an idle machine. Runs of cheaper recipes are in
- * bench/results/spam_recipe.json.
+ * 2026-12-08 (seed 0, wasm; the same in two runs: accuracy is deterministic
+ * for a given recipe). The whole command took 5 min 13 s wall time on the
+ * shared 2-core CPU with the machine nearly idle (load average 0.4–1.3;
+ * 9,176 tokens/s at the end; warm npm cache, not a fresh clone) and 13 min
+ * 26 s beside other trainings (load average 3–6). Recipes with 9–15% fewer
+ * tokens reached 96.86–97.02% (586–587): bench/results/spam_recipe.json.
  *
  * Reference: the IMDB classifiers in this folder, scaled down.
  *
