@@ -102,6 +102,7 @@ Deno.test("resolve: IMDB plan has a dropout after each of the 12 blocks", () => 
       hidden: { units: 1024, activation: "gelu" },
       classes: 1,
       activation: "sigmoid",
+      labels: ["negative", "positive"],
     },
   ];
   assert.deepEqual(r.plan, expected);
