@@ -6,10 +6,10 @@
  * Its `training` defaults run a fixed 330 steps (2,703,360 training tokens,
  * no wall-clock cut) and reached 97.19% test accuracy (588 of 605) on
  * 2026-12-08 (seed 0, wasm; the same in two runs: accuracy is deterministic
- * for a given recipe). The whole command took 5 min 13 s wall time on the
- * shared 2-core CPU with the machine nearly idle (load average 0.4–1.3;
- * 9,176 tokens/s at the end; warm npm cache, not a fresh clone) and 13 min
- * 26 s beside other trainings (load average 3–6). Recipes with 9–15% fewer
+ * for a given recipe). The whole command took 5 min 1 s wall time from a
+ * fresh clone on the 2-core CPU nearly idle (load average 0.5–1.5, npm and
+ * Deno caches warm; 287 s of training) and 13 min 26 s beside other
+ * trainings (load average 3–6). Recipes with 9–15% fewer
  * tokens reached 96.86–97.02% (586–587): bench/results/spam_recipe.json.
  *
  * Reference: the IMDB classifiers in this folder, scaled down.
