@@ -70,6 +70,35 @@ const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const rows = (shape: number[]) => size(shape.slice(0, -1));
 const last = (shape: number[]) => shape[shape.length - 1];
 
+/**
+ * `norm` (inputs x, w, bias?) or, fused, `add_norm` (inputs a, b, w, bias?;
+ * outputs sum, y): one normForwardLaunch; a missing bias binds the weight.
+ */
+function norm(op: Op, ctx: GpuOpContext, fused: boolean): void {
+  const xs = op.inputs.slice(0, fused ? 2 : 1) as string[];
+  const [w, bias] = op.inputs.slice(xs.length);
+  const shape = ctx.shape(xs[0]);
+  const weight = ctx.input(w!);
+  const launch = normForwardLaunch(
+    ctx.device,
+    rows(shape),
+    last(shape),
+    fused,
+    {
+      layer: op.attrs.kind === "layer_norm",
+      eps: op.attrs.eps as number,
+      hasBias: !!bias,
+    },
+  );
+  const outs = fused ? [op.outputs[1], op.outputs[0]] : [op.outputs[0]];
+  ctx.add(fused ? "add + norm" : "norm", launch, [
+    ...outs.map((o) => ctx.output(o.name)),
+    ...xs.map((x) => ctx.input(x)),
+    weight,
+    bias ? ctx.input(bias) : weight,
+  ]);
+}
+
 function matmul(op: Op, ctx: GpuOpContext): void {
   const [x, w, bias] = op.inputs;
   const xShape = ctx.shape(x!);
@@ -175,28 +204,7 @@ export const WEBGPU_OPS: Readonly<Record<string, GpuOp>> = {
       ],
     );
   },
-  norm: (op, ctx) => {
-    const [x, w, bias] = op.inputs;
-    const shape = ctx.shape(x!);
-    const weight = ctx.input(w!);
-    const launch = normForwardLaunch(
-      ctx.device,
-      rows(shape),
-      last(shape),
-      false,
-      {
-        layer: op.attrs.kind === "layer_norm",
-        eps: op.attrs.eps as number,
-        hasBias: !!bias,
-      },
-    );
-    ctx.add("norm", launch, [
-      ctx.output(op.outputs[0].name),
-      ctx.input(x!),
-      weight,
-      bias ? ctx.input(bias) : weight,
-    ]);
-  },
+  norm: (op, ctx) => norm(op, ctx, false),
   linear: matmul,
   matmul_t: matmul,
   add: (op, ctx) => {
@@ -208,30 +216,7 @@ export const WEBGPU_OPS: Readonly<Record<string, GpuOp>> = {
     ]);
   },
   // Made by fuseForWebGpu: sum = a + b, y = norm(sum), in one dispatch.
-  add_norm: (op, ctx) => {
-    const [a, b, w, bias] = op.inputs;
-    const shape = ctx.shape(a!);
-    const weight = ctx.input(w!);
-    const launch = normForwardLaunch(
-      ctx.device,
-      rows(shape),
-      last(shape),
-      true,
-      {
-        layer: op.attrs.kind === "layer_norm",
-        eps: op.attrs.eps as number,
-        hasBias: !!bias,
-      },
-    );
-    ctx.add("add + norm", launch, [
-      ctx.output(op.outputs[1].name),
-      ctx.output(op.outputs[0].name),
-      ctx.input(a!),
-      ctx.input(b!),
-      weight,
-      bias ? ctx.input(bias) : weight,
-    ]);
-  },
+  add_norm: (op, ctx) => norm(op, ctx, true),
   // Made by fuseForWebGpu: [Δ-rank r | B n | C n] into three arrays.
   split_dbc: (op, ctx) => {
     const shape = ctx.shape(op.inputs[0]!);
