@@ -45,17 +45,20 @@ const isPosNum = (v: unknown): v is number =>
   typeof v === "number" && Number.isFinite(v) && v > 0;
 const isBool = (v: unknown): v is boolean => typeof v === "boolean";
 
-/** `config[name]` checked, or the fallback when absent. */
-function field<T>(
+/**
+ * `config[name]` checked, or the fallback when absent (and one is given);
+ * the error names `source` and the field. Shared with hf_config.ts.
+ */
+export function field<T>(
   config: Json,
-  source: string,
   name: string,
   check: (v: unknown) => v is T,
   expected: string,
-  fallback: T,
+  fallback?: T,
+  source = "config.json",
 ): T {
   const value = config[name];
-  if (value === undefined) return fallback;
+  if (value === undefined && fallback !== undefined) return fallback;
   if (!check(value)) {
     throw new Error(
       `${source}: ${name}: expected ${expected}, received ${
@@ -145,7 +148,7 @@ export function architectureFromMamba2Config(
     check: (v: unknown) => v is T,
     expected: string,
     fallback: T,
-  ) => field(config, source, name, check, expected, fallback);
+  ) => field(config, name, check, expected, fallback, source);
   const refuse = (name: string, expected: string) => {
     throw new Error(
       `${source}: ${name}: expected ${expected}, received ${
@@ -245,11 +248,11 @@ export function architectureFromFalconConfig(
 ): Architecture {
   const eps = field(
     config,
-    source,
     "mixer_rms_eps",
     isPosNum,
     "a positive number",
     1e-6,
+    source,
   );
   const arch = mambaArchitecture({
     ...config,

@@ -28,31 +28,13 @@ import {
   architectureFromFalconConfig,
   architectureFromMamba2Config,
   architectureFromStateSpacesMamba2,
+  field,
   mamba2HfConfig,
   type Mamba2NormChoice,
 } from "./_hf_ssm_config.ts";
 
 type Json = Record<string, unknown>;
 
-function field<T>(
-  config: Json,
-  name: string,
-  check: (v: unknown) => v is T,
-  expected: string,
-  fallback?: T,
-  source = "config.json",
-): T {
-  const value = config[name];
-  if (value === undefined && fallback !== undefined) return fallback;
-  if (!check(value)) {
-    throw new Error(
-      `${source}: ${name}: expected ${expected}, received ${
-        JSON.stringify(value)
-      }`,
-    );
-  }
-  return value;
-}
 const isPosInt = (v: unknown): v is number =>
   Number.isInteger(v) && (v as number) > 0;
 const isNum = (v: unknown): v is number =>
