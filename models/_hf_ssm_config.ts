@@ -39,11 +39,13 @@ type Json = Record<string, unknown>;
 /** How a Mamba-2 folder's gated norm is read (see the module doc). */
 export type Mamba2NormChoice = "official" | "transformers";
 
-const isPosInt = (v: unknown): v is number =>
+/** A positive integer (shared with hf_config.ts). */
+export const isPosInt = (v: unknown): v is number =>
   Number.isInteger(v) && (v as number) > 0;
 const isPosNum = (v: unknown): v is number =>
   typeof v === "number" && Number.isFinite(v) && v > 0;
-const isBool = (v: unknown): v is boolean => typeof v === "boolean";
+/** A boolean (shared with hf_config.ts). */
+export const isBool = (v: unknown): v is boolean => typeof v === "boolean";
 
 /**
  * `config[name]` checked, or the fallback when absent (and one is given);

@@ -29,17 +29,16 @@ import {
   architectureFromMamba2Config,
   architectureFromStateSpacesMamba2,
   field,
+  isBool,
+  isPosInt,
   mamba2HfConfig,
   type Mamba2NormChoice,
 } from "./_hf_ssm_config.ts";
 
 type Json = Record<string, unknown>;
 
-const isPosInt = (v: unknown): v is number =>
-  Number.isInteger(v) && (v as number) > 0;
 const isNum = (v: unknown): v is number =>
   typeof v === "number" && Number.isFinite(v);
-const isBool = (v: unknown): v is boolean => typeof v === "boolean";
 const isStr = (v: unknown): v is string => typeof v === "string";
 
 /** Options of {@linkcode architectureFromHfConfig}. */
