@@ -24,6 +24,7 @@ import type { Buf, Shape } from "../program/program.ts";
 import type { MixerKind, ParamSpec } from "./node_kind.ts";
 import { constant, dtBiasInit, optionalBiases, uniform } from "./_init.ts";
 import { SSM_OPS } from "./_ssm_ops.ts";
+import { mixerLowering } from "./_lower_util.ts";
 import { rmsUnitWebGpuOp } from "./_mamba2_webgpu.ts";
 
 type Mamba = Extract<ResolvedMixer, { kind: "mamba" }>;
@@ -91,15 +92,7 @@ export const mambaKind: MixerKind<Mamba> = {
     const p = ctx.prefix;
     const w = (name: string) => ctx.param(`${p}.${name}`);
     const step = ctx.mode === "step";
-    const lead: Shape = x.shape.slice(0, -1); // (b, l) or (b)
-    const at = (width: number): Shape => [...lead, width];
-    const op1 = (
-      op: string,
-      inputs: (Buf | undefined)[],
-      name: string,
-      shape: Shape,
-      attrs = {},
-    ) => ctx.op(op, inputs, [[name, shape]], attrs)[0];
+    const { at, op1 } = mixerLowering(x, ctx);
 
     const xz = op1(
       "linear",

@@ -34,6 +34,7 @@ import type { Buf, Shape } from "../program/program.ts";
 import type { MixerKind, ParamSpec } from "./node_kind.ts";
 import { constant, dtBiasInit, optionalBiases, uniform } from "./_init.ts";
 import { SSM_OPS } from "./_ssm_ops.ts";
+import { mixerLowering } from "./_lower_util.ts";
 import { MAMBA2_WEBGPU_OPS } from "./_mamba2_webgpu.ts";
 
 function params(m: ResolvedMamba2, d: number, nLayers: number, p: string) {
@@ -87,15 +88,7 @@ export const mamba2Kind: MixerKind<ResolvedMamba2> = {
     const w = (name: string) => ctx.param(`${p}.${name}`);
     const opt = (name: string) => ctx.maybeParam(`${p}.${name}`);
     const step = ctx.mode === "step";
-    const lead: Shape = x.shape.slice(0, -1); // (b, l) or (b)
-    const at = (width: number): Shape => [...lead, width];
-    const op1 = (
-      op: string,
-      inputs: (Buf | undefined)[],
-      name: string,
-      shape: Shape,
-      attrs = {},
-    ) => ctx.op(op, inputs, [[name, shape]], attrs)[0];
+    const { at, op1 } = mixerLowering(x, ctx);
     const slice = (src: Buf, name: string, start: number, size: number) =>
       op1("slice_last", [src], name, at(size), { start, size });
 
