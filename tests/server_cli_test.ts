@@ -99,6 +99,17 @@ async function startServer(flags: string[]): Promise<Server> {
   };
 }
 
+/** A server whose limits let `busy` in, draining for `seconds` on SIGTERM. */
+const drainingServer = (seconds: number) =>
+  startServer([
+    "--max-texts",
+    "100000",
+    "--max-request-tokens",
+    "1000000000",
+    "--drain-timeout",
+    String(seconds),
+  ]);
+
 const classify = (url: string, inputs: number[][]) =>
   fetch(`${url}/v1/classify`, {
     method: "POST",
@@ -179,14 +190,7 @@ Deno.test({
   name: "SIGTERM drains for at most --drain-timeout seconds, then exits",
   sanitizeResources: false,
 }, async () => {
-  const server = await startServer([
-    "--max-texts",
-    "100000",
-    "--max-request-tokens",
-    "1000000000",
-    "--drain-timeout",
-    "1",
-  ]);
+  const server = await drainingServer(1);
   try {
     const { answer } = await busy(server.url);
     const t0 = performance.now();
@@ -210,14 +214,7 @@ Deno.test({
   name: "a second signal during the drain exits at once",
   sanitizeResources: false,
 }, async () => {
-  const server = await startServer([
-    "--max-texts",
-    "100000",
-    "--max-request-tokens",
-    "1000000000",
-    "--drain-timeout",
-    "120",
-  ]);
+  const server = await drainingServer(120);
   try {
     const { answer } = await busy(server.url);
     server.process.kill("SIGTERM");
