@@ -60,31 +60,27 @@ async function requireFolder(dir: string): Promise<void> {
   }
 }
 
+/** `op(path)`, or null when the file is missing; other errors name it. */
+async function ifPresent<T>(
+  path: string,
+  op: (path: string) => Promise<T>,
+): Promise<T | null> {
+  try {
+    return await op(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new Error(`${path}: cannot read (${(e as Error).message})`);
+  }
+}
+
 /** A folder on disk as {@linkcode ModelFiles}: a missing file reads as null. */
 function folderFiles(dir: string): ModelFiles {
   return {
     where: dir,
     path: (name) => join(dir, name),
-    read: async (name) => {
-      try {
-        return await Deno.readFile(join(dir, name));
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound) return null;
-        throw new Error(
-          `${join(dir, name)}: cannot read (${(e as Error).message})`,
-        );
-      }
-    },
-    size: async (name) => {
-      try {
-        return (await Deno.stat(join(dir, name))).size;
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound) return null;
-        throw new Error(
-          `${join(dir, name)}: cannot read (${(e as Error).message})`,
-        );
-      }
-    },
+    read: (name) => ifPresent(join(dir, name), (p) => Deno.readFile(p)),
+    size: (name) =>
+      ifPresent(join(dir, name), async (p) => (await Deno.stat(p)).size),
   };
 }
 
