@@ -49,6 +49,26 @@ async function callsDuring(
   };
 }
 
+/**
+ * Generates `prompts` twice: through the executor (its calls counted) and
+ * with `gpuDecode: false` (the tfjs path).
+ */
+async function bothPaths(
+  model: Parameters<typeof generate>[0],
+  prompts: number[][],
+  options: Parameters<typeof generate>[2],
+) {
+  let viaExec: number[][] = [];
+  const calls = await callsDuring(async () => {
+    viaExec = (await generate(model, prompts, options)).map((r) => r.outputIds);
+  });
+  const viaTfjs = (await generate(model, prompts, {
+    ...options,
+    gpuDecode: false,
+  })).map((r) => r.outputIds);
+  return { viaExec, viaTfjs, calls };
+}
+
 const CASES = [
   { dir: "hf-mamba2/tiny", norm: "official", greedy: "greedy_ids" },
   { dir: "hf-mamba2/long", norm: "transformers", greedy: "greedy_ids" },
@@ -111,16 +131,11 @@ Deno.test({
       topK: 20,
       seed: 42,
     };
-    let viaExec: number[][] = [];
-    const calls = await callsDuring(async () => {
-      viaExec = (await generate(model, prompts, options)).map((r) =>
-        r.outputIds
-      );
-    });
-    const viaTfjs = (await generate(model, prompts, {
-      ...options,
-      gpuDecode: false,
-    })).map((r) => r.outputIds);
+    const { viaExec, viaTfjs, calls } = await bothPaths(
+      model,
+      prompts,
+      options,
+    );
     assert.deepEqual(viaExec, viaTfjs);
     assert.equal(calls.prefill, 3, "one prefill per prompt");
     assert.equal(calls.step, 5, "one batched step per token after the first");
@@ -300,16 +315,11 @@ Deno.test({
     const prompts = [[3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5], [2, 7]];
     for (const sampling of [{}, { temperature: 1.1, seed: 7 }]) {
       const options = { maxNewTokens: 5, ...sampling };
-      let viaExec: number[][] = [];
-      const calls = await callsDuring(async () => {
-        viaExec = (await generate(model, prompts, options)).map((r) =>
-          r.outputIds
-        );
-      });
-      const viaTfjs = (await generate(model, prompts, {
-        ...options,
-        gpuDecode: false,
-      })).map((r) => r.outputIds);
+      const { viaExec, viaTfjs, calls } = await bothPaths(
+        model,
+        prompts,
+        options,
+      );
       assert.deepEqual(viaExec, viaTfjs, JSON.stringify(sampling));
       assert.deepEqual(calls, { prefill: 2, step: 4, forward: 0 });
     }
