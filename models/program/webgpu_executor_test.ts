@@ -94,6 +94,20 @@ async function compare(model: MambaModel, ids: number[][], tol: number) {
   fwd.dispose();
 }
 
+/** A residual block off the defaults: LayerNorm, dtRank 5, biases but no conv bias. */
+const LAYER_NORM_BIASED_MAMBA = {
+  kind: "residual",
+  norm: { kind: "layer_norm" },
+  mixer: {
+    kind: "mamba",
+    dState: 3,
+    dConv: 3,
+    dtRank: 5,
+    bias: true,
+    convBias: false,
+  },
+};
+
 Deno.test({
   name:
     `WebGpuExecutor = GpuForward = model.forward on the HF fixture (tiny) ≤ 1e-6, and HF logits_f64 ≤ ${PARITY_TOLERANCE}`,
@@ -133,18 +147,7 @@ Deno.test({
     name: "irregular",
     nodes: [
       { kind: "embedding", vocab: 100, dim: 24 },
-      {
-        kind: "residual",
-        norm: { kind: "layer_norm" },
-        mixer: {
-          kind: "mamba",
-          dState: 3,
-          dConv: 3,
-          dtRank: 5,
-          bias: true,
-          convBias: false,
-        },
-      },
+      LAYER_NORM_BIASED_MAMBA,
       { kind: "dropout", rate: 0.1 },
       {
         kind: "residual",
@@ -289,18 +292,7 @@ Deno.test({
     name: "stepper",
     nodes: [
       { kind: "embedding", vocab: 40, dim: 16 },
-      {
-        kind: "residual",
-        norm: { kind: "layer_norm" },
-        mixer: {
-          kind: "mamba",
-          dState: 3,
-          dConv: 3,
-          dtRank: 5,
-          bias: true,
-          convBias: false,
-        },
-      },
+      LAYER_NORM_BIASED_MAMBA,
       { kind: "residual", mixer: { kind: "mamba", dState: 8, expand: 3 } },
       { kind: "rms_norm" },
       { kind: "lm_head", tied: false },
