@@ -10,8 +10,7 @@
  * Executors are built per (mode, batch, length) on first use and kept per
  * model (the last {@linkcode CAPACITY} used); they bind the model's weights in
  * place. One that was built before a weight was reassigned is rebuilt;
- * `model.dispose()` frees every executor of the model (and so does the next
- * use, if its weights were disposed some other way). An executor that refuses to build (an op with no WebGPU binding, a
+ * `model.dispose()` frees every executor of the model. An executor that refuses to build (an op with no WebGPU binding, a
  * buffer past the storage binding limit) makes the call return null, and
  * the caller runs the model's tfjs program instead.
  *
@@ -148,13 +147,12 @@ class ProgramGpu {
 
 const byModel = new WeakMap<MambaModel, ProgramGpu>();
 
-/** The model's executors; freed (and null) when its weights were disposed. */
-function executorsOf(model: MambaModel): ProgramGpu | null {
-  const weightsGone = [...model.params.values()].some((v) => v.isDisposed);
-  if (weightsGone) {
-    disposeProgramGpu(model);
-    return null;
-  }
+/**
+ * The model's executors, made on first use. No scan of the weights here on
+ * every token: `model.dispose()` frees them (the hook below), and an
+ * executor's own run checks its weights (a reassigned one is rebuilt once).
+ */
+function executorsOf(model: MambaModel): ProgramGpu {
   let gpu = byModel.get(model);
   if (!gpu) {
     byModel.set(model, gpu = new ProgramGpu(model));
@@ -202,7 +200,7 @@ export function programPrefill(
   model: MambaModel,
   prompt: number[],
 ): { logits: tf.Tensor3D; state: ModelState } | null {
-  const out = executorsOf(model)?.run("prefill", 1, prompt.length, [prompt]);
+  const out = executorsOf(model).run("prefill", 1, prompt.length, [prompt]);
   if (!out) return null;
   return {
     logits: out.output as tf.Tensor3D, // (1, 1, v)
@@ -222,7 +220,7 @@ export function programStep(
   ids: number[],
   state: ModelState,
 ): { logits: tf.Tensor2D; state: ModelState } | null {
-  const out = executorsOf(model)?.run(
+  const out = executorsOf(model).run(
     "step",
     ids.length,
     1,
@@ -246,7 +244,7 @@ export function programForward(
   model: MambaModel,
   ids: number[][],
 ): tf.Tensor | null {
-  const out = executorsOf(model)?.run(
+  const out = executorsOf(model).run(
     "forward",
     ids.length,
     ids[0].length,
