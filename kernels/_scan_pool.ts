@@ -74,6 +74,8 @@ interface Pool {
   flags: Int32Array;
   /** How many workers have loaded. */
   ready: Int32Array;
+  /** When the workers were started (performance.now()). */
+  started: number;
   /** The idle timer that ends the pool. */
   idle?: ReturnType<typeof setTimeout>;
 }
@@ -109,7 +111,7 @@ function spawn(): Pool | null {
       });
       workers.push(w);
     }
-    const pool: Pool = { workers, flags, ready };
+    const pool: Pool = { workers, flags, ready, started: performance.now() };
     keepAlive(pool);
     return pool;
   } catch {
@@ -128,8 +130,16 @@ const IDLE_MS = 2000;
 function keepAlive(pool: Pool): void {
   if (pool.idle !== undefined) clearTimeout(pool.idle);
   const idle = setTimeout(() => {
+    // A pool still loading is not idle (under load, or under `deno test`'s
+    // type check, loading outlasts IDLE_MS): wait for it, up to the start
+    // timeout; one that never loads means threads do not work here.
+    const loading = !isReady(pool);
+    if (loading && performance.now() - pool.started < START_TIMEOUT_MS) {
+      keepAlive(pool);
+      return;
+    }
     for (const w of pool.workers) w.terminate();
-    if (current === pool) current = undefined;
+    if (current === pool) current = loading ? null : undefined;
   }, IDLE_MS);
   Deno.unrefTimer(idle);
   pool.idle = idle;
